@@ -1,0 +1,203 @@
+#include "frontend/tensor.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+
+#include "frontend/tensor_data.h"
+
+namespace phijit {
+
+using detail::apply;
+using detail::make_tensor;
+using detail::TensorData;
+
+namespace {
+
+std::shared_ptr<Buffer> filled(DType dtype, int64_t count, double value) {
+  auto b = std::make_shared<Buffer>(dtype, count);
+  if (value != 0) {
+    for (int64_t i = 0; i < count; ++i) b->set_real(i, value);
+  }
+  return b;
+}
+
+// Counter-based generator: element i depends only on (seed, i), so values do not depend on
+// the order or the thread that computes them.
+uint64_t splitmix(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+double uniform01(uint64_t seed, uint64_t i) {  // in [0, 1)
+  return static_cast<double>(splitmix(splitmix(seed) ^ i) >> 11) * 0x1.0p-53;
+}
+
+int64_t normalize_index(const Shape& s, std::string_view dim, int64_t i, bool end) {
+  int64_t n = s.size(dim);
+  int64_t j = i < 0 ? i + n : i;
+  if (j < 0 || j > n || (!end && j == n)) {
+    throw ShapeError(fmt::format("slice: index {} is outside dim '{}' of size {} in {}", i, dim, n, s.str()));
+  }
+  return j;
+}
+
+Tensor slice_op(const Tensor& t, std::string_view dim, int64_t start, int64_t stop, bool drop) {
+  ir::Attrs a;
+  a.names = {t.shape().dim(dim).name};
+  a.ints = {start, stop, drop ? 1 : 0};
+  return apply(ir::Op::slice, {t}, std::move(a));
+}
+
+}  // namespace
+
+Tensor::Tensor() = default;
+Tensor::Tensor(double scalar) : data_(detail::make_tensor(filled(DType::f64, 1, scalar), Shape(), true).data_) {}
+Tensor::Tensor(std::shared_ptr<const detail::TensorData> data) : data_(std::move(data)) {}
+
+const TensorData& Tensor::data() const {
+  if (!data_) throw Error("This Tensor is empty: it was default-constructed and never assigned a value");
+  return *data_;
+}
+
+const Shape& Tensor::shape() const { return data().type.shape; }
+DType Tensor::dtype() const { return data().type.dtype; }
+bool Tensor::is_sparse() const { return false; }
+
+double Tensor::item() const {
+  if (shape().volume() != 1) {
+    throw ShapeError(fmt::format("item() needs a tensor with exactly one value, got shape {}", shape().str()));
+  }
+  return data().buffer->get_real(0);
+}
+
+std::vector<double> Tensor::to_vector() const {
+  const Buffer& b = *data().buffer;
+  std::vector<double> out(static_cast<size_t>(b.count()));
+  for (int64_t i = 0; i < b.count(); ++i) out[static_cast<size_t>(i)] = b.get_real(i);
+  return out;
+}
+
+Tensor Tensor::slice(std::string_view dim, int64_t index) const {
+  int64_t i = normalize_index(shape(), dim, index, false);
+  return slice_op(*this, dim, i, i + 1, true);
+}
+
+Tensor Tensor::slice(std::string_view dim, int64_t start, int64_t stop) const {
+  int64_t a = normalize_index(shape(), dim, start, true);
+  int64_t b = normalize_index(shape(), dim, stop, true);
+  if (b < a) {
+    throw ShapeError(fmt::format("slice: stop {} is before start {} along '{}' in {}", stop, start, dim, shape().str()));
+  }
+  return slice_op(*this, dim, a, b, false);
+}
+
+Tensor Tensor::astype(DType dtype) const {
+  if (dtype == this->dtype()) return *this;
+  ir::Attrs a;
+  a.dtype = dtype;
+  return apply(ir::Op::cast, {*this}, std::move(a));
+}
+
+Tensor tensor(std::vector<double> values, Shape shape, DType dtype) {
+  if (static_cast<int64_t>(values.size()) != shape.volume()) {
+    throw ShapeError(fmt::format("tensor: shape {} needs {} values, got {}", shape.str(), shape.volume(), values.size()));
+  }
+  auto b = std::make_shared<Buffer>(dtype, shape.volume());
+  for (size_t i = 0; i < values.size(); ++i) b->set_real(static_cast<int64_t>(i), values[i]);
+  return make_tensor(std::move(b), std::move(shape));
+}
+
+Tensor full(Shape shape, double value, DType dtype) {
+  int64_t n = shape.volume();
+  return make_tensor(filled(dtype, n, value), std::move(shape));
+}
+Tensor zeros(Shape shape, DType dtype) { return full(std::move(shape), 0, dtype); }
+Tensor ones(Shape shape, DType dtype) { return full(std::move(shape), 1, dtype); }
+Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype()); }
+Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype()); }
+
+Tensor random_uniform(Shape shape, double low, double high, uint64_t seed) {
+  auto b = std::make_shared<Buffer>(DType::f64, shape.volume());
+  for (int64_t i = 0; i < b->count(); ++i) {
+    b->as<double>()[i] = low + (high - low) * uniform01(seed, static_cast<uint64_t>(i));
+  }
+  return make_tensor(std::move(b), std::move(shape));
+}
+
+Tensor random_normal(Shape shape, uint64_t seed) {
+  auto b = std::make_shared<Buffer>(DType::f64, shape.volume());
+  for (int64_t i = 0; i < b->count(); ++i) {
+    // Box–Muller on two independent uniforms; 1 - u keeps the logarithm finite.
+    double u1 = 1.0 - uniform01(seed, 2 * static_cast<uint64_t>(i));
+    double u2 = uniform01(seed, 2 * static_cast<uint64_t>(i) + 1);
+    b->as<double>()[i] = std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
+  }
+  return make_tensor(std::move(b), std::move(shape));
+}
+
+Tensor linspace(double start, double stop, Shape one_dim) {
+  if (one_dim.rank() != 1) {
+    throw ShapeError(fmt::format("linspace needs a shape with exactly one dim, got {}", one_dim.str()));
+  }
+  int64_t n = one_dim.volume();
+  auto b = std::make_shared<Buffer>(DType::f64, n);
+  for (int64_t i = 0; i < n; ++i) {
+    b->as<double>()[i] = n == 1 ? start : start + (stop - start) * static_cast<double>(i) / static_cast<double>(n - 1);
+  }
+  return make_tensor(std::move(b), std::move(one_dim));
+}
+
+Tensor stack(const std::vector<Tensor>& values, Shape new_dim) {
+  if (values.empty()) throw ShapeError(fmt::format("stack needs at least one tensor for new dim {}", new_dim.str()));
+  ir::Attrs a;
+  a.shape = std::move(new_dim);
+  return apply(ir::Op::stack, values, std::move(a));
+}
+
+Tensor concat(const std::vector<Tensor>& values, std::string_view dim) {
+  if (values.empty()) throw ShapeError(fmt::format("concat needs at least one tensor along '{}'", dim));
+  ir::Attrs a;
+  a.names = {std::string(dim)};
+  return apply(ir::Op::concat, values, std::move(a));
+}
+
+namespace detail {
+
+Tensor make_tensor(std::shared_ptr<const Buffer> buffer, Shape shape, bool weak) {
+  auto d = std::make_shared<TensorData>();
+  d->type = ir::ValueType{std::move(shape), buffer->dtype()};
+  d->buffer = std::move(buffer);
+  d->weak = weak;
+  return Tensor(std::move(d));
+}
+
+Tensor apply(ir::Op op, std::vector<Tensor> operands, ir::Attrs attrs) {
+  std::vector<DType> dtypes;
+  std::vector<bool> weak;
+  for (const Tensor& t : operands) {
+    dtypes.push_back(t.dtype());
+    weak.push_back(t.data().weak);
+  }
+  std::vector<DType> want = ir::operand_dtypes(op, dtypes, weak);
+  std::vector<ir::ValueType> types;
+  std::vector<runtime::BufferPtr> buffers;
+  for (size_t i = 0; i < operands.size(); ++i) {
+    if (want[i] != dtypes[i]) operands[i] = operands[i].astype(want[i]);
+    types.push_back(operands[i].data().type);
+    buffers.push_back(operands[i].data().buffer);
+  }
+  ir::ValueType result = ir::infer_type(op, types, attrs);
+  // Arithmetic among plain doubles stays weak; a cast or anything structural makes it strong.
+  bool result_weak = ir::op_info(op).kind == ir::OpKind::elementwise && op != ir::Op::cast &&
+                     std::all_of(weak.begin(), weak.end(), [](bool w) { return w; });
+  auto buffer = runtime::evaluate(op, attrs, result, buffers, types);
+  return make_tensor(std::move(buffer), std::move(result.shape), result_weak);
+}
+
+}  // namespace detail
+
+}  // namespace phijit

@@ -1,0 +1,12 @@
+// phijit: the public API (see API.md). One umbrella header; everything is in namespace phijit.
+#pragma once
+
+#include "frontend/math.h"
+#include "frontend/matrices.h"
+#include "frontend/print.h"
+#include "frontend/stencils.h"
+#include "frontend/tensor.h"
+#include "ir/dtype.h"
+#include "ir/error.h"
+#include "ir/extrapolation.h"
+#include "ir/shape.h"

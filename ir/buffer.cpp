@@ -1,0 +1,71 @@
+#include "ir/buffer.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <cstring>
+#include <new>
+
+namespace phijit {
+
+int64_t real_to_int(double v) {
+  // Truncates like a C++ cast, but defined for every input: NaN gives 0, overflow saturates.
+  if (std::isnan(v)) return 0;
+  if (v >= 9.2233720368547758e18) return std::numeric_limits<int64_t>::max();
+  if (v <= -9.2233720368547758e18) return std::numeric_limits<int64_t>::min();
+  return static_cast<int64_t>(v);
+}
+
+void Buffer::Free::operator()(void* p) const { std::free(p); }
+
+Buffer::Buffer(DType dtype, int64_t count) : dtype_(dtype), count_(count) {
+  size_t bytes = (this->bytes() + kAlignment - 1) / kAlignment * kAlignment;
+  void* p = std::aligned_alloc(kAlignment, bytes == 0 ? kAlignment : bytes);
+  if (p == nullptr) throw std::bad_alloc();
+  std::memset(p, 0, bytes);
+  data_.reset(p);
+}
+
+double Buffer::get_real(int64_t i) const {
+  switch (dtype_) {
+    case DType::f32: return as<float>()[i];
+    case DType::f64: return as<double>()[i];
+    case DType::i32: return as<int32_t>()[i];
+    case DType::i64: return static_cast<double>(as<int64_t>()[i]);
+    case DType::boolean: return as<uint8_t>()[i];
+  }
+  return 0;
+}
+
+int64_t Buffer::get_int(int64_t i) const {
+  switch (dtype_) {
+    case DType::f32:
+    case DType::f64: return real_to_int(get_real(i));
+    case DType::i32: return as<int32_t>()[i];
+    case DType::i64: return as<int64_t>()[i];
+    case DType::boolean: return as<uint8_t>()[i];
+  }
+  return 0;
+}
+
+void Buffer::set_real(int64_t i, double v) {
+  switch (dtype_) {
+    case DType::f32: as<float>()[i] = static_cast<float>(v); return;
+    case DType::f64: as<double>()[i] = v; return;
+    case DType::boolean: as<uint8_t>()[i] = v != 0 ? 1 : 0; return;
+    case DType::i32:
+    case DType::i64: set_int(i, real_to_int(v)); return;
+  }
+}
+
+void Buffer::set_int(int64_t i, int64_t v) {
+  switch (dtype_) {
+    case DType::f32: as<float>()[i] = static_cast<float>(v); return;
+    case DType::f64: as<double>()[i] = static_cast<double>(v); return;
+    case DType::i32: as<int32_t>()[i] = static_cast<int32_t>(v); return;
+    case DType::i64: as<int64_t>()[i] = v; return;
+    case DType::boolean: as<uint8_t>()[i] = v != 0 ? 1 : 0; return;
+  }
+}
+
+}  // namespace phijit

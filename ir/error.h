@@ -1,0 +1,26 @@
+// The exception hierarchy every phijit error derives from (API §7).
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace phijit {
+
+class Error : public std::runtime_error {
+ public:
+  explicit Error(const std::string& message) : std::runtime_error(message) {}
+};
+
+// Shapes that do not fit: unknown dims, conflicting sizes or types, wrong value counts.
+class ShapeError : public Error {
+ public:
+  using Error::Error;
+};
+
+// A function that must be affine in its argument uses it nonlinearly.
+class NotLinearError : public Error {
+ public:
+  using Error::Error;
+};
+
+}  // namespace phijit

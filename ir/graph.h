@@ -1,0 +1,58 @@
+// The IR: an SSA graph of nodes in topological order, hash-consed on construction.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ir/op_table.h"
+
+namespace phijit::ir {
+
+// A value is the result of the node with the same index.
+struct Value {
+  int32_t id = -1;
+  bool valid() const { return id >= 0; }
+  bool operator==(const Value&) const = default;
+};
+
+struct Node {
+  Op op;
+  std::vector<Value> inputs;
+  Attrs attrs;
+  ValueType type;
+};
+
+class Graph {
+ public:
+  // Adds a node, or returns the identical node that already exists. Types are inferred (and
+  // checked) through the op table.
+  Value add(Op op, std::vector<Value> inputs, Attrs attrs = {});
+  // The graph's next argument; arguments are numbered in the order they are added.
+  Value add_input(const Shape& shape, DType dtype);
+  Value add_constant(std::shared_ptr<const Buffer> data, const Shape& shape);
+  void add_output(Value v);
+
+  const Node& node(Value v) const { return nodes_.at(static_cast<size_t>(v.id)); }
+  const ValueType& type(Value v) const { return node(v).type; }
+  const std::vector<Node>& nodes() const { return nodes_; }
+  int size() const { return static_cast<int>(nodes_.size()); }
+  const std::vector<Value>& inputs() const { return inputs_; }
+  const std::vector<Value>& outputs() const { return outputs_; }
+
+ private:
+  std::vector<Node> nodes_;
+  std::vector<Value> inputs_;
+  std::vector<Value> outputs_;
+  std::unordered_multimap<size_t, int32_t> by_hash_;
+};
+
+// Checks the invariants every pass relies on; throws Error naming the first broken node.
+void verify(const Graph& g);
+
+// One line per node: `%3 = add(%1, %2) {attrs} : float64 (xˢ=4)`, then the outputs.
+std::string print(const Graph& g);
+std::string print_node(const Graph& g, Value v);
+
+}  // namespace phijit::ir

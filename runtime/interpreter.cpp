@@ -1,0 +1,337 @@
+#include "runtime/interpreter.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+#include <limits>
+
+#include "ir/error.h"
+
+namespace phijit::runtime {
+
+using ir::Attrs;
+using ir::Op;
+using ir::ValueType;
+
+namespace {
+
+// Row-major element strides: the last dim is contiguous.
+std::vector<int64_t> strides_of(const Shape& s) {
+  std::vector<int64_t> st(static_cast<size_t>(s.rank()));
+  int64_t acc = 1;
+  for (int d = s.rank() - 1; d >= 0; --d) {
+    st[static_cast<size_t>(d)] = acc;
+    acc *= s.dims()[static_cast<size_t>(d)].size;
+  }
+  return st;
+}
+
+// For each dim of `out`, the stride of the dim of `in` that `in_name_of` maps it to (0 where
+// `in` has no such dim, which broadcasts).
+template <class NameMap>
+std::vector<int64_t> strides_for(const Shape& in, const Shape& out, NameMap in_name_of) {
+  std::vector<int64_t> in_strides = strides_of(in);
+  std::vector<int64_t> st;
+  for (const Dim& d : out.dims()) {
+    int i = in.index_of(in_name_of(d.name));
+    st.push_back(i < 0 ? 0 : in_strides[static_cast<size_t>(i)]);
+  }
+  return st;
+}
+
+std::vector<int64_t> broadcast_strides(const Shape& in, const Shape& out) {
+  return strides_for(in, out, [](const std::string& n) { return n; });
+}
+
+// Walks all indices of a shape in row-major order, keeping one flat offset per stride set.
+class Odometer {
+ public:
+  Odometer(const Shape& shape, std::vector<std::vector<int64_t>> strides, std::vector<int64_t> bases = {})
+      : strides_(std::move(strides)), index_(static_cast<size_t>(shape.rank()), 0) {
+    for (const Dim& d : shape.dims()) sizes_.push_back(d.size);
+    offsets_ = bases.empty() ? std::vector<int64_t>(strides_.size(), 0) : std::move(bases);
+  }
+  int64_t offset(size_t k) const { return offsets_[k]; }
+  int64_t index(size_t dim) const { return index_[dim]; }
+  void next() {
+    for (size_t d = sizes_.size(); d-- > 0;) {
+      ++index_[d];
+      for (size_t k = 0; k < offsets_.size(); ++k) offsets_[k] += strides_[k][d];
+      if (index_[d] < sizes_[d]) return;
+      for (size_t k = 0; k < offsets_.size(); ++k) offsets_[k] -= strides_[k][d] * sizes_[d];
+      index_[d] = 0;
+    }
+  }
+
+ private:
+  std::vector<std::vector<int64_t>> strides_;
+  std::vector<int64_t> sizes_;
+  std::vector<int64_t> index_;
+  std::vector<int64_t> offsets_;
+};
+
+// dst[dst_base + idx·dst_strides] = src[src_base + idx·src_strides] for every idx of `shape`.
+void copy_strided(const Buffer& src, int64_t src_base, std::vector<int64_t> src_strides, Buffer& dst,
+                  int64_t dst_base, std::vector<int64_t> dst_strides, const Shape& shape) {
+  size_t es = dtype_size(src.dtype());
+  const auto* s = static_cast<const char*>(src.data());
+  auto* d = static_cast<char*>(dst.data());
+  Odometer it(shape, {std::move(src_strides), std::move(dst_strides)}, {src_base, dst_base});
+  for (int64_t i = 0, n = shape.volume(); i < n; ++i, it.next()) {
+    std::memcpy(d + it.offset(1) * es, s + it.offset(0) * es, es);
+  }
+}
+
+std::shared_ptr<Buffer> make_buffer(const ValueType& t) {
+  return std::make_shared<Buffer>(t.dtype, t.shape.volume());
+}
+
+// Elementwise ops apply the op table's scalar function to broadcast operands, in the real
+// domain when the operands are floats and in the integer domain otherwise.
+BufferPtr elementwise(const ir::OpInfo& info, const ValueType& result, std::span<const BufferPtr> in,
+                      std::span<const ValueType> in_types) {
+  auto out = make_buffer(result);
+  std::vector<std::vector<int64_t>> strides;
+  for (const ValueType& t : in_types) strides.push_back(broadcast_strides(t.shape, result.shape));
+  bool real = is_float(in_types.back().dtype);
+  Odometer it(result.shape, strides);
+  for (int64_t i = 0, n = result.shape.volume(); i < n; ++i, it.next()) {
+    if (real) {
+      double a[3] = {0, 0, 0};
+      for (size_t k = 0; k < in.size(); ++k) a[k] = in[k]->get_real(it.offset(k));
+      out->set_real(i, info.real(a[0], a[1], a[2]));
+    } else {
+      int64_t a[3] = {0, 0, 0};
+      for (size_t k = 0; k < in.size(); ++k) a[k] = in[k]->get_int(it.offset(k));
+      out->set_int(i, info.integer(a[0], a[1], a[2]));
+    }
+  }
+  return out;
+}
+
+// sum/max/min over attrs.names; floats accumulate in double, integers in int64.
+BufferPtr reduce(Op op, const Attrs& attrs, const ValueType& result, const Buffer& in, const Shape& in_shape) {
+  int64_t n_out = result.shape.volume();
+  bool real = is_float(in.dtype());
+  double real_init = op == Op::reduce_sum ? 0.0
+                     : op == Op::reduce_max ? -std::numeric_limits<double>::infinity()
+                                            : std::numeric_limits<double>::infinity();
+  int64_t int_init = op == Op::reduce_sum ? 0
+                     : op == Op::reduce_max ? std::numeric_limits<int64_t>::min()
+                                            : std::numeric_limits<int64_t>::max();
+  std::vector<double> racc(static_cast<size_t>(n_out), real_init);
+  std::vector<int64_t> iacc(static_cast<size_t>(n_out), int_init);
+  // Walk the operand; each element lands in the output cell with the same non-reduced index.
+  std::vector<int64_t> out_strides = strides_for(result.shape, in_shape, [](const std::string& n) { return n; });
+  Odometer it(in_shape, {out_strides});
+  for (int64_t i = 0, n = in_shape.volume(); i < n; ++i, it.next()) {
+    auto o = static_cast<size_t>(it.offset(0));
+    if (real) {
+      double v = in.get_real(i);
+      if (op == Op::reduce_sum) {
+        racc[o] += v;
+      } else if (std::isnan(v) || std::isnan(racc[o])) {
+        racc[o] = NAN;  // NaN propagates, as in numpy
+      } else {
+        racc[o] = op == Op::reduce_max ? std::max(racc[o], v) : std::min(racc[o], v);
+      }
+    } else {
+      int64_t v = in.get_int(i);
+      iacc[o] = op == Op::reduce_sum ? static_cast<int64_t>(static_cast<uint64_t>(iacc[o]) + static_cast<uint64_t>(v))
+                : op == Op::reduce_max ? std::max(iacc[o], v)
+                                       : std::min(iacc[o], v);
+    }
+  }
+  (void)attrs;
+  auto out = make_buffer(result);
+  for (int64_t o = 0; o < n_out; ++o) {
+    if (real) {
+      out->set_real(o, racc[static_cast<size_t>(o)]);
+    } else {
+      out->set_int(o, iacc[static_cast<size_t>(o)]);
+    }
+  }
+  return out;
+}
+
+// result[i] = in[i + offset[d] along every dim d], outside values from the extrapolation.
+// Shift and pad are both this gather.
+BufferPtr extrapolated_gather(const Buffer& in, const Shape& in_shape, const ValueType& result,
+                              const std::vector<int64_t>& offsets, const Extrapolation& e) {
+  auto out = make_buffer(result);
+  std::vector<int64_t> in_strides = strides_of(in_shape);
+  Odometer it(result.shape, {});
+  size_t rank = offsets.size();
+  for (int64_t i = 0, n = result.shape.volume(); i < n; ++i, it.next()) {
+    int64_t src = 0;
+    bool outside = false;
+    for (size_t d = 0; d < rank && !outside; ++d) {
+      int64_t s = e.source_index(it.index(d) + offsets[d], in_shape.dims()[d].size);
+      outside = s < 0;
+      src += s * in_strides[d];
+    }
+    if (outside) {
+      out->set_real(i, e.value());
+    } else if (is_float(in.dtype())) {
+      out->set_real(i, in.get_real(src));
+    } else {
+      out->set_int(i, in.get_int(src));
+    }
+  }
+  return out;
+}
+
+BufferPtr slice(const Attrs& a, const ValueType& result, const Buffer& in, const Shape& in_shape) {
+  const std::string& dim = a.names[0];
+  int64_t base = a.ints[0] * strides_of(in_shape)[static_cast<size_t>(in_shape.index_of(dim))];
+  auto out = make_buffer(result);
+  copy_strided(in, base, broadcast_strides(in_shape, result.shape), *out, 0, strides_of(result.shape),
+               result.shape);
+  return out;
+}
+
+BufferPtr concat(const Attrs& a, const ValueType& result, std::span<const BufferPtr> in,
+                 std::span<const ValueType> in_types) {
+  const std::string& dim = a.names[0];
+  auto out = make_buffer(result);
+  int64_t dim_stride = strides_of(result.shape)[static_cast<size_t>(result.shape.index_of(dim))];
+  int64_t start = 0;
+  for (size_t k = 0; k < in.size(); ++k) {
+    const Shape& s = in_types[k].shape;
+    copy_strided(*in[k], 0, strides_of(s), *out, start * dim_stride, broadcast_strides(result.shape, s), s);
+    start += s.size(dim);
+  }
+  return out;
+}
+
+BufferPtr stack(const Attrs& a, const ValueType& result, std::span<const BufferPtr> in,
+                std::span<const ValueType> in_types) {
+  const std::string& dim = a.shape.dims()[0].name;
+  auto out = make_buffer(result);
+  Shape cell = result.shape.without({dim});
+  int64_t dim_stride = strides_of(result.shape)[static_cast<size_t>(result.shape.index_of(dim))];
+  for (size_t k = 0; k < in.size(); ++k) {
+    copy_strided(*in[k], 0, broadcast_strides(in_types[k].shape, cell), *out,
+                 static_cast<int64_t>(k) * dim_stride, broadcast_strides(result.shape, cell), cell);
+  }
+  return out;
+}
+
+BufferPtr rename(const Attrs& a, const ValueType& result, const Buffer& in, const Shape& in_shape) {
+  auto old_name = [&a](const std::string& n) {
+    for (size_t k = 0; k < a.ints.size(); ++k) {
+      if (a.names[2 * k + 1] == n) return a.names[2 * k];
+    }
+    return n;
+  };
+  auto out = make_buffer(result);
+  copy_strided(in, 0, strides_for(in_shape, result.shape, old_name), *out, 0, strides_of(result.shape),
+               result.shape);
+  return out;
+}
+
+}  // namespace
+
+BufferPtr evaluate(Op op, const Attrs& attrs, const ValueType& result, std::span<const BufferPtr> in,
+                   std::span<const ValueType> in_types) {
+  const ir::OpInfo& info = ir::op_info(op);
+  switch (op) {
+    case Op::input: throw Error("interpreter: an input has no value of its own");
+    case Op::constant: return attrs.data;
+    case Op::neg:
+    case Op::exp:
+    case Op::log:
+    case Op::sin:
+    case Op::cos:
+    case Op::tan:
+    case Op::tanh:
+    case Op::sqrt:
+    case Op::abs:
+    case Op::sign:
+    case Op::isfinite:
+    case Op::cast:
+    case Op::add:
+    case Op::sub:
+    case Op::mul:
+    case Op::div:
+    case Op::pow:
+    case Op::minimum:
+    case Op::maximum:
+    case Op::lt:
+    case Op::le:
+    case Op::gt:
+    case Op::ge:
+    case Op::eq:
+    case Op::ne:
+    case Op::where: return elementwise(info, result, in, in_types);
+    case Op::reduce_sum:
+    case Op::reduce_max:
+    case Op::reduce_min: return reduce(op, attrs, result, *in[0], in_types[0].shape);
+    case Op::shift: {
+      const Shape& s = in_types[0].shape;
+      std::vector<int64_t> offsets(static_cast<size_t>(s.rank()), 0);
+      offsets[static_cast<size_t>(s.index_of(attrs.names[0]))] = attrs.ints[0];
+      return extrapolated_gather(*in[0], s, result, offsets, attrs.extrap);
+    }
+    case Op::pad: {
+      const Shape& s = in_types[0].shape;
+      std::vector<int64_t> offsets(static_cast<size_t>(s.rank()), 0);
+      for (size_t k = 0; k < attrs.names.size(); ++k) {
+        offsets[static_cast<size_t>(s.index_of(attrs.names[k]))] = -attrs.ints[2 * k];
+      }
+      return extrapolated_gather(*in[0], s, result, offsets, attrs.extrap);
+    }
+    case Op::expand: {
+      auto out = make_buffer(result);
+      copy_strided(*in[0], 0, broadcast_strides(in_types[0].shape, result.shape), *out, 0,
+                   strides_of(result.shape), result.shape);
+      return out;
+    }
+    case Op::slice: return slice(attrs, result, *in[0], in_types[0].shape);
+    case Op::concat: return concat(attrs, result, in, in_types);
+    case Op::stack: return stack(attrs, result, in, in_types);
+    case Op::rename: return rename(attrs, result, *in[0], in_types[0].shape);
+  }
+  ir::missing_rule(op, "interpreter");
+}
+
+std::vector<BufferPtr> interpret(const ir::Graph& g, std::span<const BufferPtr> inputs) {
+  if (inputs.size() != g.inputs().size()) {
+    throw Error(fmt::format("interpreter: the graph takes {} inputs, got {}", g.inputs().size(), inputs.size()));
+  }
+  // Free each intermediate after its last use.
+  std::vector<int> last_use(static_cast<size_t>(g.size()), -1);
+  for (int i = 0; i < g.size(); ++i) {
+    for (ir::Value v : g.nodes()[static_cast<size_t>(i)].inputs) last_use[static_cast<size_t>(v.id)] = i;
+  }
+  for (ir::Value v : g.outputs()) last_use[static_cast<size_t>(v.id)] = g.size();
+
+  std::vector<BufferPtr> values(static_cast<size_t>(g.size()));
+  for (int i = 0; i < g.size(); ++i) {
+    const ir::Node& n = g.nodes()[static_cast<size_t>(i)];
+    if (n.op == Op::input) {
+      auto k = static_cast<size_t>(n.attrs.ints[0]);
+      const BufferPtr& b = inputs[k];
+      if (!b || b->dtype() != n.type.dtype || b->count() != n.type.shape.volume()) {
+        throw Error(fmt::format("interpreter: input {} must be {} {}", k, dtype_name(n.type.dtype), n.type.shape.str()));
+      }
+      values[static_cast<size_t>(i)] = b;
+    } else {
+      std::vector<BufferPtr> in;
+      std::vector<ValueType> types;
+      for (ir::Value v : n.inputs) {
+        in.push_back(values[static_cast<size_t>(v.id)]);
+        types.push_back(g.type(v));
+      }
+      values[static_cast<size_t>(i)] = evaluate(n.op, n.attrs, n.type, in, types);
+    }
+    for (ir::Value v : n.inputs) {
+      if (last_use[static_cast<size_t>(v.id)] == i) values[static_cast<size_t>(v.id)].reset();
+    }
+  }
+  std::vector<BufferPtr> out;
+  for (ir::Value v : g.outputs()) out.push_back(values[static_cast<size_t>(v.id)]);
+  return out;
+}
+
+}  // namespace phijit::runtime
