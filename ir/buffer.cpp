@@ -1,6 +1,8 @@
 #include "ir/buffer.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <limits>
 #include <cstring>
@@ -18,12 +20,16 @@ int64_t real_to_int(double v) {
 
 void Buffer::Free::operator()(void* p) const { std::free(p); }
 
-Buffer::Buffer(DType dtype, int64_t count) : dtype_(dtype), count_(count) {
+Buffer::Buffer(DType dtype, int64_t count, Uninitialized) : dtype_(dtype), count_(count) {
+  if (count < 0) throw std::bad_alloc();
   size_t bytes = (this->bytes() + kAlignment - 1) / kAlignment * kAlignment;
   void* p = std::aligned_alloc(kAlignment, bytes == 0 ? kAlignment : bytes);
   if (p == nullptr) throw std::bad_alloc();
-  std::memset(p, 0, bytes);
   data_.reset(p);
+}
+
+Buffer::Buffer(DType dtype, int64_t count) : Buffer(dtype, count, Uninitialized{}) {
+  std::memset(data_.get(), 0, bytes());
 }
 
 double Buffer::get_real(int64_t i) const {
@@ -53,7 +59,12 @@ void Buffer::set_real(int64_t i, double v) {
     case DType::f32: as<float>()[i] = static_cast<float>(v); return;
     case DType::f64: as<double>()[i] = v; return;
     case DType::boolean: as<uint8_t>()[i] = v != 0 ? 1 : 0; return;
-    case DType::i32:
+    case DType::i32: {
+      // Saturates to the int32 range, as LLVM's fptosi.sat does in compiled kernels.
+      int64_t w = real_to_int(v);
+      as<int32_t>()[i] = static_cast<int32_t>(std::clamp<int64_t>(w, INT32_MIN, INT32_MAX));
+      return;
+    }
     case DType::i64: set_int(i, real_to_int(v)); return;
   }
 }

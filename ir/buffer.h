@@ -18,6 +18,8 @@ class Buffer {
 
   Buffer() = default;
   Buffer(DType dtype, int64_t count);  // zero-filled
+  struct Uninitialized {};
+  Buffer(DType dtype, int64_t count, Uninitialized);  // for results a kernel overwrites
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
   Buffer(Buffer&&) noexcept = default;
@@ -40,7 +42,8 @@ class Buffer {
   // Element i converted to double / int64 (booleans are 0 or 1).
   double get_real(int64_t i) const;
   int64_t get_int(int64_t i) const;
-  // Stores v converted to this buffer's dtype (ints wrap, booleans are v != 0).
+  // Stores v converted to this buffer's dtype: set_real truncates and saturates into integer
+  // types (NaN → 0), set_int wraps; booleans are v != 0.
   void set_real(int64_t i, double v);
   void set_int(int64_t i, int64_t v);
 

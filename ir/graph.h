@@ -52,7 +52,8 @@ class Graph {
 void verify(const Graph& g);
 
 // One line per node: `%3 = add(%1, %2) {attrs} : float64 (xˢ=4)`, then the outputs.
-std::string print(const Graph& g);
-std::string print_node(const Graph& g, Value v);
+// Without constant_values, constants print as placeholders (the key of compiled code).
+std::string print(const Graph& g, bool constant_values = true);
+std::string print_node(const Graph& g, Value v, bool constant_values = true);
 
 }  // namespace phijit::ir

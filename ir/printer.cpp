@@ -7,13 +7,15 @@ namespace phijit::ir {
 
 namespace {
 
-std::string attrs_str(const Node& n) {
+std::string attrs_str(const Node& n, bool constant_values) {
   const Attrs& a = n.attrs;
   std::vector<std::string> parts;
   switch (n.op) {
     case Op::input: parts.push_back(fmt::format("index={}", a.ints.at(0))); break;
     case Op::constant:
-      if (a.data->count() == 1) {
+      if (!constant_values) {
+        parts.push_back("param");
+      } else if (a.data->count() == 1) {
         parts.push_back(is_float(a.dtype) ? fmt::format("value={}", a.data->get_real(0))
                                           : fmt::format("value={}", a.data->get_int(0)));
       } else {
@@ -53,17 +55,17 @@ std::string attrs_str(const Node& n) {
 
 }  // namespace
 
-std::string print_node(const Graph& g, Value v) {
+std::string print_node(const Graph& g, Value v, bool constant_values) {
   const Node& n = g.node(v);
   std::vector<std::string> operands;
   for (Value in : n.inputs) operands.push_back(fmt::format("%{}", in.id));
-  return fmt::format("%{} = {}({}){} : {} {}", v.id, op_name(n.op), fmt::join(operands, ", "), attrs_str(n),
+  return fmt::format("%{} = {}({}){} : {} {}", v.id, op_name(n.op), fmt::join(operands, ", "), attrs_str(n, constant_values),
                      dtype_name(n.type.dtype), n.type.shape.str());
 }
 
-std::string print(const Graph& g) {
+std::string print(const Graph& g, bool constant_values) {
   std::string out;
-  for (int i = 0; i < g.size(); ++i) out += print_node(g, Value{i}) + "\n";
+  for (int i = 0; i < g.size(); ++i) out += print_node(g, Value{i}, constant_values) + "\n";
   std::vector<std::string> outs;
   for (Value v : g.outputs()) outs.push_back(fmt::format("%{}", v.id));
   out += fmt::format("return {}\n", fmt::join(outs, ", "));

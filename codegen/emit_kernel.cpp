@@ -1,0 +1,605 @@
+#include "codegen/emit_kernel.h"
+
+#include <fmt/format.h>
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/Intrinsics.h>
+#include <llvm/IR/MDBuilder.h>
+#include <llvm/IR/Module.h>
+
+#include <map>
+
+#include "ir/error.h"
+
+namespace phijit::codegen {
+
+DType accumulator_dtype(DType value_dtype) { return is_float(value_dtype) ? DType::f64 : DType::i64; }
+
+namespace {
+
+using ir::Op;
+using passes::Kernel;
+
+// Where an element is read along one dim. `v` is always inside the dim (clamped or wrapped
+// if need be). When `inner` is set the index is j + off for the inner loop variable j, and
+// inside the interior range of the inner loop j + off needs no check at all.
+struct Idx {
+  llvm::Value* v = nullptr;
+  bool inner = false;
+  int64_t off = 0;
+};
+using Index = std::map<std::string, Idx>;
+
+class Emitter {
+ public:
+  Emitter(llvm::Module& m, const ir::Graph& g, const passes::Schedule& s, const Kernel& k)
+      : m_(m), ctx_(m.getContext()), b_(ctx_), g_(g), s_(s), k_(k) {}
+
+  void emit(const std::string& name);
+
+ private:
+  llvm::Type* type_of(DType t) {
+    switch (t) {
+      case DType::f32: return b_.getFloatTy();
+      case DType::f64: return b_.getDoubleTy();
+      case DType::i32: return b_.getInt32Ty();
+      case DType::i64: return b_.getInt64Ty();
+      case DType::boolean: return b_.getInt1Ty();
+    }
+    return nullptr;
+  }
+  llvm::Type* storage_type(DType t) { return t == DType::boolean ? b_.getInt8Ty() : type_of(t); }
+  llvm::Value* i64(int64_t v) { return b_.getInt64(static_cast<uint64_t>(v)); }
+
+  llvm::Value* constant(DType t, double value);
+  llvm::Value* convert(llvm::Value* x, DType from, DType to);
+  llvm::Value* intrinsic(llvm::Intrinsic::ID id, std::vector<llvm::Value*> args) {
+    return b_.CreateIntrinsic(id, {args[0]->getType()}, args);
+  }
+  llvm::Value* libm_call(const char* name, llvm::Value* x);
+  llvm::Value* scalar_op(const ir::Node& n, std::vector<llvm::Value*> a, DType in);
+
+  llvm::Value* eval(ir::Value v, const Index& idx);
+  llvm::Value* compute(const ir::Node& n, const Index& idx);
+  llvm::Value* load(ir::Value v, const Index& idx);
+  std::pair<Idx, llvm::Value*> move(const Idx& i, int64_t off, int64_t n, const Extrapolation& e);
+
+  // One element of the kernel at inner index j (row-major offset row_flat + j of the space).
+  llvm::Value* element(llvm::Value* j, const Index& outer);
+  void emit_rows(llvm::Function* fn, llvm::Value* begin, llvm::Value* end);
+  llvm::Value* emit_loop(llvm::Value* from, llvm::Value* to, llvm::Value* acc_init,
+                         const std::function<llvm::Value*(llvm::Value* j, llvm::Value* acc)>& body);
+  void collect_interior();
+
+  llvm::Module& m_;
+  llvm::LLVMContext& ctx_;
+  llvm::IRBuilder<> b_;
+  const ir::Graph& g_;
+  const passes::Schedule& s_;
+  const Kernel& k_;
+
+  std::map<int32_t, llvm::Value*> buffers_;  // materialized value → base pointer
+  llvm::Value* out_ = nullptr;
+  llvm::MDNode* load_scope_ = nullptr;   // alias metadata: loads never alias the output
+  llvm::MDNode* store_scope_ = nullptr;
+  std::map<std::string, llvm::Value*> memo_;
+
+  std::string inner_;      // the space's last dim ("" for a scalar space)
+  bool interior_ = false;  // emitting the interior loop: checks on j + off are known true
+  std::vector<std::pair<int64_t, int64_t>> checks_;  // (off, size): 0 <= j + off < size
+  int64_t lo_ = 0, hi_ = 0;                          // the interior range of j
+};
+
+llvm::Value* Emitter::constant(DType t, double value) {
+  if (is_float(t)) return llvm::ConstantFP::get(type_of(t), value);
+  if (t == DType::boolean) return b_.getInt1(value != 0);
+  int64_t w = real_to_int(value);
+  if (t == DType::i32) w = std::clamp<int64_t>(w, INT32_MIN, INT32_MAX);
+  return llvm::ConstantInt::get(type_of(t), static_cast<uint64_t>(w), true);
+}
+
+// Conversions follow Buffer::set_real / set_int: float→int truncates and saturates, NaN → 0.
+llvm::Value* Emitter::convert(llvm::Value* x, DType from, DType to) {
+  if (from == to) return x;
+  llvm::Type* t = type_of(to);
+  if (to == DType::boolean) {
+    return is_float(from) ? b_.CreateFCmpUNE(x, llvm::ConstantFP::get(x->getType(), 0.0))
+                          : b_.CreateICmpNE(x, llvm::ConstantInt::get(x->getType(), 0));
+  }
+  if (is_float(from) && is_float(to)) return b_.CreateFPCast(x, t);
+  if (is_float(from)) return b_.CreateIntrinsic(llvm::Intrinsic::fptosi_sat, {t, x->getType()}, {x});
+  if (from == DType::boolean) return is_float(to) ? b_.CreateUIToFP(x, t) : b_.CreateZExt(x, t);
+  if (is_float(to)) return b_.CreateSIToFP(x, t);
+  return b_.CreateSExtOrTrunc(x, t);
+}
+
+llvm::Value* Emitter::libm_call(const char* name, llvm::Value* x) {
+  bool f32 = x->getType()->isFloatTy();
+  std::string fname = std::string(name) + (f32 ? "f" : "");
+  llvm::FunctionCallee f = m_.getOrInsertFunction(fname, x->getType(), x->getType());
+  auto* call = b_.CreateCall(f, {x});
+  call->setDoesNotAccessMemory();
+  call->setDoesNotThrow();
+  return call;
+}
+
+// The op table's scalar meaning, in LLVM IR (interpreter: ir/op_table.cpp).
+llvm::Value* Emitter::scalar_op(const ir::Node& n, std::vector<llvm::Value*> a, DType in) {
+  using I = llvm::Intrinsic::ID;
+  namespace In = llvm::Intrinsic;
+  bool f = is_float(in);
+  bool boolean = in == DType::boolean;
+  llvm::Value* x = a.empty() ? nullptr : a[0];
+  // Booleans in arithmetic compute as integers and store "nonzero", as the interpreter does.
+  auto as_int = [&](llvm::Value* v) { return b_.CreateZExt(v, b_.getInt64Ty()); };
+  auto nonzero = [&](llvm::Value* v) { return b_.CreateICmpNE(v, b_.getInt64(0)); };
+  switch (n.op) {
+    case Op::neg: return f ? b_.CreateFNeg(x) : boolean ? x : b_.CreateNeg(x);
+    case Op::exp: return intrinsic(In::exp, {x});
+    case Op::log: return intrinsic(In::log, {x});
+    case Op::sin: return intrinsic(In::sin, {x});
+    case Op::cos: return intrinsic(In::cos, {x});
+    case Op::tan: return libm_call("tan", x);
+    case Op::tanh: return libm_call("tanh", x);
+    case Op::sqrt: return intrinsic(In::sqrt, {x});
+    case Op::abs:
+      if (f) return intrinsic(In::fabs, {x});
+      return boolean ? x : b_.CreateIntrinsic(In::abs, {x->getType()}, {x, b_.getFalse()});
+    case Op::sign: {
+      if (boolean) return x;
+      llvm::Type* t = x->getType();
+      if (f) {
+        llvm::Value* zero = llvm::ConstantFP::get(t, 0.0);
+        llvm::Value* s = b_.CreateSelect(b_.CreateFCmpOLT(x, zero), llvm::ConstantFP::get(t, -1.0),
+                                         b_.CreateSelect(b_.CreateFCmpUNO(x, x), x, zero));
+        return b_.CreateSelect(b_.CreateFCmpOGT(x, zero), llvm::ConstantFP::get(t, 1.0), s);
+      }
+      llvm::Value* zero = llvm::ConstantInt::get(t, 0);
+      llvm::Value* s = b_.CreateSelect(b_.CreateICmpSLT(x, zero), llvm::ConstantInt::get(t, -1, true), zero);
+      return b_.CreateSelect(b_.CreateICmpSGT(x, zero), llvm::ConstantInt::get(t, 1), s);
+    }
+    case Op::isfinite:
+      if (!f) return b_.getTrue();
+      return b_.CreateFCmpONE(intrinsic(In::fabs, {x}), llvm::ConstantFP::getInfinity(x->getType()));
+    case Op::cast: return convert(x, in, n.type.dtype);
+    case Op::add:
+      if (boolean) return nonzero(b_.CreateAdd(as_int(a[0]), as_int(a[1])));
+      return f ? b_.CreateFAdd(a[0], a[1]) : b_.CreateAdd(a[0], a[1]);
+    case Op::sub:
+      if (boolean) return nonzero(b_.CreateSub(as_int(a[0]), as_int(a[1])));
+      return f ? b_.CreateFSub(a[0], a[1]) : b_.CreateSub(a[0], a[1]);
+    case Op::mul:
+      if (boolean) return b_.CreateAnd(a[0], a[1]);
+      return f ? b_.CreateFMul(a[0], a[1]) : b_.CreateMul(a[0], a[1]);
+    case Op::div: return b_.CreateFDiv(a[0], a[1]);
+    case Op::pow: return intrinsic(In::pow, {a[0], a[1]});
+    case Op::minimum: {
+      I id = f ? In::minimum : boolean ? In::umin : In::smin;
+      return intrinsic(id, {a[0], a[1]});
+    }
+    case Op::maximum: {
+      I id = f ? In::maximum : boolean ? In::umax : In::smax;
+      return intrinsic(id, {a[0], a[1]});
+    }
+    case Op::lt: return f ? b_.CreateFCmpOLT(a[0], a[1]) : boolean ? b_.CreateICmpULT(a[0], a[1]) : b_.CreateICmpSLT(a[0], a[1]);
+    case Op::le: return f ? b_.CreateFCmpOLE(a[0], a[1]) : boolean ? b_.CreateICmpULE(a[0], a[1]) : b_.CreateICmpSLE(a[0], a[1]);
+    case Op::gt: return f ? b_.CreateFCmpOGT(a[0], a[1]) : boolean ? b_.CreateICmpUGT(a[0], a[1]) : b_.CreateICmpSGT(a[0], a[1]);
+    case Op::ge: return f ? b_.CreateFCmpOGE(a[0], a[1]) : boolean ? b_.CreateICmpUGE(a[0], a[1]) : b_.CreateICmpSGE(a[0], a[1]);
+    case Op::eq: return f ? b_.CreateFCmpOEQ(a[0], a[1]) : b_.CreateICmpEQ(a[0], a[1]);
+    case Op::ne: return f ? b_.CreateFCmpUNE(a[0], a[1]) : b_.CreateICmpNE(a[0], a[1]);
+    case Op::where: return b_.CreateSelect(a[0], a[1], a[2]);
+    case Op::input:
+    case Op::constant:
+    case Op::reduce_sum:
+    case Op::reduce_max:
+    case Op::reduce_min:
+    case Op::shift:
+    case Op::pad:
+    case Op::expand:
+    case Op::slice:
+    case Op::concat:
+    case Op::stack:
+    case Op::rename: break;
+  }
+  ir::missing_rule(n.op, "scalar codegen");
+}
+
+llvm::Value* Emitter::load(ir::Value v, const Index& idx) {
+  const ir::ValueType& t = g_.type(v);
+  // Row-major strides of the value's own shape.
+  llvm::Value* offset = i64(0);
+  int64_t stride = 1;
+  for (int d = t.shape.rank() - 1; d >= 0; --d) {
+    const Dim& dim = t.shape.dims()[static_cast<size_t>(d)];
+    auto it = idx.find(dim.name);
+    if (it == idx.end()) throw Error(fmt::format("codegen: no index for dim '{}' of %{}", dim.name, v.id));
+    if (dim.size > 1) offset = b_.CreateAdd(offset, b_.CreateMul(it->second.v, i64(stride)));
+    stride *= dim.size;
+  }
+  llvm::Type* st = storage_type(t.dtype);
+  llvm::Value* ptr = b_.CreateGEP(st, buffers_.at(v.id), offset);
+  auto* ld = b_.CreateLoad(st, ptr);
+  ld->setMetadata(llvm::LLVMContext::MD_alias_scope, load_scope_);
+  ld->setMetadata(llvm::LLVMContext::MD_noalias, store_scope_);
+  return t.dtype == DType::boolean ? b_.CreateICmpNE(ld, b_.getInt8(0)) : ld;
+}
+
+// The index i + off along a dim of size n, kept inside the dim by the extrapolation; the
+// second result is "inside" (null when known true) for constant extrapolations.
+std::pair<Idx, llvm::Value*> Emitter::move(const Idx& i, int64_t off, int64_t n, const Extrapolation& e) {
+  Idx r{nullptr, i.inner, i.off + off};
+  if (interior_ && i.inner) {  // the interior range guarantees 0 <= j + off < n
+    r.v = b_.CreateAdd(i.v, i64(off));
+    return {r, nullptr};
+  }
+  if (!interior_ && i.inner) checks_.emplace_back(r.off, n);
+  llvm::Value* raw = b_.CreateAdd(i.v, i64(off));
+  llvm::Value* inside = b_.CreateICmpULT(raw, i64(n));
+  llvm::Value* clamped = b_.CreateIntrinsic(llvm::Intrinsic::smin, {b_.getInt64Ty()},
+                                            {b_.CreateIntrinsic(llvm::Intrinsic::smax, {b_.getInt64Ty()}, {raw, i64(0)}), i64(n - 1)});
+  switch (e.kind()) {
+    case Extrapolation::Kind::constant: r.v = clamped; return {r, inside};
+    case Extrapolation::Kind::zero_gradient: r.v = clamped; return {r, nullptr};
+    case Extrapolation::Kind::periodic: {
+      llvm::Value* m = b_.CreateSRem(raw, i64(n));
+      r.v = b_.CreateSelect(b_.CreateICmpSLT(m, i64(0)), b_.CreateAdd(m, i64(n)), m);
+      return {r, nullptr};
+    }
+  }
+  return {r, nullptr};
+}
+
+llvm::Value* Emitter::eval(ir::Value v, const Index& idx) {
+  const ir::Node& n = g_.node(v);
+  if (s_.materialized[static_cast<size_t>(v.id)] && v != k_.root) return load(v, idx);
+  // Equal (value, index) pairs are computed once per element.
+  std::string key = fmt::format("{}", v.id);
+  for (const Dim& d : n.type.shape.dims()) {
+    const Idx& i = idx.at(d.name);
+    key += fmt::format("|{}:{}:{}", static_cast<const void*>(i.v), i.inner, i.off);
+  }
+  auto it = memo_.find(key);
+  if (it != memo_.end()) return it->second;
+  llvm::Value* r = compute(n, idx);
+  memo_[key] = r;
+  return r;
+}
+
+llvm::Value* Emitter::compute(const ir::Node& n, const Index& idx) {
+  const ir::Attrs& a = n.attrs;
+  switch (ir::op_info(n.op).kind) {
+    case ir::OpKind::elementwise: {
+      std::vector<llvm::Value*> args;
+      for (ir::Value in : n.inputs) args.push_back(eval(in, idx));
+      return scalar_op(n, std::move(args), g_.type(n.inputs.back()).dtype);
+    }
+    case ir::OpKind::source:
+    case ir::OpKind::reduction: break;  // always materialized
+    case ir::OpKind::stencil:
+    case ir::OpKind::layout: break;
+  }
+  const ir::ValueType& in0 = g_.type(n.inputs[0]);
+  switch (n.op) {
+    case Op::shift:
+    case Op::pad: {
+      Index moved = idx;
+      llvm::Value* inside = nullptr;
+      for (size_t k = 0; k < a.names.size(); ++k) {
+        const std::string& d = a.names[k];
+        int64_t off = n.op == Op::shift ? a.ints[0] : -a.ints[2 * k];
+        auto [r, in] = move(idx.at(d), off, in0.shape.size(d), a.extrap);
+        moved[d] = r;
+        if (in != nullptr) inside = inside != nullptr ? b_.CreateAnd(inside, in) : in;
+      }
+      llvm::Value* v = eval(n.inputs[0], moved);
+      return inside != nullptr ? b_.CreateSelect(inside, v, constant(n.type.dtype, a.extrap.value())) : v;
+    }
+    case Op::expand: return eval(n.inputs[0], idx);
+    case Op::slice: {
+      Index moved = idx;
+      const std::string& d = a.names[0];
+      if (a.ints[2] != 0) {
+        moved[d] = Idx{i64(a.ints[0]), false, 0};
+      } else {
+        const Idx& i = idx.at(d);
+        moved[d] = Idx{b_.CreateAdd(i.v, i64(a.ints[0])), i.inner, i.off + a.ints[0]};
+      }
+      return eval(n.inputs[0], moved);
+    }
+    case Op::rename: {
+      Index moved = idx;
+      for (size_t k = 0; k < a.ints.size(); ++k) {
+        moved.erase(a.names[2 * k + 1]);
+      }
+      for (size_t k = 0; k < a.ints.size(); ++k) moved[a.names[2 * k]] = idx.at(a.names[2 * k + 1]);
+      return eval(n.inputs[0], moved);
+    }
+    case Op::concat: {
+      // Every piece is read at an index clamped into it; the one that covers i is selected.
+      const std::string& d = a.names[0];
+      llvm::Value* i = idx.at(d).v;
+      std::vector<llvm::Value*> pieces;
+      std::vector<int64_t> starts;
+      int64_t start = 0;
+      for (ir::Value in : n.inputs) {
+        int64_t size = g_.type(in).shape.size(d);
+        Index moved = idx;
+        llvm::Value* local = b_.CreateSub(i, i64(start));
+        local = b_.CreateIntrinsic(llvm::Intrinsic::smin, {b_.getInt64Ty()},
+                                   {b_.CreateIntrinsic(llvm::Intrinsic::smax, {b_.getInt64Ty()}, {local, i64(0)}), i64(size - 1)});
+        moved[d] = Idx{local, false, 0};
+        pieces.push_back(eval(in, moved));
+        starts.push_back(start);
+        start += size;
+      }
+      llvm::Value* r = pieces.back();
+      for (size_t k = pieces.size() - 1; k-- > 0;) r = b_.CreateSelect(b_.CreateICmpSLT(i, i64(starts[k + 1])), pieces[k], r);
+      return r;
+    }
+    case Op::stack: {
+      const std::string& d = a.shape.dims()[0].name;
+      llvm::Value* i = idx.at(d).v;
+      Index rest = idx;
+      rest.erase(d);
+      llvm::Value* r = eval(n.inputs.back(), rest);
+      for (size_t k = n.inputs.size() - 1; k-- > 0;) {
+        r = b_.CreateSelect(b_.CreateICmpEQ(i, i64(static_cast<int64_t>(k))), eval(n.inputs[k], rest), r);
+      }
+      return r;
+    }
+    default: break;
+  }
+  ir::missing_rule(n.op, "codegen");
+}
+
+llvm::Value* Emitter::emit_loop(llvm::Value* from, llvm::Value* to, llvm::Value* acc_init,
+                                const std::function<llvm::Value*(llvm::Value*, llvm::Value*)>& body) {
+  llvm::Function* fn = b_.GetInsertBlock()->getParent();
+  llvm::BasicBlock* pre = b_.GetInsertBlock();
+  auto* header = llvm::BasicBlock::Create(ctx_, "loop", fn);
+  auto* bodybb = llvm::BasicBlock::Create(ctx_, "body", fn);
+  auto* exit = llvm::BasicBlock::Create(ctx_, "loop.end", fn);
+  b_.CreateBr(header);
+  b_.SetInsertPoint(header);
+  llvm::PHINode* j = b_.CreatePHI(b_.getInt64Ty(), 2, "j");
+  llvm::PHINode* acc = acc_init != nullptr ? b_.CreatePHI(acc_init->getType(), 2, "acc") : nullptr;
+  j->addIncoming(from, pre);
+  if (acc != nullptr) acc->addIncoming(acc_init, pre);
+  b_.CreateCondBr(b_.CreateICmpSLT(j, to), bodybb, exit);
+  b_.SetInsertPoint(bodybb);
+  memo_.clear();
+  llvm::Value* next_acc = body(j, acc);
+  llvm::Value* next = b_.CreateAdd(j, i64(1), "", true, true);
+  llvm::BasicBlock* latch = b_.GetInsertBlock();
+  j->addIncoming(next, latch);
+  if (acc != nullptr) acc->addIncoming(next_acc, latch);
+  b_.CreateBr(header);
+  b_.SetInsertPoint(exit);
+  memo_.clear();
+  return acc;
+}
+
+llvm::Value* Emitter::element(llvm::Value* j, const Index& outer) {
+  Index idx = outer;
+  if (!inner_.empty()) idx[inner_] = Idx{j, true, 0};
+  const ir::Node& root = g_.node(k_.root);
+  if (k_.kind == Kernel::Kind::map) return compute(root, idx);
+  llvm::Value* v = eval(root.inputs[0], idx);
+  DType t = g_.type(root.inputs[0]).dtype;
+  return convert(v, t, accumulator_dtype(t));
+}
+
+void Emitter::emit(const std::string& name) {
+  auto* fty = llvm::FunctionType::get(b_.getVoidTy(), {b_.getInt64Ty(), b_.getInt64Ty(), b_.getInt32Ty(), b_.getPtrTy()}, false);
+  auto* fn = llvm::Function::Create(fty, llvm::Function::ExternalLinkage, name, m_);
+  fn->addFnAttr(llvm::Attribute::NoUnwind);
+  fn->addFnAttr(llvm::Attribute::NoRecurse);
+  llvm::Value* begin = fn->getArg(0);
+  llvm::Value* end = fn->getArg(1);
+  llvm::Value* block = fn->getArg(2);
+  llvm::Value* params = fn->getArg(3);
+  fn->getArg(3)->addAttr(llvm::Attribute::NoAlias);
+
+  llvm::MDBuilder md(ctx_);
+  llvm::MDNode* domain = md.createAnonymousAliasScopeDomain("phijit");
+  llvm::MDNode* in_scope = md.createAnonymousAliasScope(domain, "inputs");
+  llvm::MDNode* out_scope = md.createAnonymousAliasScope(domain, "output");
+  load_scope_ = llvm::MDNode::get(ctx_, {in_scope});
+  store_scope_ = llvm::MDNode::get(ctx_, {out_scope});
+
+  auto* entry = llvm::BasicBlock::Create(ctx_, "entry", fn);
+  b_.SetInsertPoint(entry);
+  auto param = [&](size_t i) {
+    auto* p = b_.CreateLoad(b_.getPtrTy(), b_.CreateConstGEP1_64(b_.getPtrTy(), params, i));
+    p->setMetadata(llvm::LLVMContext::MD_invariant_load, llvm::MDNode::get(ctx_, {}));
+    return p;
+  };
+  out_ = param(0);
+  for (size_t i = 0; i < k_.loads.size(); ++i) buffers_[k_.loads[i].id] = param(i + 1);
+  const ir::Node& root = g_.node(k_.root);
+  if (k_.kind == Kernel::Kind::reduce) {
+    // This block's row of partial results.
+    int64_t out_volume = root.type.shape.volume();
+    llvm::Value* row = b_.CreateMul(b_.CreateSExt(block, b_.getInt64Ty()), i64(out_volume));
+    out_ = b_.CreateGEP(type_of(accumulator_dtype(g_.type(root.inputs[0]).dtype)), out_, row);
+  }
+  emit_rows(fn, begin, end);
+}
+
+// Runs one checked pass over a throwaway function to learn every bound check on j + off;
+// their intersection is the interior range [lo, hi) where the inner loop needs no check.
+void Emitter::collect_interior() {
+  int64_t n = k_.space.dims().back().size;
+  auto* fty = llvm::FunctionType::get(b_.getVoidTy(), {b_.getInt64Ty()}, false);
+  auto* scratch = llvm::Function::Create(fty, llvm::Function::PrivateLinkage, "scratch", m_);
+  auto saved = buffers_;
+  auto* bb = llvm::BasicBlock::Create(ctx_, "entry", scratch);
+  llvm::IRBuilderBase::InsertPointGuard guard(b_);
+  b_.SetInsertPoint(bb);
+  Index outer;
+  for (const Dim& d : k_.space.dims()) outer[d.name] = Idx{i64(0), false, 0};
+  for (auto& [id, ptr] : buffers_) ptr = llvm::ConstantPointerNull::get(b_.getPtrTy());
+  memo_.clear();
+  checks_.clear();
+  interior_ = false;
+  element(scratch->getArg(0), outer);
+  memo_.clear();
+  b_.CreateRetVoid();
+  scratch->eraseFromParent();
+  buffers_ = saved;
+  lo_ = 0;
+  hi_ = n;
+  for (auto [off, size] : checks_) {
+    lo_ = std::max(lo_, -off);
+    hi_ = std::min(hi_, size - off);
+  }
+  hi_ = std::max(hi_, lo_);
+  lo_ = std::min(lo_, n);
+  hi_ = std::min(hi_, n);
+}
+
+void Emitter::emit_rows(llvm::Function* fn, llvm::Value* begin, llvm::Value* end) {
+  auto* work = llvm::BasicBlock::Create(ctx_, "work", fn);
+  auto* exit = llvm::BasicBlock::Create(ctx_, "exit", fn);
+  b_.CreateCondBr(b_.CreateICmpSLT(begin, end), work, exit);
+  b_.SetInsertPoint(work);
+  bool reduce = k_.kind == Kernel::Kind::reduce;
+  const ir::Node& root = g_.node(k_.root);
+  const Shape& out_shape = root.type.shape;
+  DType acc_t = reduce ? accumulator_dtype(g_.type(root.inputs[0]).dtype) : root.type.dtype;
+  ir::Op rop = root.op;
+
+  auto combine = [&](llvm::Value* acc, llvm::Value* v) -> llvm::Value* {
+    bool f = is_float(acc_t);
+    if (rop == Op::reduce_sum) {
+      if (!f) return b_.CreateAdd(acc, v);
+      auto* add = llvm::cast<llvm::Instruction>(b_.CreateFAdd(acc, v));
+      add->setHasAllowReassoc(true);  // lets the vectorizer split the sum into lanes
+      return add;
+    }
+    namespace In = llvm::Intrinsic;
+    llvm::Intrinsic::ID id = rop == Op::reduce_max ? (f ? In::maximum : In::smax) : (f ? In::minimum : In::smin);
+    return intrinsic(id, {acc, v});
+  };
+  // Offset of a space index in the output (reduce kernels), by the output's row-major strides.
+  auto out_offset = [&](const Index& idx) {
+    llvm::Value* off = i64(0);
+    int64_t stride = 1;
+    for (int d = out_shape.rank() - 1; d >= 0; --d) {
+      const Dim& dim = out_shape.dims()[static_cast<size_t>(d)];
+      if (dim.size > 1) off = b_.CreateAdd(off, b_.CreateMul(idx.at(dim.name).v, i64(stride)));
+      stride *= dim.size;
+    }
+    return off;
+  };
+  auto store = [&](llvm::Value* offset, llvm::Value* v) {
+    llvm::Type* st = storage_type(acc_t);
+    if (acc_t == DType::boolean) v = b_.CreateZExt(v, st);
+    auto* s = b_.CreateStore(v, b_.CreateGEP(st, out_, offset));
+    s->setMetadata(llvm::LLVMContext::MD_alias_scope, store_scope_);
+    s->setMetadata(llvm::LLVMContext::MD_noalias, load_scope_);
+  };
+  auto accumulate = [&](llvm::Value* offset, llvm::Value* v) {
+    llvm::Type* st = storage_type(acc_t);
+    llvm::Value* p = b_.CreateGEP(st, out_, offset);
+    auto* old = b_.CreateLoad(st, p);
+    old->setMetadata(llvm::LLVMContext::MD_alias_scope, store_scope_);
+    old->setMetadata(llvm::LLVMContext::MD_noalias, load_scope_);
+    store(offset, combine(old, v));
+  };
+
+  if (k_.space.rank() == 0) {
+    llvm::Value* v = element(i64(0), {});
+    if (reduce) {
+      accumulate(i64(0), v);
+    } else {
+      store(i64(0), v);
+    }
+    b_.CreateBr(exit);
+    b_.SetInsertPoint(exit);
+    b_.CreateRetVoid();
+    return;
+  }
+
+  inner_ = k_.space.dims().back().name;
+  int64_t n = k_.space.dims().back().size;
+  collect_interior();
+  bool checked = !checks_.empty();
+  bool inner_reduced = reduce && !out_shape.contains(inner_);
+
+  // Rows of the space: all dims but the inner one, flattened.
+  llvm::Value* row0 = b_.CreateSDiv(begin, i64(n));
+  llvm::Value* j0 = b_.CreateSub(begin, b_.CreateMul(row0, i64(n)));
+  auto* row_bb = llvm::BasicBlock::Create(ctx_, "row", fn);
+  b_.CreateBr(row_bb);
+  b_.SetInsertPoint(row_bb);
+  llvm::PHINode* row = b_.CreatePHI(b_.getInt64Ty(), 2, "row");
+  llvm::PHINode* jstart = b_.CreatePHI(b_.getInt64Ty(), 2, "jstart");
+  row->addIncoming(row0, work);
+  jstart->addIncoming(j0, work);
+  llvm::Value* row_flat = b_.CreateMul(row, i64(n));
+  llvm::Value* jend = b_.CreateIntrinsic(llvm::Intrinsic::smin, {b_.getInt64Ty()}, {i64(n), b_.CreateSub(end, row_flat)});
+  Index outer;
+  int64_t inner_stride = 1;
+  for (int d = k_.space.rank() - 2; d >= 0; --d) {
+    const Dim& dim = k_.space.dims()[static_cast<size_t>(d)];
+    llvm::Value* q = b_.CreateUDiv(row, i64(inner_stride));
+    outer[dim.name] = Idx{dim.size == 1 ? i64(0) : b_.CreateURem(q, i64(dim.size)), false, 0};
+    inner_stride *= dim.size;
+  }
+
+  auto run = [&](llvm::Value* from, llvm::Value* to, bool interior) {
+    interior_ = interior;
+    if (inner_reduced) {
+      // The identity of the reduction, so the register accumulator can start empty.
+      llvm::Value* init = nullptr;
+      if (rop == Op::reduce_sum) {
+        init = constant(acc_t, 0);
+      } else if (is_float(acc_t)) {
+        init = llvm::ConstantFP::getInfinity(type_of(acc_t), rop == Op::reduce_max);
+      } else {
+        init = llvm::ConstantInt::get(type_of(acc_t), rop == Op::reduce_max ? llvm::APInt::getSignedMinValue(64) : llvm::APInt::getSignedMaxValue(64));
+      }
+      llvm::Value* acc = emit_loop(from, to, init, [&](llvm::Value* j, llvm::Value* a) { return combine(a, element(j, outer)); });
+      accumulate(out_offset(outer), acc);
+    } else {
+      emit_loop(from, to, nullptr, [&](llvm::Value* j, llvm::Value*) {
+        if (reduce) {
+          Index idx = outer;
+          idx[inner_] = Idx{j, true, 0};
+          accumulate(out_offset(idx), element(j, outer));
+        } else {
+          store(b_.CreateAdd(row_flat, j), element(j, outer));
+        }
+        return nullptr;
+      });
+    }
+  };
+  if (checked) {
+    auto clamp = [&](llvm::Value* v, llvm::Value* lo, llvm::Value* hi) {
+      return b_.CreateIntrinsic(llvm::Intrinsic::smin, {b_.getInt64Ty()},
+                                {b_.CreateIntrinsic(llvm::Intrinsic::smax, {b_.getInt64Ty()}, {v, lo}), hi});
+    };
+    llvm::Value* lo = clamp(i64(lo_), jstart, jend);
+    llvm::Value* hi = clamp(i64(hi_), lo, jend);
+    run(jstart, lo, false);
+    run(lo, hi, true);
+    run(hi, jend, false);
+  } else {
+    run(jstart, jend, true);
+  }
+  llvm::Value* next = b_.CreateAdd(row, i64(1));
+  row->addIncoming(next, b_.GetInsertBlock());
+  jstart->addIncoming(i64(0), b_.GetInsertBlock());
+  b_.CreateCondBr(b_.CreateICmpSLT(b_.CreateMul(next, i64(n)), end), row_bb, exit);
+  b_.SetInsertPoint(exit);
+  b_.CreateRetVoid();
+}
+
+}  // namespace
+
+void emit_kernel(llvm::Module& m, const ir::Graph& g, const passes::Schedule& s, const passes::Kernel& kernel,
+                 const std::string& name) {
+  Emitter(m, g, s, kernel).emit(name);
+}
+
+}  // namespace phijit::codegen

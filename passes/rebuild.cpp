@@ -1,0 +1,25 @@
+#include "passes/rebuild.h"
+
+namespace phijit::passes {
+
+ir::Value copy_node(ir::Graph& out, const ir::Node& node, std::span<const ir::Value> operands) {
+  if (node.op == ir::Op::input) return out.add_input(node.type.shape, node.type.dtype);
+  return out.add(node.op, std::vector<ir::Value>(operands.begin(), operands.end()), node.attrs);
+}
+
+ir::Graph rebuild(const ir::Graph& g, const Visit& visit) {
+  ir::Graph out;
+  std::vector<ir::Value> map(static_cast<size_t>(g.size()));
+  std::vector<ir::Value> operands;
+  for (int i = 0; i < g.size(); ++i) {
+    const ir::Node& n = g.nodes()[static_cast<size_t>(i)];
+    operands.clear();
+    for (ir::Value v : n.inputs) operands.push_back(map[static_cast<size_t>(v.id)]);
+    // Inputs are copied as they are: a pass never changes a program's signature.
+    map[static_cast<size_t>(i)] = n.op == ir::Op::input ? copy_node(out, n, operands) : visit(out, n, operands);
+  }
+  for (ir::Value v : g.outputs()) out.add_output(map[static_cast<size_t>(v.id)]);
+  return out;
+}
+
+}  // namespace phijit::passes
