@@ -5,6 +5,8 @@
 #include <cmath>
 #include <ostream>
 
+#include "frontend/tensor_data.h"
+
 namespace phijit {
 
 namespace {
@@ -66,6 +68,7 @@ std::string summary(const Tensor& t, const std::vector<double>& values) {
 
 std::string to_string(const Tensor& t) {
   if (!t.defined()) return "Tensor(empty)";
+  if (detail::is_tracer(t)) return fmt::format("{} traced{}", t.shape().str(), dtype_suffix(t.dtype()));
   std::vector<double> values = t.to_vector();
   if (t.shape().rank() == 0) return value_str(values[0], t.dtype()) + dtype_suffix(t.dtype());
   if (t.shape().volume() <= kMaxListed && t.shape().volume() > 0) return listed(t, values);

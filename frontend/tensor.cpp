@@ -67,15 +67,26 @@ const Shape& Tensor::shape() const { return data().type.shape; }
 DType Tensor::dtype() const { return data().type.dtype; }
 bool Tensor::is_sparse() const { return false; }
 
+namespace {
+const Buffer& values_of(const Tensor& t, const char* what) {
+  if (detail::is_tracer(t)) {
+    throw Error(fmt::format("{} needs the values of a tensor, but this {} tensor is being traced by jit_compile: "
+                            "return it from the function instead of reading it inside",
+                            what, t.shape().str()));
+  }
+  return *t.data().buffer;
+}
+}  // namespace
+
 double Tensor::item() const {
   if (shape().volume() != 1) {
     throw ShapeError(fmt::format("item() needs a tensor with exactly one value, got shape {}", shape().str()));
   }
-  return data().buffer->get_real(0);
+  return values_of(*this, "item()").get_real(0);
 }
 
 std::vector<double> Tensor::to_vector() const {
-  const Buffer& b = *data().buffer;
+  const Buffer& b = values_of(*this, "to_vector()");
   std::vector<double> out(static_cast<size_t>(b.count()));
   for (int64_t i = 0; i < b.count(); ++i) out[static_cast<size_t>(i)] = b.get_real(i);
   return out;
@@ -175,25 +186,52 @@ Tensor make_tensor(std::shared_ptr<const Buffer> buffer, Shape shape, bool weak)
   return Tensor(std::move(d));
 }
 
+bool is_tracer(const Tensor& t) { return t.defined() && t.data().trace != nullptr; }
+
+Tensor make_tracer(const std::shared_ptr<TraceState>& trace, ir::Value v, bool weak) {
+  auto d = std::make_shared<TensorData>();
+  d->type = trace->graph.type(v);
+  d->weak = weak;
+  d->trace = trace;
+  d->value = v;
+  return Tensor(std::move(d));
+}
+
+ir::Value trace_value(TraceState& trace, const Tensor& t) {
+  const TensorData& d = t.data();
+  if (d.trace == nullptr) return trace.graph.add_constant(d.buffer, d.type.shape);
+  if (d.trace.get() != &trace) {
+    throw Error("A tensor traced by one jit_compile call was used inside another; pass it as an argument instead");
+  }
+  return d.value;
+}
+
 Tensor apply(ir::Op op, std::vector<Tensor> operands, ir::Attrs attrs) {
   std::vector<DType> dtypes;
   std::vector<bool> weak;
+  std::shared_ptr<TraceState> trace;
   for (const Tensor& t : operands) {
     dtypes.push_back(t.dtype());
     weak.push_back(t.data().weak);
+    if (t.data().trace != nullptr) trace = t.data().trace;
   }
   std::vector<DType> want = ir::operand_dtypes(op, dtypes, weak);
   std::vector<ir::ValueType> types;
-  std::vector<runtime::BufferPtr> buffers;
   for (size_t i = 0; i < operands.size(); ++i) {
     if (want[i] != dtypes[i]) operands[i] = operands[i].astype(want[i]);
     types.push_back(operands[i].data().type);
-    buffers.push_back(operands[i].data().buffer);
   }
-  ir::ValueType result = ir::infer_type(op, types, attrs);
   // Arithmetic among plain doubles stays weak; a cast or anything structural makes it strong.
   bool result_weak = ir::op_info(op).kind == ir::OpKind::elementwise && op != ir::Op::cast &&
                      std::all_of(weak.begin(), weak.end(), [](bool w) { return w; });
+  if (trace != nullptr) {
+    std::vector<ir::Value> values;
+    for (const Tensor& t : operands) values.push_back(trace_value(*trace, t));
+    return make_tracer(trace, trace->graph.add(op, std::move(values), std::move(attrs)), result_weak);
+  }
+  ir::ValueType result = ir::infer_type(op, types, attrs);
+  std::vector<runtime::BufferPtr> buffers;
+  for (const Tensor& t : operands) buffers.push_back(t.data().buffer);
   auto buffer = runtime::evaluate(op, attrs, result, buffers, types);
   return make_tensor(std::move(buffer), std::move(result.shape), result_weak);
 }

@@ -10,17 +10,31 @@
 
 namespace phijit::detail {
 
+// The graph a jit_compile trace records into.
+struct TraceState {
+  ir::Graph graph;
+};
+
+// A tensor is concrete (it has a buffer) or a tracer (a value of a trace's graph).
 struct TensorData {
   ir::ValueType type;
   std::shared_ptr<const Buffer> buffer;
   // A plain C++ double: it takes the float type of the tensors it meets (numpy's NEP 50).
   bool weak = false;
+  std::shared_ptr<TraceState> trace;
+  ir::Value value;
 };
+
+bool is_tracer(const Tensor& t);
+Tensor make_tracer(const std::shared_ptr<TraceState>& trace, ir::Value v, bool weak);
+// The value of t in trace's graph: its own if t is a tracer of that trace, else a constant.
+ir::Value trace_value(TraceState& trace, const Tensor& t);
 
 Tensor make_tensor(std::shared_ptr<const Buffer> buffer, Shape shape, bool weak = false);
 
-// Applies `op`: converts operands to the dtypes the op table asks for, checks shapes and
-// evaluates through the reference interpreter.
+// Applies `op`: converts operands to the dtypes the op table asks for, checks shapes, and
+// records the op into the trace if an operand is a tracer, else evaluates it through the
+// reference interpreter.
 Tensor apply(ir::Op op, std::vector<Tensor> operands, ir::Attrs attrs = {});
 
 }  // namespace phijit::detail

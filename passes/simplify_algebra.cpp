@@ -1,5 +1,7 @@
 #include "passes/simplify_algebra.h"
 
+#include <cmath>
+
 #include "passes/rebuild.h"
 
 namespace phijit::passes {

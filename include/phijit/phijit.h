@@ -1,6 +1,7 @@
 // phijit: the public API (see API.md). One umbrella header; everything is in namespace phijit.
 #pragma once
 
+#include "frontend/jit.h"
 #include "frontend/math.h"
 #include "frontend/matrices.h"
 #include "frontend/print.h"

@@ -1,0 +1,119 @@
+#include "frontend/jit.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <mutex>
+#include <unordered_map>
+
+#include "frontend/compiler.h"
+#include "frontend/tensor_data.h"
+#include "passes/pipeline.h"
+#include "runtime/log.h"
+
+namespace phijit::detail {
+
+namespace {
+// Retracing this often usually means an auxiliary argument changes on every call.
+constexpr int kRetraceWarning = 8;
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+}  // namespace
+
+struct JitCore::Traced {
+  std::shared_ptr<const CompiledGraph> program;
+  std::vector<bool> weak;  // per output
+};
+
+struct JitCore::Cache {
+  struct Entry {
+    std::mutex mutex;  // held while the key is traced and compiled
+    std::shared_ptr<const Traced> traced;
+  };
+  std::mutex mutex;
+  std::unordered_map<std::string, std::shared_ptr<Entry>> entries;
+};
+
+JitCore::JitCore(std::string kind) : kind_(std::move(kind)), cache_(std::make_unique<Cache>()) {}
+JitCore::~JitCore() = default;
+
+void JitCore::clear_cache() {
+  std::lock_guard lock(cache_->mutex);
+  cache_->entries.clear();
+}
+
+std::shared_ptr<const JitCore::Traced> JitCore::get_or_trace(const std::string& key, const std::vector<Tensor>& args,
+                                                             const TraceFn& f) {
+  std::shared_ptr<Cache::Entry> entry;
+  {
+    std::lock_guard lock(cache_->mutex);
+    auto& slot = cache_->entries[key];
+    if (!slot) slot = std::make_shared<Cache::Entry>();
+    entry = slot;
+  }
+  std::lock_guard lock(entry->mutex);
+  if (entry->traced) return entry->traced;
+
+  int count = ++trace_count_;
+  if (count == kRetraceWarning) {
+    runtime::logger().warn("{}: this function has been traced {} times; an auxiliary argument (a number, bool or "
+                           "string) or a tensor shape that changes on every call causes a new trace each time. "
+                           "Latest key: {}",
+                           kind_, count, key);
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  auto state = std::make_shared<TraceState>();
+  std::vector<Tensor> tracers;
+  for (const Tensor& a : args) {
+    tracers.push_back(make_tracer(state, state->graph.add_input(a.shape(), a.dtype()), a.data().weak));
+  }
+  std::vector<Tensor> outputs = f(tracers);
+  auto traced = std::make_shared<Traced>();
+  for (const Tensor& out : outputs) {
+    state->graph.add_output(trace_value(*state, out));
+    traced->weak.push_back(out.data().weak);
+  }
+  double trace_ms = ms_since(t0);
+  traced->program = compile_graph(state->graph);
+  runtime::logger().debug("{}: traced key '{}' in {:.3f} ms ({} nodes), compiled in {:.3f} ms", kind_, key, trace_ms,
+                          state->graph.size(), ms_since(t0) - trace_ms);
+  if (passes::dump_enabled("ir")) fmt::print(stderr, "=== {}: trace {:.3f} ms ===\n", kind_, trace_ms);
+  entry->traced = traced;
+  return traced;
+}
+
+std::vector<Tensor> JitCore::run(const Traced& traced, const std::vector<Tensor>& args) {
+  std::vector<runtime::BufferPtr> inputs;
+  inputs.reserve(args.size());
+  for (const Tensor& a : args) inputs.push_back(a.data().buffer);
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<runtime::BufferPtr> out = traced.program->run(inputs);
+  if (passes::dump_enabled("ir")) fmt::print(stderr, "=== run {:.3f} ms ===\n", ms_since(t0));
+  const ir::Graph& g = traced.program->optimized_graph();
+  std::vector<Tensor> result;
+  for (size_t i = 0; i < out.size(); ++i) {
+    result.push_back(make_tensor(out[i], g.type(g.outputs()[i]).shape, traced.weak[i]));
+  }
+  return result;
+}
+
+bool any_tracer(const std::vector<Tensor>& ts) {
+  for (const Tensor& t : ts) {
+    if (is_tracer(t)) return true;
+  }
+  return false;
+}
+
+std::string key_of(const Tensor& t) {
+  return fmt::format("T{}{}{}", dtype_name(t.dtype()), t.shape().str(), t.data().weak ? "w" : "");
+}
+std::string key_of(const std::string& s) { return fmt::format("S{}:{}", s.size(), s); }
+std::string key_of(const char* s) { return key_of(std::string(s)); }
+std::string key_of(bool b) { return b ? "Btrue" : "Bfalse"; }
+std::string key_of(double v) { return fmt::format("D{}", v); }
+std::string key_of(int64_t v) { return fmt::format("I{}", v); }
+std::string key_of(uint64_t v) { return fmt::format("U{}", v); }
+
+}  // namespace phijit::detail
