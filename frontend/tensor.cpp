@@ -79,10 +79,11 @@ const Buffer& values_of(const Tensor& t, const char* what) {
 }  // namespace
 
 double Tensor::item() const {
+  const Buffer& b = values_of(*this, "item()");
   if (shape().volume() != 1) {
     throw ShapeError(fmt::format("item() needs a tensor with exactly one value, got shape {}", shape().str()));
   }
-  return values_of(*this, "item()").get_real(0);
+  return b.get_real(0);
 }
 
 std::vector<double> Tensor::to_vector() const {
