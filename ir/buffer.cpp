@@ -6,7 +6,9 @@
 #include <cstdlib>
 #include <limits>
 #include <cstring>
+#include <mutex>
 #include <new>
+#include <vector>
 
 namespace phijit {
 
@@ -18,14 +20,66 @@ int64_t real_to_int(double v) {
   return static_cast<int64_t>(v);
 }
 
-void Buffer::Free::operator()(void* p) const { std::free(p); }
+namespace {
+
+// Large blocks are kept for reuse: a program that runs in a loop gets its result memory back
+// without the page faults of a fresh mapping (for 128 MB about as long as the work itself).
+class BlockCache {
+ public:
+  static constexpr size_t kMinBytes = size_t{1} << 20;
+  static constexpr size_t kMaxCachedBytes = size_t{1} << 30;
+
+  void* take(size_t bytes) {
+    std::lock_guard lock(mutex_);
+    for (size_t i = 0; i < blocks_.size(); ++i) {
+      if (blocks_[i].first == bytes) {
+        void* p = blocks_[i].second;
+        blocks_.erase(blocks_.begin() + static_cast<std::ptrdiff_t>(i));
+        cached_ -= bytes;
+        return p;
+      }
+    }
+    return nullptr;
+  }
+  void give(size_t bytes, void* p) {
+    std::lock_guard lock(mutex_);
+    blocks_.emplace_back(bytes, p);
+    cached_ += bytes;
+    while (cached_ > kMaxCachedBytes) {  // the oldest go first
+      cached_ -= blocks_.front().first;
+      std::free(blocks_.front().second);
+      blocks_.erase(blocks_.begin());
+    }
+  }
+ private:
+  std::mutex mutex_;
+  std::vector<std::pair<size_t, void*>> blocks_;
+  size_t cached_ = 0;
+};
+
+BlockCache& block_cache() {
+  // Never destroyed: buffers held by other statics may be freed after it would be.
+  static BlockCache& cache = *new BlockCache();  // NOLINT(cppcoreguidelines-owning-memory)
+  return cache;
+}
+
+}  // namespace
+
+void Buffer::Free::operator()(void* p) const {
+  if (bytes >= BlockCache::kMinBytes) {
+    block_cache().give(bytes, p);
+  } else {
+    std::free(p);
+  }
+}
 
 Buffer::Buffer(DType dtype, int64_t count, Uninitialized) : dtype_(dtype), count_(count) {
   if (count < 0) throw std::bad_alloc();
-  size_t bytes = (this->bytes() + kAlignment - 1) / kAlignment * kAlignment;
-  void* p = std::aligned_alloc(kAlignment, bytes == 0 ? kAlignment : bytes);
+  size_t bytes = std::max((this->bytes() + kAlignment - 1) / kAlignment * kAlignment, kAlignment);
+  void* p = bytes >= BlockCache::kMinBytes ? block_cache().take(bytes) : nullptr;
+  if (p == nullptr) p = std::aligned_alloc(kAlignment, bytes);
   if (p == nullptr) throw std::bad_alloc();
-  data_.reset(p);
+  data_ = std::unique_ptr<void, Free>(p, Free{bytes});
 }
 
 Buffer::Buffer(DType dtype, int64_t count) : Buffer(dtype, count, Uninitialized{}) {

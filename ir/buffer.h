@@ -49,6 +49,7 @@ class Buffer {
 
  private:
   struct Free {
+    size_t bytes = 0;
     void operator()(void* p) const;
   };
   DType dtype_ = DType::f64;

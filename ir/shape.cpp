@@ -34,7 +34,7 @@ std::string_view dim_type_superscript(DimType t) {
 namespace {
 
 void check_dim(const Dim& d) {
-  if (d.name.empty()) throw ShapeError("A dim needs a non-empty name");
+  if (d.name.empty() || d.name == "~") throw ShapeError("A dim needs a non-empty name");
   if (d.size < 0) {
     throw ShapeError(fmt::format("Dim '{}' needs a size >= 0, got {}", d.name, d.size));
   }

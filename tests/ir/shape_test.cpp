@@ -1,0 +1,232 @@
+// Unit tests of ir/shape.h: canonical dim order, union, queries, printing and ShapeErrors.
+#include "ir/shape.h"
+
+#include <catch2/catch.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "ir/error.h"
+
+using Catch::Contains;
+using phijit::Dim;
+using phijit::DimType;
+using phijit::Shape;
+using phijit::ShapeError;
+using Names = std::vector<std::string>;
+
+namespace {
+// The message of the ShapeError `f` throws; fails the test if it throws nothing.
+template <class F>
+std::string shape_error_of(F f) {
+  try {
+    f();
+  } catch (const ShapeError& e) {
+    return e.what();
+  }
+  FAIL("expected a ShapeError");
+  return "";
+}
+}  // namespace
+
+TEST_CASE("an empty shape is a scalar", "[shape]") {
+  Shape s;
+  CHECK(s.rank() == 0);
+  CHECK(s.volume() == 1);
+  CHECK(s.names().empty());
+  CHECK(s.str() == "()");
+  CHECK_FALSE(s.contains("x"));
+}
+
+TEST_CASE("factory functions make one dim of the right type", "[shape]") {
+  CHECK(phijit::batch("b", 3).type("b") == DimType::batch);
+  CHECK(phijit::instance("i", 2).type("i") == DimType::instance);
+  CHECK(phijit::spatial("x", 4).type("x") == DimType::spatial);
+  CHECK(phijit::channel("c", 5).type("c") == DimType::channel);
+  Shape d = phijit::dual("x", 3);
+  CHECK(d.names() == Names{"~x"});
+  CHECK(d.type("~x") == DimType::dual);
+  CHECK(d.size("~x") == 3);
+  CHECK_FALSE(d.contains("x"));
+  // A name that already has the tilde is not given a second one.
+  CHECK(phijit::dual("~y", 2).names() == Names{"~y"});
+}
+
+TEST_CASE("dims are kept in canonical type order, first appearance within a type", "[shape]") {
+  Shape s = phijit::channel("vector", 2) & phijit::spatial("y", 5) & phijit::instance("i", 7) &
+            phijit::spatial("x", 4) & phijit::dual("k", 6) & phijit::batch("b", 3);
+  CHECK(s.names() == Names{"b", "~k", "i", "y", "x", "vector"});
+  CHECK(s.rank() == 6);
+  CHECK(s.volume() == 2 * 5 * 7 * 4 * 6 * 3);
+
+  // The constructor orders its dims the same way.
+  Shape c({Dim{"vector", 2, DimType::channel, {}}, Dim{"y", 5, DimType::spatial, {}},
+           Dim{"b", 3, DimType::batch, {}}, Dim{"x", 4, DimType::spatial, {}}});
+  CHECK(c.names() == Names{"b", "y", "x", "vector"});
+  // Repeated names that agree are merged.
+  Shape r({Dim{"x", 4, DimType::spatial, {}}, Dim{"x", 4, DimType::spatial, {}}});
+  CHECK(r.rank() == 1);
+}
+
+TEST_CASE("operator& is a union by name", "[shape]") {
+  Shape a = phijit::spatial("x", 4) & phijit::batch("b", 2);
+  Shape b = phijit::spatial("y", 3) & phijit::spatial("x", 4);
+  Shape u = a & b;
+  CHECK(u.names() == Names{"b", "x", "y"});
+  CHECK(u.size("b") == 2);
+  CHECK(u.size("x") == 4);
+  CHECK(u.size("y") == 3);
+  CHECK(u.volume() == 24);
+  // Order within a type follows first appearance, so the union is not commutative in order.
+  Shape v = b & a;
+  CHECK(v.names() == Names{"b", "y", "x"});
+  CHECK_FALSE(u == v);
+  // Union with itself and with the empty shape changes nothing.
+  CHECK((a & a) == a);
+  CHECK((a & Shape()) == a);
+  CHECK((Shape() & a) == a);
+}
+
+TEST_CASE("shape queries: size, contains, type, index_of, dim", "[shape]") {
+  Shape s = phijit::batch("b", 3) & phijit::spatial("x", 64) & phijit::channel("vector", Names{"x", "y"});
+  CHECK(s.size("b") == 3);
+  CHECK(s.size("x") == 64);
+  CHECK(s.size("vector") == 2);
+  CHECK(s.contains("x"));
+  CHECK_FALSE(s.contains("y"));
+  CHECK_FALSE(s.contains("~x"));
+  CHECK(s.type("vector") == DimType::channel);
+  CHECK(s.index_of("b") == 0);
+  CHECK(s.index_of("vector") == 2);
+  CHECK(s.index_of("nope") == -1);
+  CHECK(s.dim("x").size == 64);
+  CHECK(s.item_names("vector") == Names{"x", "y"});
+  CHECK(s.item_names("x").empty());
+}
+
+TEST_CASE("filtering by type", "[shape]") {
+  Shape s = phijit::channel("c", 2) & phijit::spatial("x", 4) & phijit::batch("b", 3) & phijit::dual("x", 4) &
+            phijit::instance("i", 5) & phijit::spatial("y", 6) & phijit::batch("b2", 7);
+  CHECK(s.batch().names() == Names{"b", "b2"});
+  CHECK(s.dual().names() == Names{"~x"});
+  CHECK(s.instance().names() == Names{"i"});
+  CHECK(s.spatial().names() == Names{"x", "y"});
+  CHECK(s.channel().names() == Names{"c"});
+  CHECK(s.non_batch().names() == Names{"~x", "i", "x", "y", "c"});
+  CHECK(s.non_batch().volume() == 4 * 5 * 4 * 6 * 2);
+  CHECK(s.of_type(DimType::spatial) == s.spatial());
+  CHECK(phijit::spatial("x", 2).batch().rank() == 0);
+}
+
+TEST_CASE("only, without and with_size", "[shape]") {
+  Shape s = phijit::batch("b", 3) & phijit::spatial("x", 4) & phijit::spatial("y", 5);
+  CHECK(s.only({"y", "b"}).names() == Names{"b", "y"});  // shape order, not argument order
+  CHECK_THROWS_AS(s.only({"z"}), ShapeError);
+  CHECK(s.without({"x", "unknown"}).names() == Names{"b", "y"});
+  Shape t = s.with_size("x", 9);
+  CHECK(t.size("x") == 9);
+  CHECK(t.names() == s.names());
+  CHECK_THROWS_AS(s.with_size("z", 1), ShapeError);
+
+  Shape v = phijit::channel("vector", Names{"x", "y"});
+  CHECK(v.with_size("vector", 2).item_names("vector") == Names{"x", "y"});  // same size keeps names
+  CHECK(v.with_size("vector", 3).item_names("vector").empty());             // resizing drops them
+}
+
+TEST_CASE("channel dims can carry item names", "[shape]") {
+  Shape v = phijit::channel("vector", Names{"x", "y", "z"});
+  CHECK(v.size("vector") == 3);
+  CHECK(v.item_names("vector") == Names{"x", "y", "z"});
+  // A union with the unnamed dim of the same size keeps the names, from either side.
+  CHECK((v & phijit::channel("vector", 3)).item_names("vector") == Names{"x", "y", "z"});
+  CHECK((phijit::channel("vector", 3) & v).item_names("vector") == Names{"x", "y", "z"});
+}
+
+TEST_CASE("shapes print with type superscripts and item names", "[shape]") {
+  Shape s = phijit::channel("vector", Names{"x", "y"}) & phijit::spatial("x", 64) & phijit::spatial("y", 64) &
+            phijit::batch("b", 3);
+  CHECK(s.str() == "(bᵇ=3, xˢ=64, yˢ=64, vectorᶜ=x,y)");
+  std::ostringstream os;
+  os << s;
+  CHECK(os.str() == "(bᵇ=3, xˢ=64, yˢ=64, vectorᶜ=x,y)");
+  CHECK((phijit::dual("n", 2) & phijit::instance("p", 7)).str() == "(~nᵈ=2, pⁱ=7)");
+  CHECK(phijit::channel("c", 0).str() == "(cᶜ=0)");
+  CHECK(phijit::dim_type_name(DimType::instance) == "instance");
+  CHECK(phijit::dim_type_superscript(DimType::dual) == "ᵈ");
+}
+
+TEST_CASE("equality compares names, sizes, types, order and item names", "[shape]") {
+  CHECK(phijit::spatial("x", 3) == phijit::spatial("x", 3));
+  CHECK_FALSE(phijit::spatial("x", 3) == phijit::spatial("x", 4));
+  CHECK_FALSE(phijit::spatial("x", 3) == phijit::instance("x", 3));
+  CHECK_FALSE(phijit::spatial("x", 3) == phijit::spatial("y", 3));
+  CHECK_FALSE(phijit::channel("v", Names{"a", "b"}) == phijit::channel("v", 2));
+  CHECK_FALSE((phijit::spatial("x", 2) & phijit::spatial("y", 2)) ==
+              (phijit::spatial("y", 2) & phijit::spatial("x", 2)));
+}
+
+TEST_CASE("a name with two sizes is a ShapeError naming the dim and both shapes", "[shape][error]") {
+  std::string msg = shape_error_of([] { return phijit::spatial("x", 3) & phijit::spatial("x", 4); });
+  CHECK_THAT(msg, Contains("'x'"));
+  CHECK_THAT(msg, Contains("3"));
+  CHECK_THAT(msg, Contains("4"));
+  CHECK_THAT(msg, Contains("(xˢ=3)"));
+  CHECK_THAT(msg, Contains("(xˢ=4)"));
+  CHECK_THROWS_WITH(Shape({Dim{"x", 3, DimType::spatial, {}}, Dim{"x", 5, DimType::spatial, {}}}),
+                    Contains("'x'") && Contains("two sizes"));
+}
+
+TEST_CASE("a name with two types is a ShapeError", "[shape][error]") {
+  std::string msg = shape_error_of([] { return phijit::spatial("x", 3) & phijit::instance("x", 3); });
+  CHECK_THAT(msg, Contains("'x'"));
+  CHECK_THAT(msg, Contains("spatial"));
+  CHECK_THAT(msg, Contains("instance"));
+  CHECK_THAT(msg, Contains("(xⁱ=3)"));
+}
+
+TEST_CASE("conflicting item names are a ShapeError", "[shape][error]") {
+  std::string msg = shape_error_of([] {
+    return phijit::channel("vector", Names{"x", "y"}) & phijit::channel("vector", Names{"u", "v"});
+  });
+  CHECK_THAT(msg, Contains("'vector'"));
+  CHECK_THAT(msg, Contains("x,y"));
+  CHECK_THAT(msg, Contains("u,v"));
+}
+
+TEST_CASE("size/type/dim of an unknown dim is a ShapeError naming it and the shape", "[shape][error]") {
+  Shape s = phijit::spatial("x", 3) & phijit::batch("b", 2);
+  CHECK_THROWS_WITH(s.size("y"), Contains("'y'") && Contains("(bᵇ=2, xˢ=3)"));
+  CHECK_THROWS_AS(s.type("y"), ShapeError);
+  CHECK_THROWS_AS(s.dim("y"), ShapeError);
+  CHECK_THROWS_AS(s.item_names("y"), ShapeError);
+  CHECK_THROWS_AS(Shape().size("x"), ShapeError);
+}
+
+TEST_CASE("only dual dims have names starting with '~'", "[shape][error]") {
+  CHECK_THROWS_WITH(phijit::spatial("~x", 3), Contains("'~x'") && Contains("spatial"));
+  CHECK_THROWS_AS(phijit::batch("~b", 3), ShapeError);
+  CHECK_THROWS_AS(phijit::channel("~c", Names{"a"}), ShapeError);
+  CHECK_THROWS_WITH(Shape({Dim{"x", 3, DimType::dual, {}}}), Contains("'x'") && Contains("dual"));
+  CHECK_NOTHROW(Shape({Dim{"~x", 3, DimType::dual, {}}}));
+}
+
+TEST_CASE("invalid dims are ShapeErrors", "[shape][error]") {
+  CHECK_THROWS_AS(phijit::spatial("", 3), ShapeError);
+  CHECK_THROWS_WITH(phijit::spatial("x", -1), Contains("'x'") && Contains("-1"));
+  CHECK_THROWS_WITH(Shape({Dim{"v", 3, DimType::channel, {"a", "b"}}}),
+                    Contains("'v'") && Contains("3") && Contains("2 item names"));
+  CHECK_THROWS_AS(Shape().with_size("x", 2), ShapeError);
+  CHECK_THROWS_AS(phijit::spatial("x", 2).with_size("x", -3), ShapeError);
+}
+
+TEST_CASE("parse_dim_names splits on commas and trims spaces", "[shape]") {
+  CHECK(phijit::parse_dim_names("x") == Names{"x"});
+  CHECK(phijit::parse_dim_names("x, y,z") == Names{"x", "y", "z"});
+  CHECK(phijit::parse_dim_names("  a ,b  ") == Names{"a", "b"});
+  CHECK(phijit::parse_dim_names("~x,y") == Names{"~x", "y"});
+  CHECK_THROWS_AS(phijit::parse_dim_names(""), ShapeError);
+  CHECK_THROWS_AS(phijit::parse_dim_names("x,"), ShapeError);
+  CHECK_THROWS_AS(phijit::parse_dim_names(",x"), ShapeError);
+  CHECK_THROWS_WITH(phijit::parse_dim_names("x,,y"), Contains("x,,y"));
+  CHECK_THROWS_AS(phijit::parse_dim_names(" , "), ShapeError);
+}
