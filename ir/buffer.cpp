@@ -65,7 +65,7 @@ BlockCache& block_cache() {
 
 }  // namespace
 
-void Buffer::Free::operator()(void* p) const {
+void BufferFree::operator()(void* p) const {
   if (bytes >= BlockCache::kMinBytes) {
     block_cache().give(bytes, p);
   } else {
@@ -79,7 +79,7 @@ Buffer::Buffer(DType dtype, int64_t count, Uninitialized) : dtype_(dtype), count
   void* p = bytes >= BlockCache::kMinBytes ? block_cache().take(bytes) : nullptr;
   if (p == nullptr) p = std::aligned_alloc(kAlignment, bytes);
   if (p == nullptr) throw std::bad_alloc();
-  data_ = std::unique_ptr<void, Free>(p, Free{bytes});
+  data_ = std::unique_ptr<void, BufferFree>(p, BufferFree{bytes});
 }
 
 Buffer::Buffer(DType dtype, int64_t count) : Buffer(dtype, count, Uninitialized{}) {

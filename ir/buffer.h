@@ -12,6 +12,12 @@ namespace phijit {
 // double → int64 truncating toward zero; NaN → 0, out of range saturates (never UB).
 int64_t real_to_int(double v);
 
+// Frees (or recycles, when large) a buffer's memory of `bytes` bytes.
+struct BufferFree {
+  size_t bytes = 0;
+  void operator()(void* p) const;
+};
+
 class Buffer {
  public:
   static constexpr size_t kAlignment = 64;  // a cache line and an AVX-512 vector
@@ -48,13 +54,9 @@ class Buffer {
   void set_int(int64_t i, int64_t v);
 
  private:
-  struct Free {
-    size_t bytes = 0;
-    void operator()(void* p) const;
-  };
   DType dtype_ = DType::f64;
   int64_t count_ = 0;
-  std::unique_ptr<void, Free> data_;
+  std::unique_ptr<void, BufferFree> data_;
 };
 
 }  // namespace phijit

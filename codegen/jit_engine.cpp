@@ -1,0 +1,239 @@
+#include "codegen/jit_engine.h"
+
+#include <fmt/format.h>
+#include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
+#include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
+#include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/Support/Error.h>
+#include <llvm/Support/MemoryBuffer.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <type_traits>
+#include <unordered_map>
+
+#include "codegen/host_compiler.h"
+#include "codegen/object_cache.h"
+#include "ir/error.h"
+#include "runtime/log.h"
+
+namespace phijit::codegen {
+
+namespace {
+
+double ms_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+void check(llvm::Error error, std::string_view what) {
+  if (error) throw Error(fmt::format("{}: {}", what, llvm::toString(std::move(error))));
+}
+
+template <class T>
+T check(llvm::Expected<T> value, std::string_view what) {
+  if (!value) throw Error(fmt::format("{}: {}", what, llvm::toString(value.takeError())));
+  if constexpr (std::is_reference_v<T>) {
+    return *value;
+  } else {
+    return std::move(*value);
+  }
+}
+
+// One loaded object: its own JITDylib, so that equal symbol names in different modules do
+// not clash. Removing the JITDylib frees the code; the LLJIT is shared so that it outlives
+// every object still held by a user, whatever the order of static destruction.
+struct LoadedDylib {
+  std::shared_ptr<llvm::orc::LLJIT> jit;
+  llvm::orc::JITDylib* dylib = nullptr;
+
+  LoadedDylib(std::shared_ptr<llvm::orc::LLJIT> j, llvm::orc::JITDylib& d) : jit(std::move(j)), dylib(&d) {}
+  LoadedDylib(const LoadedDylib&) = delete;
+  LoadedDylib& operator=(const LoadedDylib&) = delete;
+  ~LoadedDylib() {
+    if (llvm::Error error = jit->getExecutionSession().removeJITDylib(*dylib)) {
+      runtime::logger().warn("unloading compiled code: {}", llvm::toString(std::move(error)));
+    }
+  }
+};
+
+// A memory cache entry: the loaded object and the kernels looked up in it so far (callers
+// may ask the same object for different symbols).
+struct CacheEntry {
+  std::shared_ptr<LoadedDylib> loaded;
+  std::mutex mutex;
+  std::unordered_map<std::string, KernelFn> kernels;
+};
+
+}  // namespace
+
+struct JitEngine::Impl {
+  HostCompiler compiler;
+  std::shared_ptr<llvm::orc::LLJIT> jit;
+  llvm::orc::JITDylib* libraries = nullptr;  // libm, libmvec and the rest of the process
+  std::optional<ObjectCache> disk;
+
+  std::mutex mutex;  // guards `cache`
+  // Filled by the thread that compiles the key; others wait on the future.
+  std::unordered_map<std::string, std::shared_future<std::shared_ptr<CacheEntry>>> cache;
+  std::atomic<int64_t> compiles{0};
+  std::atomic<int64_t> disk_hits{0};
+  std::atomic<int64_t> dylib_counter{0};
+
+  Impl();
+  std::shared_ptr<CacheEntry> load_uncached(const std::string& key, const std::vector<std::string>& symbols,
+                                            const std::function<void(llvm::Module&)>& build);
+  std::shared_ptr<CacheEntry> link(std::string_view object, const std::string& name,
+                                   const std::vector<std::string>& symbols);
+  LoadedObject kernels_of(CacheEntry& entry, const std::vector<std::string>& symbols) const;
+};
+
+JitEngine::Impl::Impl() {
+  llvm::orc::JITTargetMachineBuilder machine{llvm::Triple(compiler.triple())};
+  machine.setCPU(compiler.cpu());
+  machine.addFeatures(compiler.features());
+  machine.setRelocationModel(llvm::Reloc::PIC_);
+  machine.setCodeModel(llvm::CodeModel::Small);
+  jit = std::shared_ptr<llvm::orc::LLJIT>(
+      check(llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(std::move(machine)).create(),
+            "cannot create the LLVM JIT"));
+  // ORC's default reporter prints to stderr; route its errors through our logger.
+  jit->getExecutionSession().setErrorReporter(
+      [](llvm::Error error) { runtime::logger().error("LLVM JIT: {}", llvm::toString(std::move(error))); });
+
+  const char prefix = jit->getDataLayout().getGlobalPrefix();
+  libraries = &check(jit->createJITDylib("phijit.libraries"), "cannot create the JIT's library dylib");
+  libraries->addGenerator(check(llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(prefix),
+                                "cannot search the process's symbols"));
+  // Explicitly, in case the process has no libmvec loaded globally; a missing libmvec was
+  // already reported by the compiler, which then emits no calls into it.
+  if (auto libmvec = llvm::orc::DynamicLibrarySearchGenerator::Load(kLibmvec, prefix)) {
+    libraries->addGenerator(std::move(*libmvec));
+  } else {
+    llvm::consumeError(libmvec.takeError());
+  }
+
+  const std::filesystem::path dir = cache_dir_from_env();
+  if (!dir.empty()) disk.emplace(dir);
+  runtime::logger().debug("JIT ready for {} (CPU {}); disk cache {}", compiler.triple(), compiler.cpu(),
+                          dir.empty() ? std::string("disabled") : dir.string());
+}
+
+std::shared_ptr<CacheEntry> JitEngine::Impl::link(std::string_view object, const std::string& name,
+                                                  const std::vector<std::string>& symbols) {
+  llvm::orc::JITDylib& dylib =
+      check(jit->createJITDylib(fmt::format("{}.{}", name, dylib_counter.fetch_add(1))),
+            "cannot create a JITDylib");
+  auto entry = std::make_shared<CacheEntry>();
+  // Owning the dylib from here on removes it again if linking fails below.
+  entry->loaded = std::make_shared<LoadedDylib>(jit, dylib);
+  dylib.addToLinkOrder(*libraries);
+  check(jit->addObjectFile(
+            dylib, llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(object.data(), object.size()), name)),
+        fmt::format("cannot load the object file of {}", name));
+  // The first lookup links the whole object; the others only read the symbol table.
+  for (const std::string& symbol : symbols) {
+    llvm::orc::ExecutorAddr address =
+        check(jit->lookup(dylib, symbol), fmt::format("kernel {} of {} cannot be linked", symbol, name));
+    entry->kernels.emplace(symbol, address.toPtr<KernelFn>());
+  }
+  return entry;
+}
+
+std::shared_ptr<CacheEntry> JitEngine::Impl::load_uncached(const std::string& key,
+                                                           const std::vector<std::string>& symbols,
+                                                           const std::function<void(llvm::Module&)>& build) {
+  const std::string& environment = compiler.environment();
+  const uint64_t key_hash = ObjectCache::hash_key(key, environment);
+  const std::string name = fmt::format("phijit.{:016x}", key_hash);
+  if (disk) {
+    const auto start = std::chrono::steady_clock::now();
+    if (std::optional<std::string> object = disk->read(key_hash, key, environment)) {
+      try {
+        auto entry = link(*object, name, symbols);
+        disk_hits.fetch_add(1);
+        runtime::logger().debug("{}: disk cache hit, loaded in {:.3f} ms", name, ms_since(start));
+        return entry;
+      } catch (const Error& e) {
+        runtime::logger().debug("{}: cached object unusable ({}); compiling", name, e.what());
+      }
+    }
+  }
+
+  CompileTimes times;
+  std::string object = compiler.compile(name, build, &times);
+  compiles.fetch_add(1);
+  const auto start = std::chrono::steady_clock::now();
+  auto entry = link(object, name, symbols);
+  const double link_ms = ms_since(start);
+  runtime::logger().debug(
+      "{}: compiled in {:.2f} ms (build IR {:.2f}, optimize {:.2f}, codegen {:.2f}, link {:.2f})", name,
+      times.build_ms + times.optimize_ms + times.codegen_ms + link_ms, times.build_ms, times.optimize_ms,
+      times.codegen_ms, link_ms);
+  // Only objects that linked are worth keeping.
+  if (disk) disk->write(key_hash, key, environment, object);
+  return entry;
+}
+
+LoadedObject JitEngine::Impl::kernels_of(CacheEntry& entry, const std::vector<std::string>& symbols) const {
+  LoadedObject result;
+  result.keep_alive = entry.loaded;
+  std::lock_guard lock(entry.mutex);
+  for (const std::string& symbol : symbols) {
+    auto it = entry.kernels.find(symbol);
+    if (it == entry.kernels.end()) {
+      llvm::orc::ExecutorAddr address = check(jit->lookup(*entry.loaded->dylib, symbol),
+                                              fmt::format("kernel {} not found in compiled object", symbol));
+      it = entry.kernels.emplace(symbol, address.toPtr<KernelFn>()).first;
+    }
+    result.kernels.push_back(it->second);
+  }
+  return result;
+}
+
+JitEngine& JitEngine::instance() {
+  // Initialized on first use, thread-safely; a failed initialization is retried next call.
+  static JitEngine engine;
+  return engine;
+}
+
+JitEngine::JitEngine() : impl_(std::make_unique<Impl>()) {}
+JitEngine::~JitEngine() = default;
+
+LoadedObject JitEngine::load(const std::string& key, const std::vector<std::string>& symbols,
+                             const std::function<void(llvm::Module&)>& build) {
+  std::promise<std::shared_ptr<CacheEntry>> promise;
+  std::shared_future<std::shared_ptr<CacheEntry>> future;
+  bool owner = false;
+  {
+    std::lock_guard lock(impl_->mutex);
+    auto it = impl_->cache.find(key);
+    if (it != impl_->cache.end()) {
+      future = it->second;
+    } else {
+      future = promise.get_future().share();
+      impl_->cache.emplace(key, future);
+      owner = true;
+    }
+  }
+  if (owner) {
+    // Compiled outside the lock: other keys load concurrently, equal keys wait on `future`.
+    try {
+      promise.set_value(impl_->load_uncached(key, symbols, build));
+    } catch (...) {
+      promise.set_exception(std::current_exception());
+      // Forget the failure, so that a later call tries again (and reports again).
+      std::lock_guard lock(impl_->mutex);
+      impl_->cache.erase(key);
+    }
+  }
+  return impl_->kernels_of(*future.get(), symbols);
+}
+
+int64_t JitEngine::compile_count() const { return impl_->compiles.load(); }
+int64_t JitEngine::disk_hit_count() const { return impl_->disk_hits.load(); }
+std::string JitEngine::cache_dir() const { return impl_->disk ? impl_->disk->dir().string() : std::string(); }
+
+}  // namespace phijit::codegen
