@@ -41,7 +41,7 @@ using D = DTypeRule;
 // reduce_*(names=dims); shift(names[0]=dim, ints[0]=offset, extrap);
 // pad(names=dims, ints=lo0,hi0,lo1,hi1,..., extrap); expand(shape=dims to add);
 // slice(names[0]=dim, ints=start,stop,drop); concat(names[0]=dim); stack(shape=new dim);
-// rename(names=old0,new0,old1,new1,..., ints=DimType of each new dim).
+// rename(names=old0,new0,old1,new1,..., ints=DimType of each new dim; item names are dropped).
 constexpr std::array<OpInfo, kNumOps> kTable = {{
   {Op::input, "input", 0, K::source, D::none},
   {Op::constant, "constant", 0, K::source, D::none},
@@ -257,6 +257,7 @@ Shape infer_shape(const OpInfo& info, std::span<const ValueType> in, const Attrs
         Dim d = dim_of(info, in[0].shape, a.names[2 * k]);
         d.name = a.names[2 * k + 1];
         d.type = static_cast<DimType>(a.ints[k]);
+        d.item_names.clear();  // a renamed dim is a new dim: it meets others by size alone
         for (const Dim& e : dims) {
           if (e.name == d.name) {
             throw ShapeError(fmt::format("rename: new name '{}' is already in {}", d.name, in[0].shape.str()));

@@ -198,3 +198,13 @@ TEST_CASE("a second process reuses the disk cache; a corrupt cache file is repla
   CHECK_THAT(run_probe(""), Catch::Contains("compiles=1 disk_hits=0"));  // empty disables it
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("the eighth trace of one function logs a warning that names the cause") {
+  auto f = jit_compile([](const Tensor& x, double a) { return x * a; });
+  Tensor x = grid(11);
+  std::string out = capture_stderr([&] {
+    for (int i = 1; i <= 8; ++i) f(x, static_cast<double>(i));
+  });
+  CHECK(f.trace_count() == 8);
+  CHECK_THAT(out, Catch::Contains("traced 8 times") && Catch::Contains("auxiliary argument"));
+}

@@ -1,0 +1,178 @@
+// The error suite of the eager tensor API: bad input raises the documented exception type with a
+// message that says what was expected and names the dims and shapes involved.
+#include <phijit/phijit.h>
+
+#include <catch2/catch.hpp>
+#include <type_traits>
+
+#include "test_helpers.h"
+
+using namespace phijit;
+
+static_assert(std::is_base_of_v<Error, ShapeError>);
+static_assert(std::is_base_of_v<Error, NotLinearError>);
+static_assert(std::is_base_of_v<std::runtime_error, Error>);
+
+TEST_CASE("errors: tensor() with a wrong value count", "[errors]") {
+  CHECK_THROWS_MATCHES(tensor({1, 2}, spatial("x", 3)), ShapeError,
+                       message_contains({"(xˢ=3)", "3 values", "got 2"}));
+  CHECK_THROWS_MATCHES(tensor({1, 2, 3, 4, 5}, batch("b", 2) & spatial("x", 2)), ShapeError,
+                       message_contains({"(bᵇ=2, xˢ=2)", "4 values", "got 5"}));
+  CHECK_THROWS_AS(tensor({}, spatial("x", 1)), Error);
+}
+
+TEST_CASE("errors: unknown dims in reductions", "[errors][reduce]") {
+  Tensor t = tensor({1, 2, 3}, spatial("x", 3));
+  CHECK_THROWS_MATCHES(sum(t, "z"), ShapeError, message_contains({"'z'", "(xˢ=3)"}));
+  CHECK_THROWS_MATCHES(sum(t, "x,z"), ShapeError, message_contains({"'z'", "(xˢ=3)"}));
+  CHECK_THROWS_MATCHES(mean(t, "y"), ShapeError, message_contains({"'y'", "(xˢ=3)"}));
+  CHECK_THROWS_MATCHES(max(t, spatial("q", 3)), ShapeError, message_contains({"'q'", "(xˢ=3)"}));
+  CHECK_THROWS_MATCHES(min(t, "w"), ShapeError, message_contains({"'w'"}));
+  CHECK_THROWS_AS(sum(t, "x,,x"), ShapeError);
+  CHECK_THROWS_AS(sum(t, ""), ShapeError);
+}
+
+TEST_CASE("errors: unknown dims in slice", "[errors][slice]") {
+  Tensor t = tensor({1, 2, 3}, spatial("x", 3));
+  CHECK_THROWS_MATCHES(t.slice("z", 0), ShapeError, message_contains({"'z'", "(xˢ=3)"}));
+  CHECK_THROWS_MATCHES(t.slice("z", 0, 1), ShapeError, message_contains({"'z'", "(xˢ=3)"}));
+}
+
+TEST_CASE("errors: slice indices out of range", "[errors][slice]") {
+  Tensor t = tensor({1, 2, 3}, spatial("x", 3));
+  CHECK_THROWS_MATCHES(t.slice("x", 3), ShapeError, message_contains({"3", "'x'", "size 3"}));
+  CHECK_THROWS_MATCHES(t.slice("x", 5), ShapeError, message_contains({"5", "'x'", "size 3"}));
+  CHECK_THROWS_MATCHES(t.slice("x", -4), ShapeError, message_contains({"-4", "'x'", "size 3"}));
+  CHECK_THROWS_MATCHES(t.slice("x", 0, 4), ShapeError, message_contains({"4", "'x'", "size 3"}));
+  CHECK_THROWS_MATCHES(t.slice("x", 2, 1), ShapeError, message_contains({"'x'"}));
+}
+
+TEST_CASE("errors: unknown dims in shift and pad", "[errors][stencil]") {
+  Tensor t = tensor({1, 2, 3}, spatial("x", 3));
+  CHECK_THROWS_MATCHES(shift(t, "y", 1, extrapolation::ZERO), ShapeError,
+                       message_contains({"shift", "'y'", "(xˢ=3)"}));
+  CHECK_THROWS_MATCHES(pad(t, {{"y", {1, 1}}}, extrapolation::PERIODIC), ShapeError,
+                       message_contains({"pad", "'y'", "(xˢ=3)"}));
+  CHECK_THROWS_MATCHES(pad(t, {{"x", {1, 1}}, {"y", {1, 1}}}, extrapolation::ZERO), ShapeError,
+                       message_contains({"'y'"}));
+  CHECK_THROWS_MATCHES(pad(t, {{"x", {-1, 1}}}, extrapolation::ZERO), ShapeError,
+                       message_contains({"'x'", "-1"}));
+}
+
+TEST_CASE("errors: non-constant extrapolation of an empty dim", "[errors][stencil]") {
+  Tensor e = zeros(spatial("x", 0));
+  CHECK_THROWS_MATCHES(shift(e, "x", 1, extrapolation::PERIODIC), ShapeError,
+                       message_contains({"periodic", "'x'"}));
+  CHECK_THROWS_MATCHES(pad(e, {{"x", {1, 1}}}, extrapolation::ZERO_GRADIENT), ShapeError,
+                       message_contains({"zero-gradient", "'x'"}));
+  // A constant needs no values to read: padding an empty dim with zeros works.
+  CHECK(pad(e, {{"x", {1, 1}}}, extrapolation::ZERO).to_vector() == std::vector<double>{0, 0});
+}
+
+TEST_CASE("errors: stencils need spatial dims", "[errors][stencil]") {
+  Tensor v = tensor({1, 2}, channel("c", 2));
+  CHECK_THROWS_MATCHES(laplace(v), ShapeError, message_contains({"laplace", "spatial", "(cᶜ=2)"}));
+  CHECK_THROWS_MATCHES(spatial_gradient(v), ShapeError, message_contains({"spatial_gradient", "(cᶜ=2)"}));
+}
+
+TEST_CASE("errors: broadcasting mismatched sizes names both shapes", "[errors][broadcast]") {
+  Tensor a = tensor({1, 2, 3}, spatial("x", 3) & batch("b", 1));
+  Tensor b = tensor({1, 2}, spatial("x", 2));
+  CHECK_THROWS_MATCHES(a * b, ShapeError, message_contains({"(bᵇ=1, xˢ=3)", "(xˢ=2)", "'x'"}));
+  CHECK_THROWS_MATCHES(b - a, ShapeError, message_contains({"(bᵇ=1, xˢ=3)", "(xˢ=2)"}));
+  CHECK_THROWS_MATCHES(maximum(a, b), ShapeError, message_contains({"(bᵇ=1, xˢ=3)", "(xˢ=2)"}));
+  Tensor c = a;
+  CHECK_THROWS_AS(c += b, ShapeError);
+  CHECK(c.shape() == a.shape());  // a failed compound assignment leaves the operand alone
+}
+
+TEST_CASE("errors: item() of a non-scalar", "[errors]") {
+  Tensor t = tensor({1, 2, 3}, spatial("x", 3));
+  CHECK_THROWS_MATCHES(t.item(), ShapeError, message_contains({"item", "(xˢ=3)"}));
+  CHECK_THROWS_MATCHES(sum(tensor({1, 2}, batch("b", 2))).item(), ShapeError, message_contains({"(bᵇ=2)"}));
+  CHECK_THROWS_AS(zeros(spatial("x", 0)).item(), ShapeError);
+}
+
+TEST_CASE("errors: matmul with a missing or mismatched dim", "[errors][matrix]") {
+  Tensor A = tensor({1, 2, 3, 4}, channel("row", 2) & dual("col", 2));
+  CHECK_THROWS_MATCHES(matmul(A, tensor({1, 2}, channel("other", 2))), ShapeError,
+                       message_contains({"~col", "'col'", "(otherᶜ=2)"}));
+  CHECK_THROWS_MATCHES(matmul(A, tensor({1, 2, 3}, channel("col", 3))), ShapeError,
+                       message_contains({"~col", "(colᶜ=3)", "2", "3"}));
+  // A matrix needs dual dims.
+  CHECK_THROWS_MATCHES(matmul(tensor({1, 2}, channel("row", 2)), tensor({1, 2}, channel("row", 2))),
+                       ShapeError, message_contains({"dual", "(rowᶜ=2)"}));
+}
+
+TEST_CASE("errors: dot with mismatched dims", "[errors][reduce]") {
+  Tensor a = tensor({1, 2, 3}, spatial("x", 3));
+  Tensor b = tensor({1, 2}, spatial("y", 2));
+  CHECK_THROWS_MATCHES(dot(a, "x", b, "y"), ShapeError, message_contains({"'x'", "'y'", "3", "2"}));
+  CHECK_THROWS_MATCHES(dot(a, "z", b, "y"), ShapeError, message_contains({"'z'"}));
+  CHECK_THROWS_AS(dot(a, "x", b, "y,y"), ShapeError);
+}
+
+TEST_CASE("errors: stack with a wrong new-dim size", "[errors][stack]") {
+  Tensor a = tensor({1, 2}, spatial("x", 2));
+  CHECK_THROWS_MATCHES(stack({a, a}, channel("c", 3)), ShapeError,
+                       message_contains({"(cᶜ=3)", "3", "2 tensors"}));
+  CHECK_THROWS_MATCHES(stack({a, a, a}, channel("vector", {"x", "y"})), ShapeError,
+                       message_contains({"vector", "2", "3 tensors"}));
+  CHECK_THROWS_MATCHES(stack({a, a}, spatial("x", 2)), ShapeError, message_contains({"'x'", "already"}));
+  CHECK_THROWS_AS(stack({}, channel("c", 0)), ShapeError);
+  CHECK_THROWS_MATCHES(stack({a, tensor({1, 2, 3}, spatial("x", 3))}, channel("c", 2)), ShapeError,
+                       message_contains({"'x'", "(xˢ=2)", "(xˢ=3)"}));
+}
+
+TEST_CASE("errors: concat with mismatched operands", "[errors][concat]") {
+  Tensor a = tensor({1, 2}, spatial("x", 2));
+  CHECK_THROWS_MATCHES(concat({a, a}, "y"), ShapeError, message_contains({"'y'"}));
+  Tensor b = tensor({1, 2, 3, 4}, spatial("x", 2) & spatial("y", 2));
+  Tensor c = tensor({1, 2, 3}, spatial("x", 1) & spatial("y", 3));
+  CHECK_THROWS_MATCHES(concat({b, c}, "x"), ShapeError,
+                       message_contains({"'x'", "(xˢ=2, yˢ=2)", "(xˢ=1, yˢ=3)"}));
+  CHECK_THROWS_AS(concat({}, "x"), ShapeError);
+}
+
+TEST_CASE("errors: conflicting shapes and bad shape arguments", "[errors][shape]") {
+  CHECK_THROWS_MATCHES(spatial("x", 2) & spatial("x", 3), ShapeError, message_contains({"'x'", "2", "3"}));
+  CHECK_THROWS_MATCHES(linspace(0, 1, spatial("x", 2) & spatial("y", 2)), ShapeError,
+                       message_contains({"linspace", "(xˢ=2, yˢ=2)"}));
+  CHECK_THROWS_MATCHES(spatial("x", 2).size("y"), ShapeError, message_contains({"'y'", "(xˢ=2)"}));
+}
+
+TEST_CASE("errors: clip with bounds in the wrong order", "[errors][math]") {
+  CHECK_THROWS_MATCHES(clip(tensor({1}, spatial("x", 1)), 2, 1), Error, message_contains({"2", "1"}));
+}
+
+TEST_CASE("errors: using an empty default-constructed Tensor", "[errors]") {
+  Tensor e;
+  Tensor t = tensor({1, 2}, spatial("x", 2));
+  CHECK_THROWS_MATCHES(e.shape(), Error, message_contains({"empty"}));
+  CHECK_THROWS_MATCHES(e.dtype(), Error, message_contains({"empty"}));
+  CHECK_THROWS_MATCHES(e.item(), Error, message_contains({"empty"}));
+  CHECK_THROWS_MATCHES(e.to_vector(), Error, message_contains({"empty"}));
+  CHECK_THROWS_MATCHES(e.slice("x", 0), Error, message_contains({"empty"}));
+  CHECK_THROWS_MATCHES(e.astype(DType::f32), Error, message_contains({"empty"}));
+  CHECK_THROWS_MATCHES(e + t, Error, message_contains({"empty"}));
+  CHECK_THROWS_MATCHES(t * e, Error, message_contains({"empty"}));
+  CHECK_THROWS_MATCHES(-e, Error, message_contains({"empty"}));
+  CHECK_THROWS_MATCHES(exp(e), Error, message_contains({"empty"}));
+  CHECK_THROWS_MATCHES(sum(e), Error, message_contains({"empty"}));
+  CHECK_THROWS_MATCHES(zeros_like(e), Error, message_contains({"empty"}));
+  CHECK_THROWS_MATCHES(stack({t, e}, channel("c", 2)), Error, message_contains({"empty"}));
+  CHECK_THROWS_MATCHES(shift(e, "x", 1, extrapolation::ZERO), Error, message_contains({"empty"}));
+  CHECK_THROWS_MATCHES(matmul(e, t), Error, message_contains({"empty"}));
+}
+
+TEST_CASE("errors: every error is catchable as phijit::Error", "[errors]") {
+  Tensor t = tensor({1, 2, 3}, spatial("x", 3));
+  CHECK_THROWS_AS(t.item(), Error);
+  CHECK_THROWS_AS(sum(t, "q"), Error);
+  CHECK_THROWS_AS(t + tensor({1, 2}, spatial("x", 2)), Error);
+  CHECK_THROWS_AS(tensor({1}, spatial("x", 2)), Error);
+  CHECK_THROWS_AS(t.slice("x", 9), Error);
+  CHECK_THROWS_AS(shift(t, "q", 1, extrapolation::ONE), Error);
+  CHECK_THROWS_AS(Tensor().shape(), Error);
+  CHECK_THROWS_AS(t.item(), std::runtime_error);
+}
