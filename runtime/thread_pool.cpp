@@ -1,13 +1,13 @@
 #include "runtime/thread_pool.h"
 
 #include <atomic>
-#include <cerrno>
+#include <charconv>
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
 #include <exception>
 #include <mutex>
-#include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -41,18 +41,19 @@ int default_num_threads() {
 int num_threads_from_env() {
   const char* env = std::getenv("PHIJIT_NUM_THREADS");
   if (env == nullptr || *env == '\0') return default_num_threads();
-  constexpr long kMaxThreads = 4096;
-  errno = 0;
-  char* end = nullptr;
-  long n = std::strtol(env, &end, 10);
-  while (end != nullptr && (*end == ' ' || *end == '\t')) ++end;
-  if (errno != 0 || end == env || *end != '\0' || n < 1 || n > kMaxThreads) {
+  constexpr int kMaxThreads = 4096;
+  std::string_view text(env);
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  int n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || end != text.data() + text.size() || n < 1 || n > kMaxThreads) {
     int fallback = default_num_threads();
     logger().warn("PHIJIT_NUM_THREADS='{}' is not a thread count in [1, {}]; using {} threads", env,
                   kMaxThreads, fallback);
     return fallback;
   }
-  return static_cast<int>(n);
+  return n;
 }
 
 // One parallel_for call. The caller allocates it (the only allocation per call) and shares it

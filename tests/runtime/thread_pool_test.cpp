@@ -87,6 +87,7 @@ TEST_CASE("thread pool: concurrent parallel_for from 8 threads", "[thread_pool]"
     for (auto& x : c) x.store(0);
   }
   std::vector<std::thread> callers;
+  callers.reserve(kCallers);
   for (int t = 0; t < kCallers; ++t) {
     callers.emplace_back([&, t] {
       for (int rep = 0; rep < 20; ++rep) {

@@ -1,0 +1,293 @@
+#include "differential.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <limits>
+
+namespace phijit::testing {
+
+namespace {
+
+using ir::Op;
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kMathUlps = 4;       // accuracy assumed of exp, log, sin, ... (in ulps)
+constexpr double kRelativeSlack = 8;  // times eps · depth · |ref|
+constexpr double kBoundFactor = 4;    // times E_o
+
+double eps_of(DType t) {
+  switch (t) {
+    case DType::f32: return 0x1p-23;
+    case DType::f64: return 0x1p-52;
+    case DType::i32:
+    case DType::i64:
+    case DType::boolean: return 0;
+  }
+  return 0;
+}
+
+// Largest integer magnitude a float dtype holds exactly.
+double exact_int_limit(DType t) { return t == DType::f32 ? 0x1p24 : 0x1p53; }
+
+struct Stats {
+  double amax = 0;     // max |v|
+  double amin = kInf;  // min |v|
+  double lo = kInf;    // min v
+  double hi = -kInf;   // max v
+};
+
+Stats stats_of(const Buffer& b) {
+  Stats s;
+  for (int64_t i = 0; i < b.count(); ++i) {
+    double v = b.get_real(i);
+    if (std::isnan(v)) continue;
+    s.amax = std::max(s.amax, std::fabs(v));
+    s.amin = std::min(s.amin, std::fabs(v));
+    s.lo = std::min(s.lo, v);
+    s.hi = std::max(s.hi, v);
+  }
+  if (b.count() == 0) s.amin = 0;
+  return s;
+}
+
+bool is_power_of_two_scalar(const ir::Node& n) {
+  if (n.op != Op::constant || n.attrs.data->count() != 1 || !is_float(n.type.dtype)) return false;
+  int e = 0;
+  double m = std::frexp(std::fabs(n.attrs.data->get_real(0)), &e);
+  return m == 0.5;
+}
+
+std::string index_str(const Shape& s, int64_t flat) {
+  std::vector<std::string> parts(static_cast<size_t>(s.rank()));
+  for (int d = s.rank() - 1; d >= 0; --d) {
+    const Dim& dim = s.dims()[static_cast<size_t>(d)];
+    parts[static_cast<size_t>(d)] = fmt::format("{}={}", dim.name, flat % dim.size);
+    flat /= dim.size;
+  }
+  return fmt::format("({})", fmt::join(parts, ", "));
+}
+
+}  // namespace
+
+Runner interpreter_runner() {
+  return [](const ir::Graph& g, std::span<const runtime::BufferPtr> inputs) {
+    return runtime::interpret(g, inputs);
+  };
+}
+
+ErrorAnalysis analyze_errors(const ir::Graph& g, std::span<const runtime::BufferPtr> inputs) {
+  auto n_nodes = static_cast<size_t>(g.size());
+  std::vector<runtime::BufferPtr> values(n_nodes);
+  std::vector<Stats> stats(n_nodes);
+  std::vector<double> err(n_nodes, 0);
+  std::vector<int> depth(n_nodes, 0);
+  for (size_t i = 0; i < n_nodes; ++i) {
+    const ir::Node& n = g.nodes()[i];
+    std::vector<runtime::BufferPtr> in;
+    std::vector<ir::ValueType> types;
+    for (ir::Value v : n.inputs) {
+      in.push_back(values[static_cast<size_t>(v.id)]);
+      types.push_back(g.type(v));
+      depth[i] = std::max(depth[i], depth[static_cast<size_t>(v.id)] + 1);
+    }
+    values[i] = n.op == Op::input ? inputs[static_cast<size_t>(n.attrs.ints[0])]
+                                  : runtime::evaluate(n.op, n.attrs, n.type, in, types);
+    stats[i] = stats_of(*values[i]);
+    const Stats& r = stats[i];
+    auto E = [&](size_t k) { return err[static_cast<size_t>(n.inputs[k].id)]; };
+    auto S = [&](size_t k) -> const Stats& { return stats[static_cast<size_t>(n.inputs[k].id)]; };
+    auto all_exact = [&] {
+      for (size_t k = 0; k < n.inputs.size(); ++k) {
+        if (E(k) != 0) return false;
+      }
+      return true;
+    };
+    auto max_in = [&] {
+      double m = 0;
+      for (size_t k = 0; k < n.inputs.size(); ++k) m = std::max(m, E(k));
+      return m;
+    };
+    double eps = eps_of(n.type.dtype);
+    double round = eps * r.amax;             // one rounding of the result
+    double math = kMathUlps * eps * r.amax;  // a libm function's error
+    double e = 0;
+    switch (n.op) {
+      case Op::input:
+      case Op::constant: e = 0; break;
+      case Op::neg:
+      case Op::abs: e = E(0); break;
+      case Op::sign:
+      case Op::lt:
+      case Op::le:
+      case Op::gt:
+      case Op::ge:
+      case Op::eq:
+      case Op::ne: e = all_exact() ? 0 : kInf; break;
+      case Op::isfinite: e = std::isfinite(E(0)) ? 0 : kInf; break;
+      case Op::cast: {
+        DType from = types[0].dtype;
+        if (!is_float(n.type.dtype)) {
+          e = E(0) == 0 ? 0 : kInf;
+        } else if (is_float(from)) {
+          e = E(0) + (from == n.type.dtype ? 0 : round);
+        } else {
+          e = S(0).amax <= exact_int_limit(n.type.dtype) ? 0 : round;
+        }
+        break;
+      }
+      case Op::exp: e = r.amax * E(0) + math; break;
+      case Op::log: e = E(0) == 0 ? math : S(0).amin > 0 ? E(0) / S(0).amin + math : kInf; break;
+      case Op::sin:
+      case Op::cos:
+      case Op::tanh: e = E(0) + math; break;
+      case Op::tan: e = (1 + r.amax * r.amax) * E(0) + math; break;
+      case Op::sqrt:
+        e = E(0) == 0 ? math : S(0).amin > 0 ? E(0) / (2 * std::sqrt(S(0).amin)) + math : kInf;
+        break;
+      case Op::add:
+      case Op::sub: e = E(0) + E(1) + round; break;
+      case Op::mul: {
+        bool exact_scale =
+            is_power_of_two_scalar(g.node(n.inputs[0])) || is_power_of_two_scalar(g.node(n.inputs[1]));
+        e = S(1).amax * E(0) + S(0).amax * E(1) + (exact_scale ? 0 : round);
+        break;
+      }
+      case Op::div: {
+        double bmin = S(1).amin;
+        if (all_exact()) {
+          e = round;
+        } else if (bmin > 0) {
+          e = E(0) / bmin + S(0).amax * E(1) / (bmin * bmin) + round;
+        } else {
+          e = kInf;
+        }
+        break;
+      }
+      case Op::pow: {
+        const Stats& a = S(0);
+        const Stats& b = S(1);
+        if (all_exact()) {
+          e = math;
+        } else if (a.lo > 0) {
+          double d_base = 0;  // max over the operands' ranges of |b · a^(b−1)|
+          for (double av : {a.lo, a.hi}) {
+            for (double bv : {b.lo, b.hi}) d_base = std::max(d_base, std::pow(av, bv - 1));
+          }
+          d_base *= b.amax;
+          double d_exp = r.amax * std::max(std::fabs(std::log(a.lo)), std::fabs(std::log(a.hi)));
+          e = d_base * E(0) + d_exp * E(1) + math;
+        } else {
+          e = kInf;
+        }
+        break;
+      }
+      case Op::minimum:
+      case Op::maximum: e = std::max(E(0), E(1)); break;
+      case Op::where: e = E(0) == 0 ? std::max(E(1), E(2)) : kInf; break;
+      case Op::reduce_sum: {
+        if (!is_float(n.type.dtype)) {
+          e = E(0) == 0 ? 0 : kInf;
+          break;
+        }
+        double terms = 1;
+        for (const std::string& d : n.attrs.names) terms *= static_cast<double>(types[0].shape.size(d));
+        // S: the largest sum of |terms| that one output element adds up.
+        ir::ValueType abs_type = types[0];
+        runtime::BufferPtr abs_in = runtime::evaluate(Op::abs, {}, abs_type, {&in[0], 1}, {&abs_type, 1});
+        runtime::BufferPtr sums =
+            runtime::evaluate(Op::reduce_sum, n.attrs, n.type, {&abs_in, 1}, {&abs_type, 1});
+        double s = stats_of(*sums).amax;
+        e = terms * E(0) + terms * eps * s;
+        break;
+      }
+      case Op::reduce_max:
+      case Op::reduce_min: e = E(0); break;
+      case Op::shift:
+      case Op::pad:
+      case Op::expand:
+      case Op::slice:
+      case Op::concat:
+      case Op::stack:
+      case Op::rename: e = max_in(); break;
+    }
+    err[i] = e;
+  }
+  ErrorAnalysis out;
+  for (ir::Value v : g.outputs()) {
+    out.bounds.push_back(err[static_cast<size_t>(v.id)]);
+    out.depths.push_back(depth[static_cast<size_t>(v.id)]);
+  }
+  return out;
+}
+
+DiffResult compare_to_reference(const ir::Graph& g, std::span<const runtime::BufferPtr> inputs,
+                                const Runner& run) {
+  DiffResult result;
+  auto fail = [&](const std::string& what) {
+    result.ok = false;
+    result.message = what + "\n" + ir::print(g);
+    return result;
+  };
+  std::vector<runtime::BufferPtr> ref = runtime::interpret(g, inputs);
+  ErrorAnalysis analysis = analyze_errors(g, inputs);
+  std::vector<runtime::BufferPtr> got;
+  try {
+    got = run(g, inputs);
+  } catch (const std::exception& e) {
+    return fail(fmt::format("the runner threw: {}", e.what()));
+  }
+  if (got.size() != ref.size()) {
+    return fail(fmt::format("the runner returned {} outputs, the graph has {}", got.size(), ref.size()));
+  }
+  for (size_t o = 0; o < ref.size(); ++o) {
+    const ir::ValueType& t = g.type(g.outputs()[o]);
+    std::string what = fmt::format("output {} ({} {})", o, dtype_name(t.dtype), t.shape.str());
+    if (!got[o]) return fail(what + ": the runner returned no buffer");
+    if (got[o]->dtype() != t.dtype || got[o]->count() != t.shape.volume()) {
+      return fail(fmt::format("{}: the runner returned {} elements of {}", what, got[o]->count(),
+                              dtype_name(got[o]->dtype())));
+    }
+    double eps = eps_of(t.dtype);
+    double bound = analysis.bounds[o];
+    int depth = std::max(1, analysis.depths[o]);
+    int64_t mismatches = 0, first = -1;
+    double first_ref = 0, first_got = 0, first_allowed = 0;
+    for (int64_t i = 0; i < t.shape.volume(); ++i) {
+      double a = ref[o]->get_real(i), b = got[o]->get_real(i);
+      bool ok = false;
+      double allowed = 0;
+      if (is_float(t.dtype)) {
+        allowed = kRelativeSlack * eps * depth * std::fabs(a) + kBoundFactor * bound;
+        ok = a == b || (std::isnan(a) && std::isnan(b)) || std::fabs(a - b) <= allowed;
+        if (a != b && !(std::isnan(a) && std::isnan(b))) {
+          ++result.differing;
+          result.worst_ratio = std::max(result.worst_ratio, allowed > 0 ? std::fabs(a - b) / allowed : kInf);
+        }
+      } else {
+        ok = ref[o]->get_int(i) == got[o]->get_int(i);
+      }
+      if (!ok) {
+        if (mismatches++ == 0) {
+          first = i;
+          first_ref = a;
+          first_got = b;
+          first_allowed = allowed;
+        }
+      }
+    }
+    if (mismatches > 0) {
+      return fail(fmt::format(
+          "{}: {} of {} elements differ; the first at flat index {} {}: reference {:.17g}, got {:.17g}, "
+          "|difference| {:.3g} > allowed {:.3g} (error bound E = {:.3g}, depth {})",
+          what, mismatches, t.shape.volume(), first, index_str(t.shape, first), first_ref, first_got,
+          std::fabs(first_ref - first_got), first_allowed, bound, depth));
+    }
+  }
+  return result;
+}
+
+}  // namespace phijit::testing

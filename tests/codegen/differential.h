@@ -1,0 +1,58 @@
+// Differential checking: runs a graph through a runner (compiled code) and through the
+// reference interpreter and compares every output with a tolerance derived from the graph.
+//
+// The tolerance rule. For every float output o and element i:
+//
+//     |got_i − ref_i| <= 8·eps·depth_o·|ref_i| + 4·E_o
+//
+// eps is the machine epsilon of o's dtype, depth_o the longest chain of ops from a graph input
+// or constant to o, and E_o a first-order bound of the absolute rounding error of o, propagated
+// through the graph with the reference values' magnitudes (max-norms over each tensor):
+//   - inputs, constants, layout and stencil ops, neg, abs, min/max, where, reduce_max/min and
+//     multiplication by a power-of-two scalar add no error of their own;
+//   - add/sub/mul/div add eps·max|result|, and carry their operands' errors through their
+//     derivatives (|b|·E_a + |a|·E_b for mul, E_a/min|b| + max|a|·E_b/min|b|² for div);
+//   - exp, log, sin, cos, tan, tanh, sqrt, pow add 4 ulps (4·eps·max|result|, the accuracy of
+//     glibc's scalar and vector math) plus their operands' errors times the largest derivative
+//     over the operand's range;
+//   - reduce_sum over n terms gives n·E_term + n·eps·S, S = the largest sum of |terms| of one
+//     output element (the classic bound for summation in any order);
+//   - sign, comparisons, casts to integers and where's condition are discontinuous: their
+//     operand must be exact (E = 0), else the bound is infinite (random_graph never does that).
+// Integer and boolean outputs must match exactly. E_o covers the rounding of the reference and
+// of the compiled code alike; the 8·eps·depth·|ref_i| term is slack for relative rounding
+// (e.g. an FMA or a different association inside one element).
+#pragma once
+
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+#include "runtime/interpreter.h"
+
+namespace phijit::testing {
+
+using Runner =
+    std::function<std::vector<runtime::BufferPtr>(const ir::Graph&, std::span<const runtime::BufferPtr>)>;
+
+// The reference interpreter as a runner (to test the generator and the checker themselves).
+Runner interpreter_runner();
+
+struct ErrorAnalysis {
+  std::vector<double> bounds;  // E_o per output (absolute; infinite where an op is unstable)
+  std::vector<int> depths;     // depth_o per output
+};
+ErrorAnalysis analyze_errors(const ir::Graph& g, std::span<const runtime::BufferPtr> inputs);
+
+struct DiffResult {
+  bool ok = true;
+  std::string message;     // on a failure: which output, the first mismatch and the graph
+  double worst_ratio = 0;  // max over float elements of |got − ref| / allowed (≤ 1 passes)
+  int64_t differing = 0;   // float elements that are not bit-identical to the reference
+};
+DiffResult compare_to_reference(const ir::Graph& g, std::span<const runtime::BufferPtr> inputs,
+                                const Runner& run);
+
+}  // namespace phijit::testing

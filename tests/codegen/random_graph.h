@@ -1,0 +1,27 @@
+// Seeded random IR graphs and inputs for differential testing of compiled code against the
+// reference interpreter.
+//
+// A graph has 1–4 inputs over dims from a small pool (batch b ≤ 3, spatial x ≤ 17 — in one graph
+// of six up to 300, in one of 32 2000–3000, so kernels get split into blocks — spatial y ≤ 9,
+// channel c ≤ 3; sizes drawn per graph) so that operands broadcast by name, one float dtype (f32 or f64;
+// int32 inputs enter through cast), and 3–25 random steps: elementwise math, comparisons feeding where,
+// constants, stencils (shift, pad with every extrapolation), layout ops and reductions. Values stay bounded
+// (|v| <= 16 by construction, rescaled by powers of two) and every discontinuous op (sign, comparisons,
+// where's condition) reads only values that compiled code computes exactly (inputs, constants, layout ops,
+// neg, abs, min/max, ...), so compiled and reference results may differ by rounding only.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "ir/graph.h"
+#include "runtime/interpreter.h"
+
+namespace phijit::testing {
+
+ir::Graph random_graph(uint64_t seed);
+
+// One buffer per input of g: floats uniform in [-2, 2], integers in [-5, 5], booleans 0/1.
+std::vector<runtime::BufferPtr> random_inputs(const ir::Graph& g, uint64_t seed);
+
+}  // namespace phijit::testing
