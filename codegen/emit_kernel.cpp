@@ -79,7 +79,7 @@ class Emitter {
 
   std::map<int32_t, llvm::Value*> buffers_;  // materialized value → base pointer
   llvm::Value* out_ = nullptr;
-  llvm::MDNode* load_scope_ = nullptr;   // alias metadata: loads never alias the output
+  llvm::MDNode* load_scope_ = nullptr;  // alias metadata: loads never alias the output
   llvm::MDNode* store_scope_ = nullptr;
   std::map<std::string, llvm::Value*> memo_;
 
@@ -180,10 +180,22 @@ llvm::Value* Emitter::scalar_op(const ir::Node& n, std::vector<llvm::Value*> a, 
       I id = f ? In::maximum : boolean ? In::umax : In::smax;
       return intrinsic(id, {a[0], a[1]});
     }
-    case Op::lt: return f ? b_.CreateFCmpOLT(a[0], a[1]) : boolean ? b_.CreateICmpULT(a[0], a[1]) : b_.CreateICmpSLT(a[0], a[1]);
-    case Op::le: return f ? b_.CreateFCmpOLE(a[0], a[1]) : boolean ? b_.CreateICmpULE(a[0], a[1]) : b_.CreateICmpSLE(a[0], a[1]);
-    case Op::gt: return f ? b_.CreateFCmpOGT(a[0], a[1]) : boolean ? b_.CreateICmpUGT(a[0], a[1]) : b_.CreateICmpSGT(a[0], a[1]);
-    case Op::ge: return f ? b_.CreateFCmpOGE(a[0], a[1]) : boolean ? b_.CreateICmpUGE(a[0], a[1]) : b_.CreateICmpSGE(a[0], a[1]);
+    case Op::lt:
+      return f         ? b_.CreateFCmpOLT(a[0], a[1])
+             : boolean ? b_.CreateICmpULT(a[0], a[1])
+                       : b_.CreateICmpSLT(a[0], a[1]);
+    case Op::le:
+      return f         ? b_.CreateFCmpOLE(a[0], a[1])
+             : boolean ? b_.CreateICmpULE(a[0], a[1])
+                       : b_.CreateICmpSLE(a[0], a[1]);
+    case Op::gt:
+      return f         ? b_.CreateFCmpOGT(a[0], a[1])
+             : boolean ? b_.CreateICmpUGT(a[0], a[1])
+                       : b_.CreateICmpSGT(a[0], a[1]);
+    case Op::ge:
+      return f         ? b_.CreateFCmpOGE(a[0], a[1])
+             : boolean ? b_.CreateICmpUGE(a[0], a[1])
+                       : b_.CreateICmpSGE(a[0], a[1]);
     case Op::eq: return f ? b_.CreateFCmpOEQ(a[0], a[1]) : b_.CreateICmpEQ(a[0], a[1]);
     case Op::ne: return f ? b_.CreateFCmpUNE(a[0], a[1]) : b_.CreateICmpNE(a[0], a[1]);
     case Op::where: return b_.CreateSelect(a[0], a[1], a[2]);
@@ -234,8 +246,9 @@ std::pair<Idx, llvm::Value*> Emitter::move(const Idx& i, int64_t off, int64_t n,
   if (!interior_ && i.inner) checks_.emplace_back(r.off, n);
   llvm::Value* raw = b_.CreateAdd(i.v, i64(off));
   llvm::Value* inside = b_.CreateICmpULT(raw, i64(n));
-  llvm::Value* clamped = b_.CreateIntrinsic(llvm::Intrinsic::smin, {b_.getInt64Ty()},
-                                            {b_.CreateIntrinsic(llvm::Intrinsic::smax, {b_.getInt64Ty()}, {raw, i64(0)}), i64(n - 1)});
+  llvm::Value* clamped = b_.CreateIntrinsic(
+      llvm::Intrinsic::smin, {b_.getInt64Ty()},
+      {b_.CreateIntrinsic(llvm::Intrinsic::smax, {b_.getInt64Ty()}, {raw, i64(0)}), i64(n - 1)});
   switch (e.kind()) {
     case Extrapolation::Kind::constant: r.v = clamped; return {r, inside};
     case Extrapolation::Kind::zero_gradient: r.v = clamped; return {r, nullptr};
@@ -324,15 +337,17 @@ llvm::Value* Emitter::compute(const ir::Node& n, const Index& idx) {
         int64_t size = g_.type(in).shape.size(d);
         Index moved = idx;
         llvm::Value* local = b_.CreateSub(i, i64(start));
-        local = b_.CreateIntrinsic(llvm::Intrinsic::smin, {b_.getInt64Ty()},
-                                   {b_.CreateIntrinsic(llvm::Intrinsic::smax, {b_.getInt64Ty()}, {local, i64(0)}), i64(size - 1)});
+        local = b_.CreateIntrinsic(
+            llvm::Intrinsic::smin, {b_.getInt64Ty()},
+            {b_.CreateIntrinsic(llvm::Intrinsic::smax, {b_.getInt64Ty()}, {local, i64(0)}), i64(size - 1)});
         moved[d] = Idx{local, false, 0};
         pieces.push_back(eval(in, moved));
         starts.push_back(start);
         start += size;
       }
       llvm::Value* r = pieces.back();
-      for (size_t k = pieces.size() - 1; k-- > 0;) r = b_.CreateSelect(b_.CreateICmpSLT(i, i64(starts[k + 1])), pieces[k], r);
+      for (size_t k = pieces.size() - 1; k-- > 0;)
+        r = b_.CreateSelect(b_.CreateICmpSLT(i, i64(starts[k + 1])), pieces[k], r);
       return r;
     }
     case Op::stack: {
@@ -389,7 +404,8 @@ llvm::Value* Emitter::element(llvm::Value* j, const Index& outer) {
 }
 
 void Emitter::emit(const std::string& name) {
-  auto* fty = llvm::FunctionType::get(b_.getVoidTy(), {b_.getInt64Ty(), b_.getInt64Ty(), b_.getInt32Ty(), b_.getPtrTy()}, false);
+  auto* fty = llvm::FunctionType::get(
+      b_.getVoidTy(), {b_.getInt64Ty(), b_.getInt64Ty(), b_.getInt32Ty(), b_.getPtrTy()}, false);
   auto* fn = llvm::Function::Create(fty, llvm::Function::ExternalLinkage, name, m_);
   fn->addFnAttr(llvm::Attribute::NoUnwind);
   fn->addFnAttr(llvm::Attribute::NoRecurse);
@@ -477,7 +493,8 @@ void Emitter::emit_rows(llvm::Function* fn, llvm::Value* begin, llvm::Value* end
       return add;
     }
     namespace In = llvm::Intrinsic;
-    llvm::Intrinsic::ID id = rop == Op::reduce_max ? (f ? In::maximum : In::smax) : (f ? In::minimum : In::smin);
+    llvm::Intrinsic::ID id =
+        rop == Op::reduce_max ? (f ? In::maximum : In::smax) : (f ? In::minimum : In::smin);
     return intrinsic(id, {acc, v});
   };
   // Offset of a space index in the output (reduce kernels), by the output's row-major strides.
@@ -537,7 +554,8 @@ void Emitter::emit_rows(llvm::Function* fn, llvm::Value* begin, llvm::Value* end
   row->addIncoming(row0, work);
   jstart->addIncoming(j0, work);
   llvm::Value* row_flat = b_.CreateMul(row, i64(n));
-  llvm::Value* jend = b_.CreateIntrinsic(llvm::Intrinsic::smin, {b_.getInt64Ty()}, {i64(n), b_.CreateSub(end, row_flat)});
+  llvm::Value* jend =
+      b_.CreateIntrinsic(llvm::Intrinsic::smin, {b_.getInt64Ty()}, {i64(n), b_.CreateSub(end, row_flat)});
   Index outer;
   int64_t inner_stride = 1;
   for (int d = k_.space.rank() - 2; d >= 0; --d) {
@@ -557,9 +575,12 @@ void Emitter::emit_rows(llvm::Function* fn, llvm::Value* begin, llvm::Value* end
       } else if (is_float(acc_t)) {
         init = llvm::ConstantFP::getInfinity(type_of(acc_t), rop == Op::reduce_max);
       } else {
-        init = llvm::ConstantInt::get(type_of(acc_t), rop == Op::reduce_max ? llvm::APInt::getSignedMinValue(64) : llvm::APInt::getSignedMaxValue(64));
+        init = llvm::ConstantInt::get(type_of(acc_t), rop == Op::reduce_max
+                                                          ? llvm::APInt::getSignedMinValue(64)
+                                                          : llvm::APInt::getSignedMaxValue(64));
       }
-      llvm::Value* acc = emit_loop(from, to, init, [&](llvm::Value* j, llvm::Value* a) { return combine(a, element(j, outer)); });
+      llvm::Value* acc = emit_loop(
+          from, to, init, [&](llvm::Value* j, llvm::Value* a) { return combine(a, element(j, outer)); });
       accumulate(out_offset(outer), acc);
     } else {
       emit_loop(from, to, nullptr, [&](llvm::Value* j, llvm::Value*) {

@@ -19,7 +19,7 @@ namespace phijit::codegen {
 using KernelFn = void (*)(int64_t begin, int64_t end, int32_t block, void** params);
 
 struct LoadedObject {
-  std::vector<KernelFn> kernels;    // in the order of the names asked for
+  std::vector<KernelFn> kernels;     // in the order of the names asked for
   std::shared_ptr<void> keep_alive;  // the loaded code lives as long as this does
 };
 

@@ -52,13 +52,15 @@ std::shared_ptr<const CompiledGraph> compile_graph(const ir::Graph& g) {
     c.fn = code.kernels[k];
     c.root = kernel.root;
     c.reduce = kernel.kind == passes::Kernel::Kind::reduce;
-    if (c.reduce) c.accumulator = codegen::accumulator_dtype(optimized.type(optimized.node(kernel.root).inputs[0]).dtype);
+    if (c.reduce)
+      c.accumulator = codegen::accumulator_dtype(optimized.type(optimized.node(kernel.root).inputs[0]).dtype);
     c.space_volume = kernel.space.volume();
     c.loads = kernel.loads;
     calls.push_back(std::move(c));
   }
-  return std::make_shared<NativeGraph>(runtime::Program(std::move(optimized), std::move(calls), std::move(schedule.slot),
-                                                        std::move(schedule.slot_bytes), std::move(code.keep_alive)));
+  return std::make_shared<NativeGraph>(
+      runtime::Program(std::move(optimized), std::move(calls), std::move(schedule.slot),
+                       std::move(schedule.slot_bytes), std::move(code.keep_alive)));
 }
 
 }  // namespace phijit

@@ -44,7 +44,8 @@ void JitCore::clear_cache() {
   cache_->entries.clear();
 }
 
-std::shared_ptr<const JitCore::Traced> JitCore::get_or_trace(const std::string& key, const std::vector<Tensor>& args,
+std::shared_ptr<const JitCore::Traced> JitCore::get_or_trace(const std::string& key,
+                                                             const std::vector<Tensor>& args,
                                                              const TraceFn& f) {
   std::shared_ptr<Cache::Entry> entry;
   {
@@ -58,10 +59,11 @@ std::shared_ptr<const JitCore::Traced> JitCore::get_or_trace(const std::string& 
 
   int count = ++trace_count_;
   if (count == kRetraceWarning) {
-    runtime::logger().warn("{}: this function has been traced {} times; an auxiliary argument (a number, bool or "
-                           "string) or a tensor shape that changes on every call causes a new trace each time. "
-                           "Latest key: {}",
-                           kind_, count, key);
+    runtime::logger().warn(
+        "{}: this function has been traced {} times; an auxiliary argument (a number, bool or "
+        "string) or a tensor shape that changes on every call causes a new trace each time. "
+        "Latest key: {}",
+        kind_, count, key);
   }
   auto t0 = std::chrono::steady_clock::now();
   auto state = std::make_shared<TraceState>();
@@ -77,8 +79,8 @@ std::shared_ptr<const JitCore::Traced> JitCore::get_or_trace(const std::string& 
   }
   double trace_ms = ms_since(t0);
   traced->program = compile_graph(state->graph);
-  runtime::logger().debug("{}: traced key '{}' in {:.3f} ms ({} nodes), compiled in {:.3f} ms", kind_, key, trace_ms,
-                          state->graph.size(), ms_since(t0) - trace_ms);
+  runtime::logger().debug("{}: traced key '{}' in {:.3f} ms ({} nodes), compiled in {:.3f} ms", kind_, key,
+                          trace_ms, state->graph.size(), ms_since(t0) - trace_ms);
   if (passes::dump_enabled("ir")) fmt::print(stderr, "=== {}: trace {:.3f} ms ===\n", kind_, trace_ms);
   entry->traced = traced;
   return traced;

@@ -30,7 +30,8 @@ class JitCore {
 
   // The compiled trace for `key`; on a miss, `f` runs once on tracers standing for `args`
   // (also when many threads ask for the same key at once) and its graph is compiled.
-  std::shared_ptr<const Traced> get_or_trace(const std::string& key, const std::vector<Tensor>& args, const TraceFn& f);
+  std::shared_ptr<const Traced> get_or_trace(const std::string& key, const std::vector<Tensor>& args,
+                                             const TraceFn& f);
   // Runs the compiled code on the concrete `args`.
   static std::vector<Tensor> run(const Traced& traced, const std::vector<Tensor>& args);
 
@@ -64,7 +65,8 @@ std::string key_part(const A& a) {
   } else if constexpr (std::is_integral_v<A>) {
     return key_of(static_cast<uint64_t>(a));
   } else {
-    static_assert(sizeof(A) == 0, "jit_compile arguments must be Tensors, arithmetic values, bools or strings");
+    static_assert(sizeof(A) == 0,
+                  "jit_compile arguments must be Tensors, arithmetic values, bools or strings");
   }
 }
 

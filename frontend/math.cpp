@@ -73,13 +73,19 @@ Tensor mean_over(const Tensor& x, const std::vector<std::string>& dims) {
 }  // namespace
 
 Tensor sum(const Tensor& x) { return reduce(Op::reduce_sum, x, default_dims(x)); }
-Tensor sum(const Tensor& x, std::string_view dims) { return reduce(Op::reduce_sum, x, parse_dim_names(dims)); }
+Tensor sum(const Tensor& x, std::string_view dims) {
+  return reduce(Op::reduce_sum, x, parse_dim_names(dims));
+}
 Tensor sum(const Tensor& x, const Shape& dims) { return reduce(Op::reduce_sum, x, dims.names()); }
 Tensor max(const Tensor& x) { return reduce(Op::reduce_max, x, default_dims(x)); }
-Tensor max(const Tensor& x, std::string_view dims) { return reduce(Op::reduce_max, x, parse_dim_names(dims)); }
+Tensor max(const Tensor& x, std::string_view dims) {
+  return reduce(Op::reduce_max, x, parse_dim_names(dims));
+}
 Tensor max(const Tensor& x, const Shape& dims) { return reduce(Op::reduce_max, x, dims.names()); }
 Tensor min(const Tensor& x) { return reduce(Op::reduce_min, x, default_dims(x)); }
-Tensor min(const Tensor& x, std::string_view dims) { return reduce(Op::reduce_min, x, parse_dim_names(dims)); }
+Tensor min(const Tensor& x, std::string_view dims) {
+  return reduce(Op::reduce_min, x, parse_dim_names(dims));
+}
 Tensor min(const Tensor& x, const Shape& dims) { return reduce(Op::reduce_min, x, dims.names()); }
 Tensor mean(const Tensor& x) { return mean_over(x, default_dims(x)); }
 Tensor mean(const Tensor& x, std::string_view dims) { return mean_over(x, parse_dim_names(dims)); }
@@ -92,7 +98,8 @@ Tensor rename_dims(const Tensor& x, const std::vector<std::pair<std::string, Sha
   ir::Attrs a;
   for (const auto& [old_name, target] : renames) {
     if (target.rank() != 1) {
-      throw ShapeError(fmt::format("rename: the target of '{}' must be one dim, got {}", old_name, target.str()));
+      throw ShapeError(
+          fmt::format("rename: the target of '{}' must be one dim, got {}", old_name, target.str()));
     }
     a.names.push_back(old_name);
     a.names.push_back(target.dims()[0].name);
@@ -104,7 +111,8 @@ Tensor rename_dims(const Tensor& x, const std::vector<std::pair<std::string, Sha
 Tensor dot(const Tensor& a, std::string_view a_dims, const Tensor& b, std::string_view b_dims) {
   std::vector<std::string> an = parse_dim_names(a_dims), bn = parse_dim_names(b_dims);
   if (an.size() != bn.size()) {
-    throw ShapeError(fmt::format("dot: {} dims of a ({}) but {} dims of b ({})", an.size(), a_dims, bn.size(), b_dims));
+    throw ShapeError(
+        fmt::format("dot: {} dims of a ({}) but {} dims of b ({})", an.size(), a_dims, bn.size(), b_dims));
   }
   // Both sides' contracted dims get one private name each, so they meet in a broadcast
   // product and nothing else collides; the product is then summed over them.

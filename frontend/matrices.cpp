@@ -10,7 +10,8 @@ namespace phijit {
 Tensor matmul(const Tensor& A, const Tensor& x) {
   std::vector<std::string> duals = A.shape().dual().names();
   if (duals.empty()) {
-    throw ShapeError(fmt::format("matmul: the matrix needs dual dims (~n) to contract, got shape {}", A.shape().str()));
+    throw ShapeError(
+        fmt::format("matmul: the matrix needs dual dims (~n) to contract, got shape {}", A.shape().str()));
   }
   // x's dim n becomes ~n, meets A's ~n in the product and is summed away.
   std::vector<std::pair<std::string, Shape>> renames;
@@ -21,9 +22,9 @@ Tensor matmul(const Tensor& A, const Tensor& x) {
                                    A.shape().str(), d, x.shape().str(), primal));
     }
     if (x.shape().size(primal) != A.shape().size(d)) {
-      throw ShapeError(fmt::format("matmul: dual dim '{}' of matrix {} has size {} but dim '{}' of vector {} has size {}",
-                                   d, A.shape().str(), A.shape().size(d), primal, x.shape().str(),
-                                   x.shape().size(primal)));
+      throw ShapeError(fmt::format(
+          "matmul: dual dim '{}' of matrix {} has size {} but dim '{}' of vector {} has size {}", d,
+          A.shape().str(), A.shape().size(d), primal, x.shape().str(), x.shape().size(primal)));
     }
     renames.emplace_back(primal, phijit::dual(primal, x.shape().size(primal)));
   }

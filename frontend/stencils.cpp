@@ -9,7 +9,8 @@ namespace phijit {
 
 using detail::apply;
 
-Tensor pad(const Tensor& x, const std::map<std::string, std::pair<int64_t, int64_t>>& widths, const Extrapolation& e) {
+Tensor pad(const Tensor& x, const std::map<std::string, std::pair<int64_t, int64_t>>& widths,
+           const Extrapolation& e) {
   ir::Attrs a;
   for (const auto& [dim, w] : widths) {
     a.names.push_back(dim);
@@ -51,7 +52,8 @@ Tensor laplace(const Tensor& x, const Extrapolation& padding, double dx) {
 Tensor spatial_gradient(const Tensor& x, const Extrapolation& padding, double dx) {
   std::vector<std::string> dims = spatial_dims(x, "spatial_gradient");
   std::vector<Tensor> parts;
-  for (const std::string& d : dims) parts.push_back((shift(x, d, 1, padding) - shift(x, d, -1, padding)) / (2 * dx));
+  for (const std::string& d : dims)
+    parts.push_back((shift(x, d, 1, padding) - shift(x, d, -1, padding)) / (2 * dx));
   return stack(parts, channel("gradient", dims));
 }
 

@@ -12,7 +12,8 @@
 namespace phijit {
 
 // Widths (lower, upper) per dim name.
-Tensor pad(const Tensor& x, const std::map<std::string, std::pair<int64_t, int64_t>>& widths, const Extrapolation& e);
+Tensor pad(const Tensor& x, const std::map<std::string, std::pair<int64_t, int64_t>>& widths,
+           const Extrapolation& e);
 // result[i] = x[i + offset] along dim, outside values from e; same shape as x.
 Tensor shift(const Tensor& x, std::string_view dim, int64_t offset, const Extrapolation& e);
 // Sum over all spatial dims of (x[i+1] - 2 x[i] + x[i-1]) / dx².

@@ -55,7 +55,8 @@ Tensor slice_op(const Tensor& t, std::string_view dim, int64_t start, int64_t st
 }  // namespace
 
 Tensor::Tensor() = default;
-Tensor::Tensor(double scalar) : data_(detail::make_tensor(filled(DType::f64, 1, scalar), Shape(), true).data_) {}
+Tensor::Tensor(double scalar)
+    : data_(detail::make_tensor(filled(DType::f64, 1, scalar), Shape(), true).data_) {}
 Tensor::Tensor(std::shared_ptr<const detail::TensorData> data) : data_(std::move(data)) {}
 
 const TensorData& Tensor::data() const {
@@ -70,9 +71,10 @@ bool Tensor::is_sparse() const { return false; }
 namespace {
 const Buffer& values_of(const Tensor& t, const char* what) {
   if (detail::is_tracer(t)) {
-    throw Error(fmt::format("{} needs the values of a tensor, but this {} tensor is being traced by jit_compile: "
-                            "return it from the function instead of reading it inside",
-                            what, t.shape().str()));
+    throw Error(
+        fmt::format("{} needs the values of a tensor, but this {} tensor is being traced by jit_compile: "
+                    "return it from the function instead of reading it inside",
+                    what, t.shape().str()));
   }
   return *t.data().buffer;
 }
@@ -81,7 +83,8 @@ const Buffer& values_of(const Tensor& t, const char* what) {
 double Tensor::item() const {
   const Buffer& b = values_of(*this, "item()");
   if (shape().volume() != 1) {
-    throw ShapeError(fmt::format("item() needs a tensor with exactly one value, got shape {}", shape().str()));
+    throw ShapeError(
+        fmt::format("item() needs a tensor with exactly one value, got shape {}", shape().str()));
   }
   return b.get_real(0);
 }
@@ -102,7 +105,8 @@ Tensor Tensor::slice(std::string_view dim, int64_t start, int64_t stop) const {
   int64_t a = normalize_index(shape(), dim, start, true);
   int64_t b = normalize_index(shape(), dim, stop, true);
   if (b < a) {
-    throw ShapeError(fmt::format("slice: stop {} is before start {} along '{}' in {}", stop, start, dim, shape().str()));
+    throw ShapeError(
+        fmt::format("slice: stop {} is before start {} along '{}' in {}", stop, start, dim, shape().str()));
   }
   return slice_op(*this, dim, a, b, false);
 }
@@ -116,7 +120,8 @@ Tensor Tensor::astype(DType dtype) const {
 
 Tensor tensor(std::vector<double> values, Shape shape, DType dtype) {
   if (static_cast<int64_t>(values.size()) != shape.volume()) {
-    throw ShapeError(fmt::format("tensor: shape {} needs {} values, got {}", shape.str(), shape.volume(), values.size()));
+    throw ShapeError(
+        fmt::format("tensor: shape {} needs {} values, got {}", shape.str(), shape.volume(), values.size()));
   }
   auto b = std::make_shared<Buffer>(dtype, shape.volume());
   for (size_t i = 0; i < values.size(); ++i) b->set_real(static_cast<int64_t>(i), values[i]);
@@ -158,13 +163,15 @@ Tensor linspace(double start, double stop, Shape one_dim) {
   int64_t n = one_dim.volume();
   auto b = std::make_shared<Buffer>(DType::f64, n);
   for (int64_t i = 0; i < n; ++i) {
-    b->as<double>()[i] = n == 1 ? start : start + (stop - start) * static_cast<double>(i) / static_cast<double>(n - 1);
+    b->as<double>()[i] =
+        n == 1 ? start : start + (stop - start) * static_cast<double>(i) / static_cast<double>(n - 1);
   }
   return make_tensor(std::move(b), std::move(one_dim));
 }
 
 Tensor stack(const std::vector<Tensor>& values, Shape new_dim) {
-  if (values.empty()) throw ShapeError(fmt::format("stack needs at least one tensor for new dim {}", new_dim.str()));
+  if (values.empty())
+    throw ShapeError(fmt::format("stack needs at least one tensor for new dim {}", new_dim.str()));
   ir::Attrs a;
   a.shape = std::move(new_dim);
   return apply(ir::Op::stack, values, std::move(a));
@@ -202,7 +209,8 @@ ir::Value trace_value(TraceState& trace, const Tensor& t) {
   const TensorData& d = t.data();
   if (d.trace == nullptr) return trace.graph.add_constant(d.buffer, d.type.shape);
   if (d.trace.get() != &trace) {
-    throw Error("A tensor traced by one jit_compile call was used inside another; pass it as an argument instead");
+    throw Error(
+        "A tensor traced by one jit_compile call was used inside another; pass it as an argument instead");
   }
   return d.value;
 }

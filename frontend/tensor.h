@@ -18,15 +18,15 @@ struct TensorData;
 
 class Tensor {
  public:
-  Tensor();                                // empty (no value yet); assign to it later
-  Tensor(double scalar);                   // NOLINT(google-explicit-constructor): a f64 scalar
+  Tensor();               // empty (no value yet); assign to it later
+  Tensor(double scalar);  // NOLINT(google-explicit-constructor): a f64 scalar
   explicit Tensor(std::shared_ptr<const detail::TensorData> data);
 
   bool defined() const { return data_ != nullptr; }
   const Shape& shape() const;
   DType dtype() const;
-  double item() const;                     // volume must be 1, else ShapeError
-  std::vector<double> to_vector() const;   // values in shape order, last dim fastest
+  double item() const;                    // volume must be 1, else ShapeError
+  std::vector<double> to_vector() const;  // values in shape order, last dim fastest
   bool is_sparse() const;
   Tensor slice(std::string_view dim, int64_t index) const;                // drops dim
   Tensor slice(std::string_view dim, int64_t start, int64_t stop) const;  // keeps dim

@@ -4,8 +4,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
-#include <limits>
 #include <cstring>
+#include <limits>
 #include <mutex>
 #include <new>
 #include <vector>
@@ -51,6 +51,7 @@ class BlockCache {
       blocks_.erase(blocks_.begin());
     }
   }
+
  private:
   std::mutex mutex_;
   std::vector<std::pair<size_t, void*>> blocks_;

@@ -85,7 +85,8 @@ void verify(const Graph& g) {
                        n.type.shape.str(), dtype_name(t.dtype), t.shape.str()));
     }
     if (n.op == Op::input) {
-      if (n.attrs.ints.empty() || n.attrs.ints[0] != next_input || g.inputs().size() <= static_cast<size_t>(next_input) ||
+      if (n.attrs.ints.empty() || n.attrs.ints[0] != next_input ||
+          g.inputs().size() <= static_cast<size_t>(next_input) ||
           g.inputs()[static_cast<size_t>(next_input)].id != i) {
         fail("inputs must be numbered 0, 1, ... in order and listed in inputs()");
       }

@@ -150,8 +150,8 @@ const Dim& dim_of(const OpInfo& info, const Shape& s, const std::string& name) {
 
 void check_extrapolable(const OpInfo& info, const Dim& d, const Extrapolation& e) {
   if (d.size == 0 && e.kind() != Extrapolation::Kind::constant) {
-    throw ShapeError(fmt::format("{}: {} extrapolation needs a non-empty dim, '{}' has size 0",
-                                 info.name, e.str(), d.name));
+    throw ShapeError(fmt::format("{}: {} extrapolation needs a non-empty dim, '{}' has size 0", info.name,
+                                 e.str(), d.name));
   }
 }
 
@@ -180,8 +180,8 @@ Shape infer_shape(const OpInfo& info, std::span<const ValueType> in, const Attrs
       for (size_t k = 0; k < a.names.size(); ++k) {
         const Dim& d = dim_of(info, s, a.names[k]);
         if (a.ints[2 * k] < 0 || a.ints[2 * k + 1] < 0) {
-          throw ShapeError(fmt::format("pad: widths must be >= 0, got ({}, {}) for dim '{}'",
-                                       a.ints[2 * k], a.ints[2 * k + 1], d.name));
+          throw ShapeError(fmt::format("pad: widths must be >= 0, got ({}, {}) for dim '{}'", a.ints[2 * k],
+                                       a.ints[2 * k + 1], d.name));
         }
         check_extrapolable(info, d, a.extrap);
         s = s.with_size(d.name, d.size + a.ints[2 * k] + a.ints[2 * k + 1]);
@@ -194,8 +194,8 @@ Shape infer_shape(const OpInfo& info, std::span<const ValueType> in, const Attrs
       const Dim& d = dim_of(info, in[0].shape, a.names[0]);
       int64_t start = a.ints[0], stop = a.ints[1];
       if (start < 0 || stop > d.size || start > stop) {
-        throw ShapeError(fmt::format("slice: range [{}, {}) is outside dim '{}' of size {}", start,
-                                     stop, d.name, d.size));
+        throw ShapeError(
+            fmt::format("slice: range [{}, {}) is outside dim '{}' of size {}", start, stop, d.name, d.size));
       }
       if (a.ints[2] != 0) {
         if (stop != start + 1) throw Error("slice: dropping a dim needs a range of one index");
@@ -219,8 +219,8 @@ Shape infer_shape(const OpInfo& info, std::span<const ValueType> in, const Attrs
       for (const ValueType& v : in) {
         const Dim& d = dim_of(info, v.shape, name);
         if (v.shape.without({name}) != in[0].shape.without({name}) || d.type != in[0].shape.type(name)) {
-          throw ShapeError(fmt::format("concat along '{}': the other dims must agree, got {}", name,
-                                       shapes_str(in)));
+          throw ShapeError(
+              fmt::format("concat along '{}': the other dims must agree, got {}", name, shapes_str(in)));
         }
         total += d.size;
         all_named = all_named && !d.item_names.empty();
@@ -236,8 +236,8 @@ Shape infer_shape(const OpInfo& info, std::span<const ValueType> in, const Attrs
       if (a.shape.rank() != 1) throw Error("stack: needs exactly one new dim");
       const Dim& nd = a.shape.dims()[0];
       if (nd.size != static_cast<int64_t>(in.size())) {
-        throw ShapeError(fmt::format("stack: new dim {} has size {} but {} tensors were given",
-                                     a.shape.str(), nd.size, in.size()));
+        throw ShapeError(fmt::format("stack: new dim {} has size {} but {} tensors were given", a.shape.str(),
+                                     nd.size, in.size()));
       }
       Shape s;
       for (const ValueType& v : in) {
@@ -249,7 +249,8 @@ Shape infer_shape(const OpInfo& info, std::span<const ValueType> in, const Attrs
       return s & a.shape;
     }
     case Op::rename: {
-      if (a.names.size() != 2 * a.ints.size()) throw Error("rename: needs (old, new) pairs and a type per pair");
+      if (a.names.size() != 2 * a.ints.size())
+        throw Error("rename: needs (old, new) pairs and a type per pair");
       std::vector<std::string> old_names;
       for (size_t k = 0; k < a.ints.size(); ++k) old_names.push_back(a.names[2 * k]);
       std::vector<Dim> dims = in[0].shape.without(old_names).dims();
@@ -260,7 +261,8 @@ Shape infer_shape(const OpInfo& info, std::span<const ValueType> in, const Attrs
         d.item_names.clear();  // a renamed dim is a new dim: it meets others by size alone
         for (const Dim& e : dims) {
           if (e.name == d.name) {
-            throw ShapeError(fmt::format("rename: new name '{}' is already in {}", d.name, in[0].shape.str()));
+            throw ShapeError(
+                fmt::format("rename: new name '{}' is already in {}", d.name, in[0].shape.str()));
           }
         }
         dims.push_back(d);
@@ -299,8 +301,8 @@ std::vector<DType> operand_dtypes(Op op, std::span<const DType> in, const std::v
   std::vector<DType> out(in.begin(), in.end());
   size_t first = info.dtype_rule == D::select ? 1 : 0;
   if (info.dtype_rule == D::select) out[0] = DType::boolean;
-  if (info.dtype_rule == D::same || info.dtype_rule == D::float_only ||
-      info.dtype_rule == D::compare || info.dtype_rule == D::select) {
+  if (info.dtype_rule == D::same || info.dtype_rule == D::float_only || info.dtype_rule == D::compare ||
+      info.dtype_rule == D::select) {
     // Promote pairwise; a weak scalar only matters against non-weak operands.
     DType t = in[first];
     bool t_weak = weak[first];
@@ -323,7 +325,8 @@ ValueType infer_type(Op op, std::span<const ValueType> in, const Attrs& attrs) {
   ValueType t{infer_shape(info, in, attrs), result_dtype(info, in, attrs)};
   if (op == Op::constant) {
     if (!attrs.data || attrs.data->count() != attrs.shape.volume() || attrs.data->dtype() != attrs.dtype) {
-      throw Error(fmt::format("constant: data does not match {} {}", dtype_name(attrs.dtype), attrs.shape.str()));
+      throw Error(
+          fmt::format("constant: data does not match {} {}", dtype_name(attrs.dtype), attrs.shape.str()));
     }
   }
   return t;
@@ -334,7 +337,8 @@ void missing_rule(Op op, std::string_view rule) {
 }
 
 bool Attrs::operator==(const Attrs& o) const {
-  if (names != o.names || ints != o.ints || dtype != o.dtype || !(shape == o.shape) || !(extrap == o.extrap)) {
+  if (names != o.names || ints != o.ints || dtype != o.dtype || !(shape == o.shape) ||
+      !(extrap == o.extrap)) {
     return false;
   }
   if (data == o.data) return true;

@@ -20,18 +20,48 @@ namespace phijit::ir {
 
 enum class Op : uint8_t {
   // sources
-  input, constant,
+  input,
+  constant,
   // elementwise
-  neg, exp, log, sin, cos, tan, tanh, sqrt, abs, sign, isfinite, cast,
-  add, sub, mul, div, pow, minimum, maximum,
-  lt, le, gt, ge, eq, ne,
+  neg,
+  exp,
+  log,
+  sin,
+  cos,
+  tan,
+  tanh,
+  sqrt,
+  abs,
+  sign,
+  isfinite,
+  cast,
+  add,
+  sub,
+  mul,
+  div,
+  pow,
+  minimum,
+  maximum,
+  lt,
+  le,
+  gt,
+  ge,
+  eq,
+  ne,
   where,
   // reductions over named dims
-  reduce_sum, reduce_max, reduce_min,
+  reduce_sum,
+  reduce_max,
+  reduce_min,
   // stencils
-  shift, pad,
+  shift,
+  pad,
   // layout
-  expand, slice, concat, stack, rename,
+  expand,
+  slice,
+  concat,
+  stack,
+  rename,
 };
 inline constexpr int kNumOps = static_cast<int>(Op::rename) + 1;
 
@@ -78,7 +108,7 @@ struct OpInfo {
   int arity;  // -1: one or more operands
   OpKind kind;
   DTypeRule dtype_rule;
-  RealFn real = nullptr;  // elementwise ops
+  RealFn real = nullptr;    // elementwise ops
   IntFn integer = nullptr;  // elementwise ops defined on integers
 };
 

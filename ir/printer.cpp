@@ -27,7 +27,8 @@ std::string attrs_str(const Node& n, bool constant_values) {
     case Op::reduce_max:
     case Op::reduce_min: parts.push_back(fmt::format("dims={}", fmt::join(a.names, ","))); break;
     case Op::shift:
-      parts.push_back(fmt::format("dim={}, offset={}, extrapolation={}", a.names.at(0), a.ints.at(0), a.extrap.str()));
+      parts.push_back(
+          fmt::format("dim={}, offset={}, extrapolation={}", a.names.at(0), a.ints.at(0), a.extrap.str()));
       break;
     case Op::pad:
       for (size_t k = 0; k < a.names.size(); ++k) {
@@ -59,8 +60,8 @@ std::string print_node(const Graph& g, Value v, bool constant_values) {
   const Node& n = g.node(v);
   std::vector<std::string> operands;
   for (Value in : n.inputs) operands.push_back(fmt::format("%{}", in.id));
-  return fmt::format("%{} = {}({}){} : {} {}", v.id, op_name(n.op), fmt::join(operands, ", "), attrs_str(n, constant_values),
-                     dtype_name(n.type.dtype), n.type.shape.str());
+  return fmt::format("%{} = {}({}){} : {} {}", v.id, op_name(n.op), fmt::join(operands, ", "),
+                     attrs_str(n, constant_values), dtype_name(n.type.dtype), n.type.shape.str());
 }
 
 std::string print(const Graph& g, bool constant_values) {

@@ -40,13 +40,13 @@ void check_dim(const Dim& d) {
   }
   bool tilde = d.name[0] == '~';
   if (tilde != (d.type == DimType::dual)) {
-    throw ShapeError(fmt::format(
-        "Dim '{}' of type {}: dual dims and only dual dims have names starting with '~'", d.name,
-        dim_type_name(d.type)));
+    throw ShapeError(
+        fmt::format("Dim '{}' of type {}: dual dims and only dual dims have names starting with '~'", d.name,
+                    dim_type_name(d.type)));
   }
   if (!d.item_names.empty() && static_cast<int64_t>(d.item_names.size()) != d.size) {
-    throw ShapeError(fmt::format("Dim '{}' has size {} but {} item names", d.name, d.size,
-                                 d.item_names.size()));
+    throw ShapeError(
+        fmt::format("Dim '{}' has size {} but {} item names", d.name, d.size, d.item_names.size()));
   }
 }
 
@@ -55,23 +55,20 @@ void merge_dim(std::vector<Dim>& dims, const Dim& d, const Shape* a, const Shape
   for (Dim& e : dims) {
     if (e.name != d.name) continue;
     auto shapes = [&] {
-      return a != nullptr ? fmt::format(" (combining shapes {} and {})", a->str(), b->str())
-                          : std::string();
+      return a != nullptr ? fmt::format(" (combining shapes {} and {})", a->str(), b->str()) : std::string();
     };
     if (e.size != d.size) {
-      throw ShapeError(fmt::format("Dim '{}' has two sizes, {} and {}{}", d.name, e.size, d.size,
-                                   shapes()));
+      throw ShapeError(fmt::format("Dim '{}' has two sizes, {} and {}{}", d.name, e.size, d.size, shapes()));
     }
     if (e.type != d.type) {
-      throw ShapeError(fmt::format("Dim '{}' has two types, {} and {}{}", d.name,
-                                   dim_type_name(e.type), dim_type_name(d.type), shapes()));
+      throw ShapeError(fmt::format("Dim '{}' has two types, {} and {}{}", d.name, dim_type_name(e.type),
+                                   dim_type_name(d.type), shapes()));
     }
     if (e.item_names.empty()) {
       e.item_names = d.item_names;
     } else if (!d.item_names.empty() && e.item_names != d.item_names) {
       throw ShapeError(fmt::format("Dim '{}' has two lists of item names, {} and {}{}", d.name,
-                                   fmt::join(e.item_names, ","), fmt::join(d.item_names, ","),
-                                   shapes()));
+                                   fmt::join(e.item_names, ","), fmt::join(d.item_names, ","), shapes()));
     }
     return;
   }
@@ -79,8 +76,7 @@ void merge_dim(std::vector<Dim>& dims, const Dim& d, const Shape* a, const Shape
 }
 
 void sort_canonical(std::vector<Dim>& dims) {
-  std::stable_sort(dims.begin(), dims.end(),
-                   [](const Dim& x, const Dim& y) { return x.type < y.type; });
+  std::stable_sort(dims.begin(), dims.end(), [](const Dim& x, const Dim& y) { return x.type < y.type; });
 }
 
 Shape make(std::string_view name, int64_t size, DimType type) {

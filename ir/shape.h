@@ -11,7 +11,7 @@ namespace phijit {
 
 enum class DimType : uint8_t { batch, dual, instance, spatial, channel };
 
-std::string_view dim_type_name(DimType);       // "batch", "dual", ...
+std::string_view dim_type_name(DimType);         // "batch", "dual", ...
 std::string_view dim_type_superscript(DimType);  // "ᵇ", "ᵈ", "ⁱ", "ˢ", "ᶜ"
 
 struct Dim {
@@ -45,8 +45,8 @@ class Shape {
   Shape of_type(DimType) const;
 
   const std::vector<Dim>& dims() const { return dims_; }
-  const Dim& dim(std::string_view name) const;  // ShapeError if absent
-  int index_of(std::string_view name) const;    // -1 if absent
+  const Dim& dim(std::string_view name) const;                 // ShapeError if absent
+  int index_of(std::string_view name) const;                   // -1 if absent
   Shape only(const std::vector<std::string>& names) const;     // ShapeError for unknown names
   Shape without(const std::vector<std::string>& names) const;  // unknown names are ignored
   Shape with_size(std::string_view name, int64_t size) const;  // drops item names if resized

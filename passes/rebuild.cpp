@@ -16,7 +16,8 @@ ir::Graph rebuild(const ir::Graph& g, const Visit& visit) {
     operands.clear();
     for (ir::Value v : n.inputs) operands.push_back(map[static_cast<size_t>(v.id)]);
     // Inputs are copied as they are: a pass never changes a program's signature.
-    map[static_cast<size_t>(i)] = n.op == ir::Op::input ? copy_node(out, n, operands) : visit(out, n, operands);
+    map[static_cast<size_t>(i)] =
+        n.op == ir::Op::input ? copy_node(out, n, operands) : visit(out, n, operands);
   }
   for (ir::Value v : g.outputs()) out.add_output(map[static_cast<size_t>(v.id)]);
   return out;

@@ -11,7 +11,8 @@ namespace phijit::passes {
 // For each node of `g` in order, `visit` returns its value in the new graph given the new
 // values of its operands; the default re-adds the same op. Inputs keep their order and the
 // outputs are mapped. Re-adding through Graph::add merges equal nodes (CSE).
-using Visit = std::function<ir::Value(ir::Graph& out, const ir::Node& node, std::span<const ir::Value> operands)>;
+using Visit =
+    std::function<ir::Value(ir::Graph& out, const ir::Node& node, std::span<const ir::Value> operands)>;
 ir::Graph rebuild(const ir::Graph& g, const Visit& visit);
 
 ir::Value copy_node(ir::Graph& out, const ir::Node& node, std::span<const ir::Value> operands);

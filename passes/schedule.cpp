@@ -48,9 +48,11 @@ Schedule run_schedule(const ir::Graph& g) {
     const ir::Node& node = g.nodes()[i];
     bool reduction = ir::op_info(node.op).kind == ir::OpKind::reduction;
     int c = op_cost(node.op);
-    for (ir::Value v : node.inputs) c += s.materialized[static_cast<size_t>(v.id)] ? 0 : cost[static_cast<size_t>(v.id)];
+    for (ir::Value v : node.inputs)
+      c += s.materialized[static_cast<size_t>(v.id)] ? 0 : cost[static_cast<size_t>(v.id)];
     cost[i] = c;
-    s.materialized[i] = is_source(node.op) || is_output[i] || reduction || (uses[i] > 1 && c > kRecomputeLimit);
+    s.materialized[i] =
+        is_source(node.op) || is_output[i] || reduction || (uses[i] > 1 && c > kRecomputeLimit);
   }
   // A reduction's result is read by later kernels; so must be every value a reduce kernel
   // would otherwise leave unwritten.
@@ -91,7 +93,8 @@ Schedule run_schedule(const ir::Graph& g) {
   for (size_t k = 0; k < s.kernels.size(); ++k) {
     auto root = static_cast<size_t>(s.kernels[k].root.id);
     if (!is_output[root]) {
-      int64_t bytes = g.nodes()[root].type.shape.volume() * static_cast<int64_t>(dtype_size(g.nodes()[root].type.dtype));
+      int64_t bytes =
+          g.nodes()[root].type.shape.volume() * static_cast<int64_t>(dtype_size(g.nodes()[root].type.dtype));
       auto it = std::find_if(free_slots.begin(), free_slots.end(),
                              [&](int sl) { return s.slot_bytes[static_cast<size_t>(sl)] >= bytes; });
       if (it != free_slots.end()) {

@@ -41,8 +41,7 @@ ir::Value identity_of(const ir::Graph& g, const ir::Node& n, std::span<const ir:
     case Op::where:
       if (in[1] == in[2]) return in[1];
       break;
-    case Op::expand:
-      return in[0];
+    case Op::expand: return in[0];
     case Op::shift:
       if (n.attrs.ints[0] == 0) return in[0];
       break;

@@ -110,19 +110,21 @@ BufferPtr elementwise(const ir::OpInfo& info, const ValueType& result, std::span
 }
 
 // sum/max/min over attrs.names; floats accumulate in double, integers in int64.
-BufferPtr reduce(Op op, const Attrs& attrs, const ValueType& result, const Buffer& in, const Shape& in_shape) {
+BufferPtr reduce(Op op, const Attrs& attrs, const ValueType& result, const Buffer& in,
+                 const Shape& in_shape) {
   int64_t n_out = result.shape.volume();
   bool real = is_float(in.dtype());
-  double real_init = op == Op::reduce_sum ? 0.0
+  double real_init = op == Op::reduce_sum   ? 0.0
                      : op == Op::reduce_max ? -std::numeric_limits<double>::infinity()
                                             : std::numeric_limits<double>::infinity();
-  int64_t int_init = op == Op::reduce_sum ? 0
+  int64_t int_init = op == Op::reduce_sum   ? 0
                      : op == Op::reduce_max ? std::numeric_limits<int64_t>::min()
                                             : std::numeric_limits<int64_t>::max();
   std::vector<double> racc(static_cast<size_t>(n_out), real_init);
   std::vector<int64_t> iacc(static_cast<size_t>(n_out), int_init);
   // Walk the operand; each element lands in the output cell with the same non-reduced index.
-  std::vector<int64_t> out_strides = strides_for(result.shape, in_shape, [](const std::string& n) { return n; });
+  std::vector<int64_t> out_strides =
+      strides_for(result.shape, in_shape, [](const std::string& n) { return n; });
   Odometer it(in_shape, {out_strides});
   for (int64_t i = 0, n = in_shape.volume(); i < n; ++i, it.next()) {
     auto o = static_cast<size_t>(it.offset(0));
@@ -137,7 +139,8 @@ BufferPtr reduce(Op op, const Attrs& attrs, const ValueType& result, const Buffe
       }
     } else {
       int64_t v = in.get_int(i);
-      iacc[o] = op == Op::reduce_sum ? static_cast<int64_t>(static_cast<uint64_t>(iacc[o]) + static_cast<uint64_t>(v))
+      iacc[o] = op == Op::reduce_sum
+                    ? static_cast<int64_t>(static_cast<uint64_t>(iacc[o]) + static_cast<uint64_t>(v))
                 : op == Op::reduce_max ? std::max(iacc[o], v)
                                        : std::min(iacc[o], v);
     }
@@ -297,7 +300,8 @@ BufferPtr evaluate(Op op, const Attrs& attrs, const ValueType& result, std::span
 
 std::vector<BufferPtr> interpret(const ir::Graph& g, std::span<const BufferPtr> inputs) {
   if (inputs.size() != g.inputs().size()) {
-    throw Error(fmt::format("interpreter: the graph takes {} inputs, got {}", g.inputs().size(), inputs.size()));
+    throw Error(
+        fmt::format("interpreter: the graph takes {} inputs, got {}", g.inputs().size(), inputs.size()));
   }
   // Free each intermediate after its last use.
   std::vector<int> last_use(static_cast<size_t>(g.size()), -1);
@@ -313,7 +317,8 @@ std::vector<BufferPtr> interpret(const ir::Graph& g, std::span<const BufferPtr> 
       auto k = static_cast<size_t>(n.attrs.ints[0]);
       const BufferPtr& b = inputs[k];
       if (!b || b->dtype() != n.type.dtype || b->count() != n.type.shape.volume()) {
-        throw Error(fmt::format("interpreter: input {} must be {} {}", k, dtype_name(n.type.dtype), n.type.shape.str()));
+        throw Error(fmt::format("interpreter: input {} must be {} {}", k, dtype_name(n.type.dtype),
+                                n.type.shape.str()));
       }
       values[static_cast<size_t>(i)] = b;
     } else {

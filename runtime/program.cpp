@@ -30,10 +30,10 @@ int64_t block_count(int64_t volume, int64_t per_block_cost_cap) {
 
 void fill_identity(Buffer& partials, ir::Op op) {
   bool f = is_float(partials.dtype());
-  double real = op == ir::Op::reduce_max ? -std::numeric_limits<double>::infinity()
+  double real = op == ir::Op::reduce_max   ? -std::numeric_limits<double>::infinity()
                 : op == ir::Op::reduce_min ? std::numeric_limits<double>::infinity()
                                            : 0.0;
-  int64_t integer = op == ir::Op::reduce_max ? std::numeric_limits<int64_t>::min()
+  int64_t integer = op == ir::Op::reduce_max   ? std::numeric_limits<int64_t>::min()
                     : op == ir::Op::reduce_min ? std::numeric_limits<int64_t>::max()
                                                : 0;
   for (int64_t i = 0; i < partials.count(); ++i) {
@@ -67,7 +67,8 @@ void combine_partials(const Buffer& partials, int64_t blocks, ir::Op op, Buffer&
       int64_t acc = partials.as<int64_t>()[i];
       for (int64_t b = 1; b < blocks; ++b) {
         int64_t v = partials.as<int64_t>()[b * n + i];
-        acc = op == ir::Op::reduce_sum ? static_cast<int64_t>(static_cast<uint64_t>(acc) + static_cast<uint64_t>(v))
+        acc = op == ir::Op::reduce_sum
+                  ? static_cast<int64_t>(static_cast<uint64_t>(acc) + static_cast<uint64_t>(v))
               : op == ir::Op::reduce_max ? std::max(acc, v)
                                          : std::min(acc, v);
       }
@@ -136,15 +137,18 @@ std::vector<BufferPtr> Program::run(std::span<const BufferPtr> inputs) const {
     }
     data[root] = out;
     params.assign(1 + k.loads.size(), nullptr);
-    for (size_t i = 0; i < k.loads.size(); ++i) params[1 + i] = const_cast<void*>(data[static_cast<size_t>(k.loads[i].id)]);
+    for (size_t i = 0; i < k.loads.size(); ++i)
+      params[1 + i] = const_cast<void*>(data[static_cast<size_t>(k.loads[i].id)]);
     if (k.space_volume == 0 && !k.reduce) continue;
     if (!k.reduce) {
       params[0] = out;
-      launch(k.fn, k.space_volume, block_count(k.space_volume, std::numeric_limits<int64_t>::max()), params.data());
+      launch(k.fn, k.space_volume, block_count(k.space_volume, std::numeric_limits<int64_t>::max()),
+             params.data());
       continue;
     }
     int64_t out_volume = t.shape.volume();
-    int64_t blocks = block_count(k.space_volume, std::max<int64_t>(1, kMaxPartialElements / std::max<int64_t>(out_volume, 1)));
+    int64_t blocks = block_count(
+        k.space_volume, std::max<int64_t>(1, kMaxPartialElements / std::max<int64_t>(out_volume, 1)));
     Buffer partials(k.accumulator, blocks * out_volume, Buffer::Uninitialized{});
     fill_identity(partials, g.nodes()[root].op);
     params[0] = partials.data();

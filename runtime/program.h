@@ -17,8 +17,8 @@ using KernelFn = void (*)(int64_t begin, int64_t end, int32_t block, void** para
 
 struct KernelCall {
   KernelFn fn = nullptr;
-  ir::Value root;                // the value it produces
-  bool reduce = false;           // partial results per block, combined afterwards
+  ir::Value root;       // the value it produces
+  bool reduce = false;  // partial results per block, combined afterwards
   DType accumulator = DType::f64;
   int64_t space_volume = 0;      // elements the kernel walks
   std::vector<ir::Value> loads;  // params[1 + i]
@@ -28,8 +28,8 @@ class Program {
  public:
   // `slot`/`slot_bytes`: the scratch buffer of each non-output kernel result (see
   // passes::Schedule). `keep_alive` owns the kernels' code.
-  Program(ir::Graph graph, std::vector<KernelCall> kernels, std::vector<int> slot, std::vector<int64_t> slot_bytes,
-          std::shared_ptr<void> keep_alive);
+  Program(ir::Graph graph, std::vector<KernelCall> kernels, std::vector<int> slot,
+          std::vector<int64_t> slot_bytes, std::shared_ptr<void> keep_alive);
 
   std::vector<BufferPtr> run(std::span<const BufferPtr> inputs) const;
   const ir::Graph& graph() const { return graph_; }

@@ -17,7 +17,8 @@ int main() {
   const double rate = 0.2;  // diffusivity · dt / dx²; explicit Euler is stable up to 0.25 in 2D
   for (int step = 1; step <= 200; ++step) {
     u = u + rate * laplace(u, extrapolation::ZERO_GRADIENT);
-    if (step % 50 == 0) std::cout << fmt::format("step {:3}: peak {:.4f}, total heat {}\n", step, max(u).item(), sum(u));
+    if (step % 50 == 0)
+      std::cout << fmt::format("step {:3}: peak {:.4f}, total heat {}\n", step, max(u).item(), sum(u));
   }
   std::cout << "final temperature    " << u << "\n";
   std::cout << "temperature along x at y=0.3: " << u.slice("y", 14) << "\n";

@@ -1,8 +1,8 @@
-#include <catch2/catch.hpp>
 #include <phijit/phijit.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -71,7 +71,8 @@ std::string run_probe(const std::string& cache_dir) {
 TEST_CASE("jit_compile matches eager evaluation of a fused stencil expression") {
   auto eager = [](const Tensor& x, const Tensor& y) {
     return sin(x) * 2.0 + laplace(y, extrapolation::PERIODIC) - x / (abs(y) + 1.0) +
-           shift(x, "y", -2, extrapolation::ZERO_GRADIENT) * pad(y, {{"x", {1, 1}}}, extrapolation::ONE).slice("x", 1, -1);
+           shift(x, "y", -2, extrapolation::ZERO_GRADIENT) *
+               pad(y, {{"x", {1, 1}}}, extrapolation::ONE).slice("x", 1, -1);
   };
   auto f = jit_compile(eager);
   Tensor x = grid(1), y = grid(2);
@@ -80,7 +81,8 @@ TEST_CASE("jit_compile matches eager evaluation of a fused stencil expression") 
 }
 
 TEST_CASE("jit_compile returns tuples and vectors, with reductions") {
-  auto f = jit_compile([](const Tensor& x) { return std::make_tuple(sum(x), max(x, "x"), mean(x * x, "x,y")); });
+  auto f =
+      jit_compile([](const Tensor& x) { return std::make_tuple(sum(x), max(x, "x"), mean(x * x, "x,y")); });
   Tensor x = grid(3, 300, 7);
   auto [s, m, mm] = f(x);
   CHECK(max_abs_diff(s, sum(x)) < 1e-9);
@@ -94,7 +96,8 @@ TEST_CASE("jit_compile returns tuples and vectors, with reductions") {
 }
 
 TEST_CASE("jit_compile retraces per shape, dtype and auxiliary value, and clear_cache drops traces") {
-  auto f = jit_compile([](const Tensor& x, double scale, bool negate) { return negate ? -x * scale : x * scale; });
+  auto f =
+      jit_compile([](const Tensor& x, double scale, bool negate) { return negate ? -x * scale : x * scale; });
   Tensor x = grid(4);
   CHECK(f(x, 2.0, false).to_vector() == (x * 2.0).to_vector());
   CHECK(f(x, 2.0, false).to_vector() == (x * 2.0).to_vector());
@@ -177,7 +180,8 @@ TEST_CASE("PHIJIT_DUMP=ir prints the graph after tracing and after each pass, wi
 }
 
 TEST_CASE("a second process reuses the disk cache; a corrupt cache file is replaced") {
-  std::filesystem::path dir = std::filesystem::temp_directory_path() / ("phijit_cache_test_" + std::to_string(getpid()));
+  std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("phijit_cache_test_" + std::to_string(getpid()));
   std::filesystem::remove_all(dir);
   CHECK_THAT(run_probe(dir.string()), Catch::Contains("compiles=1 disk_hits=0"));
   CHECK_THAT(run_probe(dir.string()), Catch::Contains("compiles=0 disk_hits=1"));

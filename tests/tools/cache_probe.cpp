@@ -9,7 +9,8 @@
 using namespace phijit;
 
 int main() {
-  auto f = jit_compile([](const Tensor& x) { return exp(-x * x) + laplace(x, extrapolation::PERIODIC) * 0.25; });
+  auto f =
+      jit_compile([](const Tensor& x) { return exp(-x * x) + laplace(x, extrapolation::PERIODIC) * 0.25; });
   Tensor x = linspace(0, 1, spatial("x", 8));
   Tensor y = f(x);
   Tensor expected = exp(-x * x) + laplace(x, extrapolation::PERIODIC) * 0.25;
