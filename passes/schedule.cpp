@@ -54,8 +54,6 @@ Schedule run_schedule(const ir::Graph& g) {
     s.materialized[i] =
         is_source(node.op) || is_output[i] || reduction || (uses[i] > 1 && c > kRecomputeLimit);
   }
-  // A reduction's result is read by later kernels; so must be every value a reduce kernel
-  // would otherwise leave unwritten.
   for (size_t i = 0; i < n; ++i) {
     const ir::Node& node = g.nodes()[i];
     if (!s.materialized[i] || is_source(node.op)) continue;
@@ -92,7 +90,8 @@ Schedule run_schedule(const ir::Graph& g) {
   std::vector<int> free_slots;
   for (size_t k = 0; k < s.kernels.size(); ++k) {
     auto root = static_cast<size_t>(s.kernels[k].root.id);
-    if (!is_output[root]) {
+    // Reduce kernels combine their partial results into a buffer of their own.
+    if (!is_output[root] && s.kernels[k].kind == Kernel::Kind::map) {
       int64_t bytes =
           g.nodes()[root].type.shape.volume() * static_cast<int64_t>(dtype_size(g.nodes()[root].type.dtype));
       auto it = std::find_if(free_slots.begin(), free_slots.end(),

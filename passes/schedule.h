@@ -22,8 +22,8 @@ struct Kernel {
 struct Schedule {
   std::vector<Kernel> kernels;     // in execution order
   std::vector<bool> materialized;  // per node: held in a buffer (inputs, constants, kernel roots)
-  // Buffer slots for kernel roots that are not outputs: values whose lifetimes do not overlap
-  // share a slot (-1 for inputs, constants and outputs).
+  // Buffer slots for the results of map kernels that are not outputs: values whose lifetimes
+  // do not overlap share a slot (-1 for everything else, which gets a buffer of its own).
   std::vector<int> slot;
   std::vector<int64_t> slot_bytes;
 };

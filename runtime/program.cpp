@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 
 #include "ir/error.h"
@@ -153,10 +152,7 @@ std::vector<BufferPtr> Program::run(std::span<const BufferPtr> inputs) const {
     fill_identity(partials, g.nodes()[root].op);
     params[0] = partials.data();
     if (k.space_volume > 0) launch(k.fn, k.space_volume, blocks, params.data());
-    // The result buffer is typed like the value; write it through a view of the same memory.
-    Buffer view(t.dtype, out_volume, Buffer::Uninitialized{});
-    combine_partials(partials, blocks, g.nodes()[root].op, view);
-    std::memcpy(out, view.data(), view.bytes());
+    combine_partials(partials, blocks, g.nodes()[root].op, *fresh);
   }
   std::vector<BufferPtr> result;
   for (ir::Value v : g.outputs()) result.push_back(owned[static_cast<size_t>(v.id)]);
