@@ -128,7 +128,7 @@ llvm::Value* Emitter::scalar_op(const ir::Node& n, std::vector<llvm::Value*> a, 
   namespace In = llvm::Intrinsic;
   bool f = is_float(in);
   bool boolean = in == DType::boolean;
-  llvm::Value* x = a.empty() ? nullptr : a[0];
+  llvm::Value* x = a.at(0);  // every elementwise op has operands
   // Booleans in arithmetic compute as integers and store "nonzero", as the interpreter does.
   auto as_int = [&](llvm::Value* v) { return b_.CreateZExt(v, b_.getInt64Ty()); };
   auto nonzero = [&](llvm::Value* v) { return b_.CreateICmpNE(v, b_.getInt64(0)); };
@@ -279,17 +279,13 @@ llvm::Value* Emitter::eval(ir::Value v, const Index& idx) {
 
 llvm::Value* Emitter::compute(const ir::Node& n, const Index& idx) {
   const ir::Attrs& a = n.attrs;
-  switch (ir::op_info(n.op).kind) {
-    case ir::OpKind::elementwise: {
-      std::vector<llvm::Value*> args;
-      for (ir::Value in : n.inputs) args.push_back(eval(in, idx));
-      return scalar_op(n, std::move(args), g_.type(n.inputs.back()).dtype);
-    }
-    case ir::OpKind::source:
-    case ir::OpKind::reduction: break;  // always materialized
-    case ir::OpKind::stencil:
-    case ir::OpKind::layout: break;
+  if (ir::op_info(n.op).kind == ir::OpKind::elementwise) {
+    std::vector<llvm::Value*> args;
+    for (ir::Value in : n.inputs) args.push_back(eval(in, idx));
+    return scalar_op(n, std::move(args), g_.type(n.inputs.back()).dtype);
   }
+  // Sources and reductions are always materialized, so they are loaded, never computed here.
+  if (n.inputs.empty()) ir::missing_rule(n.op, "codegen");
   const ir::ValueType& in0 = g_.type(n.inputs[0]);
   switch (n.op) {
     case Op::shift:
