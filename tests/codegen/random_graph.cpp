@@ -389,7 +389,7 @@ class Builder {
       return;
     }
     Val a = *any;
-    const Shape& s = shape(a.v);
+    const Shape s = shape(a.v);  // a copy: adding nodes moves the graph's storage
     Attrs at;
     at.names = {rng_.choose(s.names())};
     at.ints = {rng_.uniform(-2, 2)};
@@ -438,7 +438,7 @@ class Builder {
       return;
     }
     Val a = *any;
-    const Shape& s = shape(a.v);
+    const Shape s = shape(a.v);  // a copy: adding nodes moves the graph's storage
     Attrs at;
     at.names = {rng_.choose(s.names())};
     int64_t n = s.size(at.names[0]);
@@ -466,7 +466,7 @@ class Builder {
   void reduce_step() {
     Val a = pick(floats_);
     if (rng_.coin(0.15)) a = pick_any(true).value_or(a);
-    const Shape& s = shape(a.v);
+    const Shape s = shape(a.v);  // a copy: adding nodes moves the graph's storage
     if (s.rank() == 0) {
       unary_step();
       return;
@@ -498,7 +498,7 @@ class Builder {
       return;
     }
     Val a = *any;
-    const Shape& s = shape(a.v);
+    const Shape s = shape(a.v);  // a copy: adding nodes moves the graph's storage
     std::string dim = rng_.choose(s.names());
     DType dt = dtype(a.v);
     Shape rest = s.without({dim});
