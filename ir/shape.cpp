@@ -85,7 +85,7 @@ Shape make(std::string_view name, int64_t size, DimType type) {
 
 }  // namespace
 
-Shape::Shape(std::vector<Dim> dims) {
+Shape::Shape(const std::vector<Dim>& dims) {
   for (const Dim& d : dims) {
     check_dim(d);
     merge_dim(dims_, d, nullptr, nullptr);

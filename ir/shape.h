@@ -26,7 +26,7 @@ class Shape {
  public:
   Shape() = default;  // rank 0: the shape of a scalar
   // Dims in any order; they are kept in canonical order. Repeated names must agree.
-  explicit Shape(std::vector<Dim> dims);
+  explicit Shape(const std::vector<Dim>& dims);
 
   int rank() const { return static_cast<int>(dims_.size()); }
   int64_t volume() const;
