@@ -13,6 +13,7 @@
 
 #include "bench/bench_util.h"
 #include "bench/fused_expression_baselines.h"
+#include "codegen/jit_engine.h"
 #include "frontend/tensor_data.h"
 
 using namespace phijit;
@@ -82,6 +83,8 @@ int main() {
   bench::fused_loop_libmvec(ptr(a), ptr(b), ptr(c), ptr(d), y_tuned.get(), kN);
   bench::fused_eigen(ptr(a), ptr(b), ptr(c), ptr(d), y_eigen.get(), kN);
   bench::fused_eigen_omp(ptr(a), ptr(b), ptr(c), ptr(d), y_eigen_omp.get(), kN);
+  auto& engine = codegen::JitEngine::instance();
+  const int64_t compiles0 = engine.compile_count(), hits0 = engine.disk_hit_count();
   auto t_first = bench::Clock::now();
   Tensor y = f(a, b, c, d);
   double first_call = bench::seconds_since(t_first);
@@ -98,7 +101,12 @@ int main() {
       return 1;
     }
   }
-  std::printf("phijit first call (trace + compile + run): %.1f ms\n\n", first_call * 1e3);
+  std::printf(
+      "phijit first call (trace + compile or disk-cache load + run): %.1f ms (%lld compiled, %lld from the\n"
+      "disk cache%s)\n\n",
+      first_call * 1e3, static_cast<long long>(engine.compile_count() - compiles0),
+      static_cast<long long>(engine.disk_hit_count() - hits0),
+      engine.cache_dir().empty() ? ", disabled" : (", " + engine.cache_dir()).c_str());
   y = Tensor();
 
   std::vector<bench::Variant> variants;
