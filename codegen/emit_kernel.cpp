@@ -66,7 +66,7 @@ class Emitter {
   // One element of the kernel at inner index j (row-major offset row_flat + j of the space).
   llvm::Value* element(llvm::Value* j, const Index& outer);
   void emit_rows(llvm::Function* fn, llvm::Value* begin, llvm::Value* end);
-  llvm::Value* emit_loop(llvm::Value* from, llvm::Value* to, llvm::Value* acc_init,
+  llvm::Value* emit_loop(llvm::Value* from, llvm::Value* to, llvm::Value* acc_init, bool hot,
                          const std::function<llvm::Value*(llvm::Value* j, llvm::Value* acc)>& body);
   void collect_interior();
 
@@ -362,7 +362,7 @@ llvm::Value* Emitter::compute(const ir::Node& n, const Index& idx) {
   ir::missing_rule(n.op, "codegen");
 }
 
-llvm::Value* Emitter::emit_loop(llvm::Value* from, llvm::Value* to, llvm::Value* acc_init,
+llvm::Value* Emitter::emit_loop(llvm::Value* from, llvm::Value* to, llvm::Value* acc_init, bool hot,
                                 const std::function<llvm::Value*(llvm::Value*, llvm::Value*)>& body) {
   llvm::Function* fn = b_.GetInsertBlock()->getParent();
   llvm::BasicBlock* pre = b_.GetInsertBlock();
@@ -383,7 +383,18 @@ llvm::Value* Emitter::emit_loop(llvm::Value* from, llvm::Value* to, llvm::Value*
   llvm::BasicBlock* latch = b_.GetInsertBlock();
   j->addIncoming(next, latch);
   if (acc != nullptr) acc->addIncoming(next_acc, latch);
-  b_.CreateBr(header);
+  llvm::BranchInst* back = b_.CreateBr(header);
+  if (!hot) {
+    // Boundary loops run a few iterations per row: vectorizing or unrolling them only
+    // multiplies the code (and the compile time) of the whole fused body.
+    llvm::Metadata* no_vec[] = {llvm::MDString::get(ctx_, "llvm.loop.vectorize.enable"),
+                                llvm::ConstantAsMetadata::get(b_.getFalse())};
+    llvm::Metadata* no_unroll[] = {llvm::MDString::get(ctx_, "llvm.loop.unroll.disable")};
+    llvm::Metadata* props[] = {nullptr, llvm::MDNode::get(ctx_, no_vec), llvm::MDNode::get(ctx_, no_unroll)};
+    llvm::MDNode* self = llvm::MDNode::getDistinct(ctx_, props);
+    self->replaceOperandWith(0, self);
+    back->setMetadata(llvm::LLVMContext::MD_loop, self);
+  }
   b_.SetInsertPoint(exit);
   memo_.clear();
   return acc;
@@ -575,11 +586,12 @@ void Emitter::emit_rows(llvm::Function* fn, llvm::Value* begin, llvm::Value* end
                                                           ? llvm::APInt::getSignedMinValue(64)
                                                           : llvm::APInt::getSignedMaxValue(64));
       }
-      llvm::Value* acc = emit_loop(
-          from, to, init, [&](llvm::Value* j, llvm::Value* a) { return combine(a, element(j, outer)); });
+      llvm::Value* acc = emit_loop(from, to, init, interior, [&](llvm::Value* j, llvm::Value* a) {
+        return combine(a, element(j, outer));
+      });
       accumulate(out_offset(outer), acc);
     } else {
-      emit_loop(from, to, nullptr, [&](llvm::Value* j, llvm::Value*) {
+      emit_loop(from, to, nullptr, interior, [&](llvm::Value* j, llvm::Value*) {
         if (reduce) {
           Index idx = outer;
           idx[inner_] = Idx{j, true, 0};

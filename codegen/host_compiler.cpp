@@ -10,6 +10,7 @@
 #include <llvm/IR/Verifier.h>
 #include <llvm/MC/TargetRegistry.h>
 #include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/CommandLine.h>
 #include <llvm/Support/DynamicLibrary.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
@@ -35,7 +36,7 @@ namespace {
 
 // Bump when the optimization pipeline or code generation options change, so that objects
 // cached on disk by an older phijit are not reused.
-constexpr int kPipelineVersion = 1;
+constexpr int kPipelineVersion = 2;
 
 double ms_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
@@ -88,6 +89,12 @@ HostCompiler::HostCompiler() {
   std::call_once(init_native, [] {
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
+    // Loop Strength Reduction was a third of code generation time for our kernels and bought
+    // no measurable speed (docs/PERFORMANCE.md). LLVM only exposes the switch as an option.
+    auto& options = llvm::cl::getRegisteredOptions();
+    if (auto it = options.find("disable-lsr"); it != options.end()) {
+      static_cast<llvm::cl::opt<bool>*>(it->second)->setValue(true);
+    }
   });
 
   triple_ = llvm::sys::getProcessTriple();

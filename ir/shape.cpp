@@ -185,7 +185,7 @@ Shape operator&(const Shape& a, const Shape& b) {
   std::vector<Dim> dims = a.dims();
   for (const Dim& d : b.dims()) merge_dim(dims, d, &a, &b);
   sort_canonical(dims);
-  return Shape(std::move(dims));
+  return Shape(dims);
 }
 
 Shape batch(std::string_view name, int64_t size) { return make(name, size, DimType::batch); }
