@@ -8,7 +8,7 @@ namespace phijit::codegen {
 
 namespace {
 // Bump when the generated code changes for the same IR, so stale disk caches are not reused.
-constexpr int kCodegenVersion = 2;
+constexpr int kCodegenVersion = 3;
 }  // namespace
 
 std::string normalized_ir(const ir::Graph& g) {

@@ -572,8 +572,11 @@ void Emitter::emit_rows(llvm::Function* fn, llvm::Value* begin, llvm::Value* end
     inner_stride *= dim.size;
   }
 
-  auto run = [&](llvm::Value* from, llvm::Value* to, bool interior) {
+  // Loops over t in [from, to) with j = to_j(t) (the identity unless given).
+  auto run = [&](llvm::Value* from, llvm::Value* to, bool interior,
+                 const std::function<llvm::Value*(llvm::Value*)>& to_j) {
     interior_ = interior;
+    auto element_at = [&](llvm::Value* t) { return element(to_j ? to_j(t) : t, outer); };
     if (inner_reduced) {
       // The identity of the reduction, so the register accumulator can start empty.
       llvm::Value* init = nullptr;
@@ -586,12 +589,12 @@ void Emitter::emit_rows(llvm::Function* fn, llvm::Value* begin, llvm::Value* end
                                                           ? llvm::APInt::getSignedMinValue(64)
                                                           : llvm::APInt::getSignedMaxValue(64));
       }
-      llvm::Value* acc = emit_loop(from, to, init, interior, [&](llvm::Value* j, llvm::Value* a) {
-        return combine(a, element(j, outer));
-      });
+      llvm::Value* acc = emit_loop(from, to, init, interior,
+                                   [&](llvm::Value* t, llvm::Value* a) { return combine(a, element_at(t)); });
       accumulate(out_offset(outer), acc);
     } else {
-      emit_loop(from, to, nullptr, interior, [&](llvm::Value* j, llvm::Value*) {
+      emit_loop(from, to, nullptr, interior, [&](llvm::Value* t, llvm::Value*) {
+        llvm::Value* j = to_j ? to_j(t) : t;
         if (reduce) {
           Index idx = outer;
           idx[inner_] = Idx{j, true, 0};
@@ -610,11 +613,17 @@ void Emitter::emit_rows(llvm::Function* fn, llvm::Value* begin, llvm::Value* end
     };
     llvm::Value* lo = clamp(i64(lo_), jstart, jend);
     llvm::Value* hi = clamp(i64(hi_), lo, jend);
-    run(jstart, lo, false);
-    run(lo, hi, true);
-    run(hi, jend, false);
+    // One checked loop covers both boundaries, [jstart, lo) then [hi, jend): a single copy of
+    // the checked body instead of two.
+    llvm::Value* left = b_.CreateSub(lo, jstart);
+    llvm::Value* count = b_.CreateAdd(left, b_.CreateSub(jend, hi));
+    run(i64(0), count, false, [&](llvm::Value* t) {
+      return b_.CreateSelect(b_.CreateICmpSLT(t, left), b_.CreateAdd(jstart, t),
+                             b_.CreateAdd(hi, b_.CreateSub(t, left)));
+    });
+    run(lo, hi, true, nullptr);
   } else {
-    run(jstart, jend, true);
+    run(jstart, jend, true, nullptr);
   }
   llvm::Value* next = b_.CreateAdd(row, i64(1));
   row->addIncoming(next, b_.GetInsertBlock());
