@@ -253,9 +253,9 @@ int main(int argc, char** argv) {
               static_cast<long long>(codegen::JitEngine::instance().compile_count()), 3 * reps + 1);
   std::printf("RESULT cold compile %.3f ms (elementwise only %.3f ms, trivial %.3f ms)\n", cold_ms,
               cold_elementwise_ms, cold_trivial_ms);
-  // DESIGN.md §6 estimates ~10 ms for a compile.
-  all_met &= bench::print_goal("(a) cold compile, first call - run", cold_ms, 10.0, "ms");
-  all_met &= bench::print_goal("(a) same, elementwise only", cold_elementwise_ms, 10.0, "ms");
+  // The compiler-core issue asks for <= 30 ms (DESIGN.md estimates ~10 ms).
+  all_met &= bench::print_goal("(a) cold compile, first call - run", cold_ms, 30.0, "ms");
+  all_met &= bench::print_goal("(a) same, elementwise only", cold_elementwise_ms, 30.0, "ms");
 
   // (b) disk cache hit in a fresh process ---------------------------------------------------
   char dir_template[] = "/tmp/phijit_bench_cache_XXXXXX";
