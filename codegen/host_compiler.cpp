@@ -27,6 +27,7 @@
 #include <mutex>
 #include <string_view>
 
+#include "ir/dump.h"
 #include "ir/error.h"
 #include "runtime/log.h"
 
@@ -44,21 +45,6 @@ double ms_since(std::chrono::steady_clock::time_point start) {
 
 // PHIJIT_DUMP is a comma-separated list; read on every compile so that a program (or test)
 // can switch it on for one compile.
-bool dump_requested(std::string_view what) {
-  const char* env = std::getenv("PHIJIT_DUMP");
-  if (env == nullptr) return false;
-  std::string_view list = env;
-  while (!list.empty()) {
-    size_t comma = list.find(',');
-    std::string_view item = list.substr(0, comma);
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-    if (item == what) return true;
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
-  return false;
-}
 
 // The vector variants glibc's libmvec provides (x86-64 vector function ABI: b = SSE,
 // d = AVX2, e = AVX-512) for functions LLVM 19's LIBMVEC_X86 preset does not list, and
@@ -247,11 +233,11 @@ std::string HostCompiler::compile(const std::string& name, const std::function<v
   optimize(module, *tm);
   t.optimize_ms = ms_since(start);
 
-  if (dump_requested("llvm")) {
+  if (ir::dump_enabled("llvm")) {
     std::fprintf(stderr, "; ==== phijit LLVM IR of %s (optimized) ====\n%s", name.c_str(),
                  print(module).c_str());
   }
-  if (dump_requested("asm")) {
+  if (ir::dump_enabled("asm")) {
     // Code generation rewrites the IR (CodeGenPrepare, LSR), so the listing comes from a copy.
     std::unique_ptr<llvm::Module> copy = llvm::CloneModule(module);
     std::string assembly = emit(*copy, *make_target_machine(), llvm::CodeGenFileType::AssemblyFile);

@@ -6,6 +6,7 @@
 
 #include "codegen/compile_schedule.h"
 #include "codegen/emit_kernel.h"
+#include "ir/dump.h"
 #include "passes/pipeline.h"
 #include "passes/schedule.h"
 #include "runtime/program.h"
@@ -41,7 +42,7 @@ std::shared_ptr<const CompiledGraph> compile_graph(const ir::Graph& g) {
   auto t1 = std::chrono::steady_clock::now();
   codegen::LoadedObject code = codegen::compile_schedule(optimized, schedule);
   double codegen_ms = ms_since(t1);
-  if (passes::dump_enabled("ir")) {
+  if (ir::dump_enabled("ir")) {
     fmt::print(stderr, "=== schedule: {} kernels; passes {:.3f} ms, LLVM compile {:.3f} ms ===\n",
                schedule.kernels.size(), passes_ms, codegen_ms);
   }

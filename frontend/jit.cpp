@@ -8,7 +8,7 @@
 
 #include "frontend/compiler.h"
 #include "frontend/tensor_data.h"
-#include "passes/pipeline.h"
+#include "ir/dump.h"
 #include "runtime/log.h"
 
 namespace phijit::detail {
@@ -81,7 +81,7 @@ std::shared_ptr<const JitCore::Traced> JitCore::get_or_trace(const std::string& 
   traced->program = compile_graph(state->graph);
   runtime::logger().debug("{}: traced key '{}' in {:.3f} ms ({} nodes), compiled in {:.3f} ms", kind_, key,
                           trace_ms, state->graph.size(), ms_since(t0) - trace_ms);
-  if (passes::dump_enabled("ir")) fmt::print(stderr, "=== {}: trace {:.3f} ms ===\n", kind_, trace_ms);
+  if (ir::dump_enabled("ir")) fmt::print(stderr, "=== {}: trace {:.3f} ms ===\n", kind_, trace_ms);
   entry->traced = traced;
   return traced;
 }
@@ -92,7 +92,7 @@ std::vector<Tensor> JitCore::run(const Traced& traced, const std::vector<Tensor>
   for (const Tensor& a : args) inputs.push_back(a.data().buffer);
   auto t0 = std::chrono::steady_clock::now();
   std::vector<runtime::BufferPtr> out = traced.program->run(inputs);
-  if (passes::dump_enabled("ir")) fmt::print(stderr, "=== run {:.3f} ms ===\n", ms_since(t0));
+  if (ir::dump_enabled("ir")) fmt::print(stderr, "=== run {:.3f} ms ===\n", ms_since(t0));
   const ir::Graph& g = traced.program->optimized_graph();
   std::vector<Tensor> result;
   for (size_t i = 0; i < out.size(); ++i) {

@@ -3,26 +3,13 @@
 #include <fmt/format.h>
 
 #include <chrono>
-#include <cstdlib>
 
+#include "ir/dump.h"
 #include "passes/eliminate_dead_code.h"
 #include "passes/fold_constants.h"
 #include "passes/simplify_algebra.h"
 
 namespace phijit::passes {
-
-bool dump_enabled(std::string_view what) {
-  const char* env = std::getenv("PHIJIT_DUMP");
-  if (env == nullptr) return false;
-  std::string_view s(env);
-  for (size_t pos = 0; pos <= s.size();) {
-    size_t end = s.find(',', pos);
-    if (end == std::string_view::npos) end = s.size();
-    if (s.substr(pos, end - pos) == what) return true;
-    pos = end + 1;
-  }
-  return false;
-}
 
 namespace {
 // Node for node the same ops, operands, attributes and outputs (passes number canonically).
@@ -46,7 +33,7 @@ ir::Graph run_pipeline(const ir::Graph& g) {
                                      {"simplify_algebra", run_simplify_algebra},
                                      {"cse", run_cse},
                                      {"eliminate_dead_code", run_eliminate_dead_code}};
-  bool dump = dump_enabled("ir");
+  bool dump = ir::dump_enabled("ir");
   ir::Graph current = g;
   if (dump) fmt::print(stderr, "=== IR after tracing ===\n{}", ir::print(current));
   // Each round can only shrink the graph, so this ends; rarely is a third round needed.

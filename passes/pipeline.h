@@ -9,7 +9,4 @@ namespace phijit::passes {
 // With PHIJIT_DUMP=ir the graph is printed after each pass (or "unchanged"), with its time.
 ir::Graph run_pipeline(const ir::Graph& g);
 
-// Whether PHIJIT_DUMP (comma-separated) names `what` (ir, llvm, asm).
-bool dump_enabled(std::string_view what);
-
 }  // namespace phijit::passes
