@@ -179,7 +179,7 @@ TEST_CASE("PHIJIT_DUMP=ir prints the graph after tracing and after each pass, wi
   CHECK_THAT(out, Catch::Contains("=== run"));
 }
 
-TEST_CASE("a second process reuses the disk cache; a corrupt cache file is replaced") {
+TEST_CASE("a second process reuses the disk cache and a corrupt cache file is replaced") {
   std::filesystem::path dir =
       std::filesystem::temp_directory_path() / ("phijit_cache_test_" + std::to_string(getpid()));
   std::filesystem::remove_all(dir);

@@ -109,7 +109,7 @@ TEST_CASE("tensor: linspace includes both ends", "[tensor]") {
   CHECK_VALUES(linspace(5, 9, spatial("x", 1)), {5});
 }
 
-TEST_CASE("tensor: random_uniform is deterministic per seed and within [low, high)", "[tensor][random]") {
+TEST_CASE("tensor: random_uniform is deterministic per seed and stays within low and high", "[tensor][random]") {
   Shape s = instance("i", 20000);
   Tensor a = random_uniform(s, 2, 5, 7);
   Tensor b = random_uniform(s, 2, 5, 7);
@@ -247,7 +247,7 @@ TEST_CASE("tensor: concat joins item names", "[tensor][concat]") {
   CHECK(c.to_vector() == std::vector<double>{1, 2, 3});
 }
 
-TEST_CASE("tensor: slice by index drops the dim; negative indices count from the end", "[tensor][slice]") {
+TEST_CASE("tensor: slice by index drops the dim, and negative indices count from the end", "[tensor][slice]") {
   Tensor t = tensor({1, 2, 3, 4, 5, 6}, batch("b", 2) & spatial("x", 3));
   Tensor s = t.slice("x", 1);
   CHECK(s.shape() == batch("b", 2));

@@ -612,7 +612,7 @@ TEST_CASE("rename keeps values, and transposes when the dim order changes", "[in
   CHECK(real_values(unary(Op::rename, m, f64({1, 2, 3, 4}), primal)) == Reals{1, 3, 2, 4});
 }
 
-TEST_CASE("graphs chain ops; outputs stay valid after later uses", "[interpreter]") {
+TEST_CASE("graphs chain ops, and outputs stay valid after later uses", "[interpreter]") {
   Graph g;
   Value x = g.add_input(spatial("x", 3), DType::f64);
   Value c = g.add_constant(f64({2}), Shape());
