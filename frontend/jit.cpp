@@ -112,7 +112,6 @@ std::string key_of(const Tensor& t) {
   return fmt::format("T{}{}{}", dtype_name(t.dtype()), t.shape().str(), t.data().weak ? "w" : "");
 }
 std::string key_of(const std::string& s) { return fmt::format("S{}:{}", s.size(), s); }
-std::string key_of(const char* s) { return key_of(std::string(s)); }
 std::string key_of(bool b) { return b ? "Btrue" : "Bfalse"; }
 std::string key_of(double v) { return fmt::format("D{}", v); }
 std::string key_of(int64_t v) { return fmt::format("I{}", v); }

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -17,8 +18,6 @@
 namespace phijit {
 
 namespace detail {
-
-struct TraceState;
 
 // The non-template core of a jit function: its cache of compiled traces.
 class JitCore {
@@ -48,16 +47,16 @@ class JitCore {
 // Key parts: shape and dtype of tensors, values of everything else.
 std::string key_of(const Tensor& t);
 std::string key_of(const std::string& s);
-std::string key_of(const char* s);
 std::string key_of(bool b);
 std::string key_of(double v);
 std::string key_of(int64_t v);
 std::string key_of(uint64_t v);
 template <class A>
 std::string key_part(const A& a) {
-  if constexpr (std::is_same_v<A, Tensor> || std::is_same_v<A, std::string> || std::is_same_v<A, bool> ||
-                std::is_same_v<std::decay_t<A>, const char*>) {
+  if constexpr (std::is_same_v<A, Tensor> || std::is_same_v<A, bool>) {
     return key_of(a);
+  } else if constexpr (std::is_convertible_v<const A&, std::string_view>) {
+    return key_of(std::string(std::string_view(a)));
   } else if constexpr (std::is_floating_point_v<A>) {
     return key_of(static_cast<double>(a));
   } else if constexpr (std::is_integral_v<A> && std::is_signed_v<A>) {

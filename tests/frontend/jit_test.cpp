@@ -115,6 +115,20 @@ TEST_CASE("jit_compile retraces per shape, dtype and auxiliary value, and clear_
   CHECK(f.trace_count() == 6);
 }
 
+TEST_CASE("string and integer auxiliary arguments are part of the key") {
+  auto f = jit_compile([](const Tensor& x, const std::string& mode, int power) {
+    Tensor y = mode == "square" ? x * x : abs(x);
+    for (int i = 1; i < power; ++i) y = y * x;
+    return y;
+  });
+  Tensor x = grid(12);
+  CHECK(max_abs_diff(f(x, "square", 1), x * x) == 0);
+  CHECK(max_abs_diff(f(x, "abs", 1), abs(x)) == 0);
+  CHECK(max_abs_diff(f(x, "abs", 2), abs(x) * x) == 0);
+  CHECK(max_abs_diff(f(x, std::string("abs"), 2), abs(x) * x) == 0);
+  CHECK(f.trace_count() == 3);
+}
+
 TEST_CASE("traces that differ only in a scalar value share one compiled module") {
   auto f = jit_compile([](const Tensor& x, double a) { return exp(x * a) + a; });
   Tensor x = grid(5);
