@@ -14,16 +14,12 @@ size_t node_hash(Op op, const std::vector<Value>& inputs, const Attrs& attrs) {
 }
 }  // namespace
 
-Value Graph::add(Op op, std::vector<Value> inputs, Attrs attrs) {
-  std::vector<ValueType> types;
-  types.reserve(inputs.size());
+Value Graph::add(Op op, std::vector<Value> inputs, Attrs attrs, const ValueType* known_type) {
   for (Value v : inputs) {
     if (v.id < 0 || v.id >= size()) {
       throw Error(fmt::format("{}: operand %{} is not a value of this graph", op_name(op), v.id));
     }
-    types.push_back(type(v));
   }
-  ValueType t = infer_type(op, types, attrs);
   size_t h = node_hash(op, inputs, attrs);
   // Inputs are distinct arguments even when their types agree, so they are never merged.
   if (op != Op::input) {
@@ -32,6 +28,15 @@ Value Graph::add(Op op, std::vector<Value> inputs, Attrs attrs) {
       const Node& n = nodes_[static_cast<size_t>(it->second)];
       if (n.op == op && n.inputs == inputs && n.attrs == attrs) return Value{it->second};
     }
+  }
+  ValueType t;
+  if (known_type != nullptr) {
+    t = *known_type;
+  } else {
+    std::vector<ValueType> types;
+    types.reserve(inputs.size());
+    for (Value v : inputs) types.push_back(type(v));
+    t = infer_type(op, types, attrs);
   }
   auto id = static_cast<int32_t>(nodes_.size());
   nodes_.push_back(Node{op, std::move(inputs), std::move(attrs), std::move(t)});

@@ -27,8 +27,9 @@ struct Node {
 class Graph {
  public:
   // Adds a node, or returns the identical node that already exists. Types are inferred (and
-  // checked) through the op table.
-  Value add(Op op, std::vector<Value> inputs, Attrs attrs = {});
+  // checked) through the op table, unless `known_type` gives it: passes that copy a node
+  // whose operands keep their types use that and verify() the result once.
+  Value add(Op op, std::vector<Value> inputs, Attrs attrs = {}, const ValueType* known_type = nullptr);
   // The graph's next argument; arguments are numbered in the order they are added.
   Value add_input(const Shape& shape, DType dtype);
   Value add_constant(std::shared_ptr<const Buffer> data, const Shape& shape);

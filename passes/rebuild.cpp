@@ -4,7 +4,8 @@ namespace phijit::passes {
 
 ir::Value copy_node(ir::Graph& out, const ir::Node& node, std::span<const ir::Value> operands) {
   if (node.op == ir::Op::input) return out.add_input(node.type.shape, node.type.dtype);
-  return out.add(node.op, std::vector<ir::Value>(operands.begin(), operands.end()), node.attrs);
+  // Passes keep every value's type, so the copy keeps the node's (run_pipeline verifies).
+  return out.add(node.op, std::vector<ir::Value>(operands.begin(), operands.end()), node.attrs, &node.type);
 }
 
 ir::Graph rebuild(const ir::Graph& g, const Visit& visit) {
