@@ -6,10 +6,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,6 +23,24 @@ using Clock = std::chrono::steady_clock;
 
 inline double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+inline double max_abs_diff(const double* x, const double* y, int64_t n) {
+  double m = 0;
+  for (int64_t i = 0; i < n; ++i) m = std::max(m, std::abs(x[i] - y[i]));
+  return m;
+}
+
+// 64-byte aligned arrays for the baselines, touched once so that no page fault is timed.
+struct AlignedFree {
+  void operator()(double* p) const { std::free(p); }
+};
+using Array = std::unique_ptr<double[], AlignedFree>;
+inline Array make_array(int64_t n) {
+  auto* p = static_cast<double*>(std::aligned_alloc(64, static_cast<size_t>(n) * sizeof(double)));
+  if (p == nullptr) std::abort();
+  for (int64_t i = 0; i < n; ++i) p[i] = 0;
+  return Array(p);
 }
 
 inline double median(std::vector<double> v) {

@@ -23,22 +23,9 @@ constexpr int64_t kNx = 2048, kNy = 2048, kN = kNx * kNy;
 
 const double* ptr(const Tensor& t) { return static_cast<const double*>(t.data().buffer->data()); }
 
-double max_abs_diff(const double* x, const double* y, int64_t n) {
-  double m = 0;
-  for (int64_t i = 0; i < n; ++i) m = std::max(m, std::abs(x[i] - y[i]));
-  return m;
-}
-
-struct AlignedFree {
-  void operator()(double* p) const { std::free(p); }
-};
-using Array = std::unique_ptr<double[], AlignedFree>;
-Array make_array(int64_t n) {
-  auto* p = static_cast<double*>(std::aligned_alloc(64, static_cast<size_t>(n) * sizeof(double)));
-  if (p == nullptr) std::abort();
-  for (int64_t i = 0; i < n; ++i) p[i] = 0;
-  return Array(p);
-}
+using bench::Array;
+using bench::make_array;
+using bench::max_abs_diff;
 
 }  // namespace
 
