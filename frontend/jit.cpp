@@ -66,24 +66,39 @@ std::shared_ptr<const JitCore::Traced> JitCore::get_or_trace(const std::string& 
         kind_, count, key);
   }
   auto t0 = std::chrono::steady_clock::now();
-  auto state = std::make_shared<TraceState>();
-  std::vector<Tensor> tracers;
+  std::vector<ir::ValueType> types;
+  std::vector<bool> weak;
   for (const Tensor& a : args) {
-    tracers.push_back(make_tracer(state, state->graph.add_input(a.shape(), a.dtype()), a.data().weak));
+    types.push_back(a.data().type);
+    weak.push_back(a.data().weak);
   }
-  std::vector<Tensor> outputs = f(tracers);
+  Trace trace = trace_function(types, weak, f);
   auto traced = std::make_shared<Traced>();
-  for (const Tensor& out : outputs) {
-    state->graph.add_output(trace_value(*state, out));
-    traced->weak.push_back(out.data().weak);
-  }
+  traced->weak = std::move(trace.weak);
   double trace_ms = ms_since(t0);
-  traced->program = compile_graph(state->graph);
+  traced->program = compile_graph(trace.graph);
   runtime::logger().debug("{}: traced key '{}' in {:.3f} ms ({} nodes), compiled in {:.3f} ms", kind_, key,
-                          trace_ms, state->graph.size(), ms_since(t0) - trace_ms);
+                          trace_ms, trace.graph.size(), ms_since(t0) - trace_ms);
   if (ir::dump_enabled("ir")) fmt::print(stderr, "=== {}: trace {:.3f} ms ===\n", kind_, trace_ms);
   entry->traced = traced;
   return traced;
+}
+
+Trace trace_function(const std::vector<ir::ValueType>& types, const std::vector<bool>& weak,
+                     const JitCore::TraceFn& f) {
+  auto state = std::make_shared<TraceState>();
+  std::vector<Tensor> tracers;
+  for (size_t i = 0; i < types.size(); ++i) {
+    tracers.push_back(make_tracer(state, state->graph.add_input(types[i].shape, types[i].dtype), weak[i]));
+  }
+  std::vector<Tensor> outputs = f(tracers);
+  Trace out;
+  for (const Tensor& t : outputs) {
+    state->graph.add_output(trace_value(*state, t));
+    out.weak.push_back(t.data().weak);
+  }
+  out.graph = std::move(state->graph);
+  return out;
 }
 
 std::vector<Tensor> JitCore::run(const Traced& traced, const std::vector<Tensor>& args) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "frontend/tensor.h"
+#include "ir/graph.h"
 
 namespace phijit {
 
@@ -43,6 +44,15 @@ class JitCore {
   std::atomic<int> trace_count_{0};
   std::unique_ptr<Cache> cache_;
 };
+
+// The graph of `f` run on tracers of the given types (inputs in order), with its outputs
+// and whether each output is a weak scalar.
+struct Trace {
+  ir::Graph graph;
+  std::vector<bool> weak;
+};
+Trace trace_function(const std::vector<ir::ValueType>& types, const std::vector<bool>& weak,
+                     const JitCore::TraceFn& f);
 
 // Key parts: shape and dtype of tensors, values of everything else.
 std::string key_of(const Tensor& t);

@@ -2,12 +2,134 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
+
 #include "frontend/math.h"
 #include "frontend/tensor_data.h"
+#include "runtime/odometer.h"
 
 namespace phijit {
 
+namespace {
+
+using detail::SparseData;
+
+// The dual dim names of A that x must match, checked against x.
+void check_columns(const Tensor& A, const Shape& cols, const Tensor& x) {
+  for (const Dim& d : cols.dims()) {
+    if (!x.shape().contains(d.name)) {
+      throw ShapeError(fmt::format("matmul: matrix {} has dual dim '~{}' but the vector {} has no dim '{}'",
+                                   A.shape().str(), d.name, x.shape().str(), d.name));
+    }
+    if (x.shape().size(d.name) != d.size) {
+      throw ShapeError(
+          fmt::format("matmul: dual dim '~{}' of matrix {} has size {} but dim '{}' of vector {} has size {}",
+                      d.name, A.shape().str(), d.size, d.name, x.shape().str(), x.shape().size(d.name)));
+    }
+  }
+}
+
+// For each element of `walk` (row-major), its flat offset in `layout` (0 stride for dims
+// `layout` lacks).
+std::vector<int64_t> offsets(const Shape& walk, const Shape& layout,
+                             const std::vector<std::string>& rename_from = {}) {
+  std::vector<int64_t> all = runtime::strides_of(layout), st;
+  for (size_t k = 0; k < walk.dims().size(); ++k) {
+    const std::string& name = rename_from.empty() ? walk.dims()[k].name : rename_from[k];
+    int i = layout.index_of(name);
+    st.push_back(i < 0 ? 0 : all[static_cast<size_t>(i)]);
+  }
+  std::vector<int64_t> out(static_cast<size_t>(walk.volume()));
+  runtime::Odometer it(walk, {st});
+  for (auto& o : out) {
+    o = it.offset(0);
+    it.next();
+  }
+  return out;
+}
+
+// `src`, laid out row-major in the dim order `from`, copied into the order `to` (same dims).
+runtime::BufferPtr relayout(const runtime::BufferPtr& src, const std::vector<Dim>& from,
+                            const std::vector<Dim>& to) {
+  bool same = true;
+  for (size_t k = 0; k < to.size(); ++k) same = same && from[k].name == to[k].name;
+  if (same) return src;
+  std::vector<int64_t> from_strides(from.size());
+  int64_t acc = 1;
+  for (size_t k = from.size(); k-- > 0;) {
+    from_strides[k] = acc;
+    acc *= from[k].size;
+  }
+  std::vector<int64_t> sizes, st;
+  for (const Dim& d : to) {
+    sizes.push_back(d.size);
+    for (size_t k = 0; k < from.size(); ++k) {
+      if (from[k].name == d.name) st.push_back(from_strides[k]);
+    }
+  }
+  auto out = std::make_shared<Buffer>(src->dtype(), src->count(), Buffer::Uninitialized{});
+  size_t es = dtype_size(src->dtype());
+  runtime::Odometer it(sizes, {st});
+  const auto* s = static_cast<const char*>(src->data());
+  auto* d = static_cast<char*>(out->data());
+  for (int64_t i = 0, n = src->count(); i < n; ++i, it.next())
+    std::memcpy(d + i * es, s + it.offset(0) * es, es);
+  return out;
+}
+
+std::vector<Dim> dims_of(const Shape& a, const Shape& b) {
+  std::vector<Dim> out = a.dims();
+  out.insert(out.end(), b.dims().begin(), b.dims().end());
+  return out;
+}
+
+// A's values converted to `dtype`.
+runtime::CsrMatrix with_dtype(const runtime::CsrMatrix& m, DType dtype) {
+  if (m.values->dtype() == dtype) return m;
+  auto v = std::make_shared<Buffer>(dtype, m.values->count(), Buffer::Uninitialized{});
+  for (int64_t i = 0; i < v->count(); ++i) {
+    if (is_float(dtype)) {
+      v->set_real(i, m.values->get_real(i));
+    } else {
+      v->set_int(i, m.values->get_int(i));
+    }
+  }
+  return runtime::CsrMatrix{m.pattern, std::move(v), m.batch};
+}
+
+Tensor sparse_matmul(const Tensor& A, const SparseData& s, const Tensor& x) {
+  check_columns(A, s.cols, x);
+  if (detail::is_tracer(x)) {
+    throw Error(fmt::format(
+        "matmul: a sparse matrix {} cannot multiply a traced tensor {} yet (inside jit_compile or "
+        "jit_compile_linear); call it outside the traced function, or use dense(A) there",
+        A.shape().str(), x.shape().str()));
+  }
+  DType dtype = promote(A.dtype(), x.dtype(), false, x.data().weak);
+  if (dtype == DType::boolean) dtype = DType::i64;
+  Tensor xt = x.astype(dtype);
+  Shape extras = x.shape().without(s.cols.names());
+  for (const Dim& d : extras.dims()) {
+    if (s.rows.contains(d.name)) {
+      throw ShapeError(fmt::format("matmul: the vector {} has dim '{}' which is also a row dim of matrix {}",
+                                   x.shape().str(), d.name, A.shape().str()));
+    }
+  }
+  Shape outer = s.batch & extras;
+  // One product per element of `outer`, with x laid out as [extras, cols].
+  runtime::BufferPtr xs = relayout(xt.data().buffer, x.shape().dims(), dims_of(extras, s.cols));
+  std::vector<int64_t> a_batch = offsets(outer, s.batch);
+  std::vector<int64_t> x_batch = offsets(outer, extras);
+  auto y = std::make_shared<Buffer>(dtype, outer.volume() * s.rows.volume(), Buffer::Uninitialized{});
+  runtime::spmv(with_dtype(s.csr, dtype), *xs, *y, a_batch, x_batch);
+  Shape result = outer & s.rows;
+  return detail::make_tensor(relayout(y, dims_of(outer, s.rows), result.dims()), result);
+}
+
+}  // namespace
+
 Tensor matmul(const Tensor& A, const Tensor& x) {
+  if (A.is_sparse()) return sparse_matmul(A, *A.data().sparse, x);
   std::vector<std::string> duals = A.shape().dual().names();
   if (duals.empty()) {
     throw ShapeError(
@@ -31,8 +153,39 @@ Tensor matmul(const Tensor& A, const Tensor& x) {
   return sum(A * rename_dims(x, renames), A.shape().dual());
 }
 
-Tensor dense(const Tensor& A) { return A; }
+Tensor dense(const Tensor& A) {
+  if (!A.is_sparse()) return A;
+  const SparseData& s = *A.data().sparse;
+  const Shape& shape = A.shape();
+  auto out = std::make_shared<Buffer>(A.dtype(), shape.volume());
+  std::vector<std::string> dual_names = detail::dual_of(s.cols).names();
+  runtime::scatter_dense(s.csr, offsets(s.batch, shape), offsets(s.rows, shape),
+                         offsets(s.cols, shape, dual_names), *out);
+  return detail::make_tensor(std::move(out), shape);
+}
 
-int64_t nnz(const Tensor& A) { return A.shape().volume(); }
+int64_t nnz(const Tensor& A) {
+  if (!A.is_sparse()) return A.shape().volume();
+  const SparseData& s = *A.data().sparse;
+  return s.csr.pattern->nnz() * s.csr.batch;
+}
+
+Tensor transpose(const Tensor& A) {
+  if (A.is_sparse()) {
+    const SparseData& s = *A.data().sparse;
+    return detail::make_sparse(SparseData{runtime::transpose(s.csr), s.batch, s.cols, s.rows});
+  }
+  std::vector<std::pair<std::string, Shape>> renames;
+  for (const Dim& d : A.shape().non_batch().dims()) {
+    if (d.type == DimType::dual) {
+      std::string primal = d.name.substr(1);
+      DimType t = A.shape().contains(primal) ? A.shape().type(primal) : DimType::channel;
+      renames.emplace_back(d.name, Shape({Dim{primal, d.size, t, {}}}));
+    } else {
+      renames.emplace_back(d.name, phijit::dual(d.name, d.size));
+    }
+  }
+  return rename_dims(A, renames);
+}
 
 }  // namespace phijit

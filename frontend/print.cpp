@@ -5,6 +5,7 @@
 #include <cmath>
 #include <ostream>
 
+#include "frontend/matrices.h"
 #include "frontend/tensor_data.h"
 
 namespace phijit {
@@ -69,6 +70,11 @@ std::string summary(const Tensor& t, const std::vector<double>& values) {
 std::string to_string(const Tensor& t) {
   if (!t.defined()) return "Tensor(empty)";
   if (detail::is_tracer(t)) return fmt::format("{} traced{}", t.shape().str(), dtype_suffix(t.dtype()));
+  if (t.is_sparse()) {
+    std::string head = fmt::format("sparse {}{}, nnz={}", t.shape().str(), dtype_suffix(t.dtype()), nnz(t));
+    // Small matrices list their dense values; large ones are not densified for printing.
+    return t.shape().volume() <= kMaxListed ? head + ": " + listed(t, t.to_vector()) : head;
+  }
   std::vector<double> values = t.to_vector();
   if (t.shape().rank() == 0) return value_str(values[0], t.dtype()) + dtype_suffix(t.dtype());
   if (t.shape().volume() <= kMaxListed && t.shape().volume() > 0) return listed(t, values);

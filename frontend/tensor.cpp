@@ -6,6 +6,7 @@
 #include <cmath>
 #include <numbers>
 
+#include "frontend/matrices.h"
 #include "frontend/tensor_data.h"
 
 namespace phijit {
@@ -66,33 +67,35 @@ const TensorData& Tensor::data() const {
 
 const Shape& Tensor::shape() const { return data().type.shape; }
 DType Tensor::dtype() const { return data().type.dtype; }
-bool Tensor::is_sparse() const { return false; }
+bool Tensor::is_sparse() const { return data().sparse != nullptr; }
 
 namespace {
-const Buffer& values_of(const Tensor& t, const char* what) {
+// Sparse matrices give their dense values.
+std::shared_ptr<const Buffer> values_of(const Tensor& t, const char* what) {
+  if (t.is_sparse()) return dense(t).data().buffer;
   if (detail::is_tracer(t)) {
     throw Error(
         fmt::format("{} needs the values of a tensor, but this {} tensor is being traced by jit_compile: "
                     "return it from the function instead of reading it inside",
                     what, t.shape().str()));
   }
-  return *t.data().buffer;
+  return t.data().buffer;
 }
 }  // namespace
 
 double Tensor::item() const {
-  const Buffer& b = values_of(*this, "item()");
+  std::shared_ptr<const Buffer> b = values_of(*this, "item()");
   if (shape().volume() != 1) {
     throw ShapeError(
         fmt::format("item() needs a tensor with exactly one value, got shape {}", shape().str()));
   }
-  return b.get_real(0);
+  return b->get_real(0);
 }
 
 std::vector<double> Tensor::to_vector() const {
-  const Buffer& b = values_of(*this, "to_vector()");
-  std::vector<double> out(static_cast<size_t>(b.count()));
-  for (int64_t i = 0; i < b.count(); ++i) out[static_cast<size_t>(i)] = b.get_real(i);
+  std::shared_ptr<const Buffer> b = values_of(*this, "to_vector()");
+  std::vector<double> out(static_cast<size_t>(b->count()));
+  for (int64_t i = 0; i < b->count(); ++i) out[static_cast<size_t>(i)] = b->get_real(i);
   return out;
 }
 
@@ -194,6 +197,19 @@ Tensor make_tensor(std::shared_ptr<const Buffer> buffer, Shape shape, bool weak)
   return Tensor(std::move(d));
 }
 
+Shape dual_of(const Shape& cols) {
+  std::vector<Dim> dims;
+  for (const Dim& d : cols.dims()) dims.push_back(Dim{"~" + d.name, d.size, DimType::dual, {}});
+  return Shape(dims);
+}
+
+Tensor make_sparse(SparseData sparse) {
+  auto d = std::make_shared<TensorData>();
+  d->type = ir::ValueType{sparse.batch & sparse.rows & dual_of(sparse.cols), sparse.csr.values->dtype()};
+  d->sparse = std::make_shared<const SparseData>(std::move(sparse));
+  return Tensor(std::move(d));
+}
+
 bool is_tracer(const Tensor& t) { return t.defined() && t.data().trace != nullptr; }
 
 Tensor make_tracer(const std::shared_ptr<TraceState>& trace, ir::Value v, bool weak) {
@@ -207,6 +223,12 @@ Tensor make_tracer(const std::shared_ptr<TraceState>& trace, ir::Value v, bool w
 
 ir::Value trace_value(TraceState& trace, const Tensor& t) {
   const TensorData& d = t.data();
+  if (d.sparse != nullptr) {
+    throw Error(
+        fmt::format("A sparse matrix {} was used in a traced function by an op that needs dense values; "
+                    "call dense(A) on it or pass the matrix to matmul",
+                    d.type.shape.str()));
+  }
   if (d.trace == nullptr) return trace.graph.add_constant(d.buffer, d.type.shape);
   if (d.trace.get() != &trace) {
     throw Error(
@@ -220,6 +242,12 @@ Tensor apply(ir::Op op, std::vector<Tensor> operands, ir::Attrs attrs) {
   std::vector<bool> weak;
   std::shared_ptr<TraceState> trace;
   for (const Tensor& t : operands) {
+    if (t.is_sparse()) {
+      throw Error(
+          fmt::format("{}: sparse matrices support matmul, dense, nnz and transpose; got the sparse "
+                      "matrix {} here. Convert it with dense(A) first",
+                      ir::op_name(op), t.shape().str()));
+    }
     dtypes.push_back(t.dtype());
     weak.push_back(t.data().weak);
     if (t.data().trace != nullptr) trace = t.data().trace;

@@ -7,6 +7,7 @@
 #include "frontend/tensor.h"
 #include "ir/graph.h"
 #include "runtime/interpreter.h"
+#include "runtime/sparse.h"
 
 namespace phijit::detail {
 
@@ -15,10 +16,19 @@ struct TraceState {
   ir::Graph graph;
 };
 
-// A tensor is concrete (it has a buffer) or a tracer (a value of a trace's graph).
+// A sparse matrix: CSR values with named row (primal) and column dims (API §5).
+struct SparseData {
+  runtime::CsrMatrix csr;
+  Shape batch;  // one matrix per entry
+  Shape rows;   // primal dims
+  Shape cols;   // the dims of the vectors it multiplies; the tensor shows them as dual "~" dims
+};
+
+// A tensor is concrete (it has a buffer, or sparse data) or a tracer (a value of a trace's graph).
 struct TensorData {
   ir::ValueType type;
   std::shared_ptr<const Buffer> buffer;
+  std::shared_ptr<const SparseData> sparse;
   // A plain C++ double: it takes the float type of the tensors it meets (numpy's NEP 50).
   bool weak = false;
   std::shared_ptr<TraceState> trace;
@@ -31,6 +41,9 @@ Tensor make_tracer(const std::shared_ptr<TraceState>& trace, ir::Value v, bool w
 ir::Value trace_value(TraceState& trace, const Tensor& t);
 
 Tensor make_tensor(std::shared_ptr<const Buffer> buffer, Shape shape, bool weak = false);
+Tensor make_sparse(SparseData sparse);
+// The dual dims "~n" a sparse matrix shows for its column dims n.
+Shape dual_of(const Shape& cols);
 
 // Applies `op`: converts operands to the dtypes the op table asks for, checks shapes, and
 // records the op into the trace if an operand is a tracer, else evaluates it through the

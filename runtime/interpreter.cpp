@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "ir/error.h"
+#include "runtime/odometer.h"
 
 namespace phijit::runtime {
 
@@ -14,17 +15,6 @@ using ir::Op;
 using ir::ValueType;
 
 namespace {
-
-// Row-major element strides: the last dim is contiguous.
-std::vector<int64_t> strides_of(const Shape& s) {
-  std::vector<int64_t> st(static_cast<size_t>(s.rank()));
-  int64_t acc = 1;
-  for (int d = s.rank() - 1; d >= 0; --d) {
-    st[static_cast<size_t>(d)] = acc;
-    acc *= s.dims()[static_cast<size_t>(d)].size;
-  }
-  return st;
-}
 
 // For each dim of `out`, the stride of the dim of `in` that `in_name_of` maps it to (0 where
 // `in` has no such dim, which broadcasts).
@@ -42,33 +32,6 @@ std::vector<int64_t> strides_for(const Shape& in, const Shape& out, NameMap in_n
 std::vector<int64_t> broadcast_strides(const Shape& in, const Shape& out) {
   return strides_for(in, out, [](const std::string& n) { return n; });
 }
-
-// Walks all indices of a shape in row-major order, keeping one flat offset per stride set.
-class Odometer {
- public:
-  Odometer(const Shape& shape, std::vector<std::vector<int64_t>> strides, std::vector<int64_t> bases = {})
-      : strides_(std::move(strides)), index_(static_cast<size_t>(shape.rank()), 0) {
-    for (const Dim& d : shape.dims()) sizes_.push_back(d.size);
-    offsets_ = bases.empty() ? std::vector<int64_t>(strides_.size(), 0) : std::move(bases);
-  }
-  int64_t offset(size_t k) const { return offsets_[k]; }
-  int64_t index(size_t dim) const { return index_[dim]; }
-  void next() {
-    for (size_t d = sizes_.size(); d-- > 0;) {
-      ++index_[d];
-      for (size_t k = 0; k < offsets_.size(); ++k) offsets_[k] += strides_[k][d];
-      if (index_[d] < sizes_[d]) return;
-      for (size_t k = 0; k < offsets_.size(); ++k) offsets_[k] -= strides_[k][d] * sizes_[d];
-      index_[d] = 0;
-    }
-  }
-
- private:
-  std::vector<std::vector<int64_t>> strides_;
-  std::vector<int64_t> sizes_;
-  std::vector<int64_t> index_;
-  std::vector<int64_t> offsets_;
-};
 
 // dst[dst_base + idx·dst_strides] = src[src_base + idx·src_strides] for every idx of `shape`.
 void copy_strided(const Buffer& src, int64_t src_base, std::vector<int64_t> src_strides, Buffer& dst,

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "frontend/jit.h"
+#include "frontend/linear.h"
 #include "frontend/math.h"
 #include "frontend/matrices.h"
 #include "frontend/print.h"

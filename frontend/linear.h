@@ -1,0 +1,103 @@
+// Linear functions as sparse matrices (API §5, §6): matrix_from_function and
+// jit_compile_linear trace f, extract A and b = f(0) with the linearize pass, and keep the
+// sparsity pattern per key while the values follow f's extra arguments.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "frontend/jit.h"
+#include "frontend/tensor.h"
+
+namespace phijit {
+
+namespace detail {
+
+// The non-template core of a linear function: its extracted matrices per key.
+class LinearCore {
+ public:
+  LinearCore();
+  ~LinearCore();
+  struct Extracted;
+  struct Affine {
+    Tensor A, b;
+    bool zero_bias = false;
+  };
+
+  // A (sparse) and b of f at `args` (x first; only x's non-batch dims and dtype matter).
+  // `key` identifies the trace; on a miss f is traced and linearized.
+  Affine matrix(const std::string& key, const std::vector<Tensor>& args, const JitCore::TraceFn& f);
+  int trace_count() const;
+  void clear_cache();
+
+ private:
+  struct Cache;
+  std::unique_ptr<Cache> cache_;
+};
+
+// The key part of x: its non-batch shape and dtype.
+std::string linear_x_key(const Tensor& x);
+// A·x + b.
+Tensor apply_affine(const LinearCore::Affine& m, const Tensor& x);
+
+}  // namespace detail
+
+template <class F>
+class LinearFunction {
+ public:
+  explicit LinearFunction(F f) : f_(std::move(f)), core_(std::make_shared<detail::LinearCore>()) {}
+
+  // f(x, args...) = A·x + b with A and b extracted on the first call per key.
+  template <class... Args>
+  Tensor operator()(const Tensor& x, const Args&... args) const {
+    std::vector<Tensor> tensors{x};
+    (detail::collect_tensor(args, tensors), ...);
+    if (detail::any_tracer(tensors)) return f_(x, args...);  // part of an enclosing trace
+    return detail::apply_affine(affine(x, args...), x);
+  }
+
+  // The sparse matrix A (the output's dims as rows, "~" + x's non-batch dims as columns) and
+  // the offset b = f(0, args...).
+  template <class... Args>
+  std::pair<Tensor, Tensor> matrix(const Tensor& x, const Args&... args) const {
+    detail::LinearCore::Affine m = affine(x, args...);
+    return {m.A, m.b};
+  }
+
+  const F& function() const { return f_; }
+  int trace_count() const { return core_->trace_count(); }
+  void clear_cache() { core_->clear_cache(); }
+
+ private:
+  template <class... Args>
+  detail::LinearCore::Affine affine(const Tensor& x, const Args&... args) const {
+    std::vector<Tensor> tensors{x};
+    (detail::collect_tensor(args, tensors), ...);
+    std::string key = detail::linear_x_key(x) + ";";
+    ((key += detail::key_part(args) + ";"), ...);
+    return core_->matrix(key, tensors, [&](const std::vector<Tensor>& tracers) {
+      size_t next = 1;
+      auto call = [&](const auto&... a) { return f_(tracers.at(0), a...); };
+      std::tuple<const Args&...> traced_args{detail::traced_arg(args, tracers, next)...};
+      return std::vector<Tensor>{std::apply(call, traced_args)};
+    });
+  }
+
+  F f_;
+  std::shared_ptr<detail::LinearCore> core_;
+};
+
+template <class F>
+auto jit_compile_linear(F f) {
+  return LinearFunction<F>(std::move(f));
+}
+
+// (A, b) with f(x, f_args...) = A·x + b; A sparse, b = f(0). Non-affine f → NotLinearError.
+template <class F, class... Args>
+std::pair<Tensor, Tensor> matrix_from_function(F f, const Tensor& x, const Args&... f_args) {
+  return LinearFunction<F>(std::move(f)).matrix(x, f_args...);
+}
+
+}  // namespace phijit

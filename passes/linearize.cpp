@@ -1,0 +1,458 @@
+#include "passes/linearize.h"
+
+#include <fmt/format.h>
+
+#include <limits>
+
+#include "ir/error.h"
+
+namespace phijit::passes {
+
+namespace {
+
+using ir::Attrs;
+using ir::Graph;
+using ir::Node;
+using ir::Op;
+using ir::Value;
+
+struct Term {
+  Value col;   // in the pattern graph
+  Value coef;  // in the values graph
+  std::vector<std::string> summed;
+};
+
+// What a node of the traced graph is: fixed (built from constants alone, so it exists in
+// both output graphs), dynamic (depends on the arguments after x) or affine in x.
+struct Abstract {
+  enum class Kind : uint8_t { fixed, dynamic, affine } kind = Kind::fixed;
+  Value val;  // fixed, dynamic: in the values graph
+  Value pat;  // fixed: in the pattern graph
+  std::vector<Term> terms;
+  Value bias;  // affine: in the values graph; invalid when zero
+  bool affine() const { return kind == Kind::affine; }
+};
+
+bool has_dim(const Graph& g, Value v, const std::string& name) { return g.type(v).shape.contains(name); }
+
+class Linearizer {
+ public:
+  explicit Linearizer(const Graph& g) : g_(g) {}
+
+  LinearForm run() {
+    if (g_.inputs().empty() || g_.outputs().empty()) {
+      throw Error("linearize: the graph needs the input x (input 0) and the function's result (output 0)");
+    }
+    form_.x = g_.type(g_.inputs()[0]);
+    form_.output = g_.type(g_.outputs()[0]);
+    abs_.resize(static_cast<size_t>(g_.size()));
+    for (int i = 0; i < g_.size(); ++i) visit(Value{i});
+    finish(at(g_.outputs()[0]));
+    return std::move(form_);
+  }
+
+ private:
+  const Abstract& at(Value v) const { return abs_[static_cast<size_t>(v.id)]; }
+
+  Value vg(Op op, std::vector<Value> in, Attrs a = {}) {
+    return form_.values.add(op, std::move(in), std::move(a));
+  }
+  Value pg(Op op, std::vector<Value> in, Attrs a = {}) {
+    return form_.pattern.add(op, std::move(in), std::move(a));
+  }
+
+  static Value cast(Graph& g, Value v, DType t) {
+    if (g.type(v).dtype == t) return v;
+    Attrs a;
+    a.dtype = t;
+    return g.add(Op::cast, {v}, std::move(a));
+  }
+  static Value scalar(Graph& g, double value, DType t) {
+    auto b = std::make_shared<Buffer>(t, 1);
+    b->set_real(0, value);
+    return g.add_constant(std::move(b), Shape());
+  }
+  // The value `v` of graph `g` given dim `d` (a no-op when it has it already).
+  static Value with_dim(Graph& g, Value v, const Dim& d) {
+    if (g.type(v).shape.contains(d.name)) return v;
+    Attrs a;
+    Dim plain = d;
+    plain.item_names.clear();
+    a.shape = Shape({plain});
+    return g.add(Op::expand, {v}, std::move(a));
+  }
+  static Attrs one_dim(Attrs a, const std::string& name) {
+    a.names = {name};
+    return a;
+  }
+
+  [[noreturn]] void not_linear(const Node& n, const std::string& why) const {
+    std::vector<std::string> shapes;
+    for (Value v : n.inputs) shapes.push_back(g_.type(v).shape.str());
+    throw NotLinearError(fmt::format(
+        "the function is not linear in its first argument x: '{}' {} (operand shapes {}). A linear function "
+        "may add and subtract x-dependent values, scale them by x-independent factors, shift, pad, slice, "
+        "stack, concat, rename and sum them, and select with x-independent conditions",
+        ir::op_name(n.op), why, fmt::join(shapes, ", ")));
+  }
+
+  void visit(Value v) {
+    const Node& n = g_.node(v);
+    Abstract& out = abs_[static_cast<size_t>(v.id)];
+    if (n.op == Op::input) {
+      if (v == g_.inputs()[0]) {
+        out = identity(n.type);
+      } else {
+        out.kind = Abstract::Kind::dynamic;
+        out.val = form_.values.add_input(n.type.shape, n.type.dtype);
+      }
+      return;
+    }
+    bool any_affine = false, any_dynamic = false;
+    for (Value in : n.inputs) {
+      any_affine = any_affine || at(in).affine();
+      any_dynamic = any_dynamic || at(in).kind == Abstract::Kind::dynamic;
+    }
+    if (!any_affine) {
+      std::vector<Value> vals;
+      for (Value in : n.inputs) vals.push_back(at(in).val);
+      out.val = form_.values.add(n.op, vals, n.attrs, &n.type);
+      if (any_dynamic) {
+        out.kind = Abstract::Kind::dynamic;
+      } else {
+        std::vector<Value> pats;
+        for (Value in : n.inputs) pats.push_back(at(in).pat);
+        out.pat = form_.pattern.add(n.op, pats, n.attrs, &n.type);
+      }
+      return;
+    }
+    out = affine_rule(n);
+    out.kind = Abstract::Kind::affine;
+    for (Term& t : out.terms) t.coef = cast(form_.values, t.coef, n.type.dtype);
+    if (out.bias.valid()) out.bias = cast(form_.values, out.bias, n.type.dtype);
+  }
+
+  Abstract identity(const ir::ValueType& x) {
+    int64_t n = x.shape.volume();
+    if (n > std::numeric_limits<int32_t>::max()) {
+      throw Error(fmt::format("linearize: x {} has {} elements; sparse matrices index at most 2^31-1 columns",
+                              x.shape.str(), n));
+    }
+    auto iota = std::make_shared<Buffer>(DType::i32, n, Buffer::Uninitialized{});
+    for (int64_t i = 0; i < n; ++i) iota->as<int32_t>()[i] = static_cast<int32_t>(i);
+    Abstract a;
+    a.kind = Abstract::Kind::affine;
+    a.terms.push_back(
+        {form_.pattern.add_constant(std::move(iota), x.shape), scalar(form_.values, 1, x.dtype), {}});
+    return a;
+  }
+
+  // Adds `t` to `terms`, merging it with a term on the same columns.
+  void add_term(std::vector<Term>& terms, Term t) {
+    for (Term& e : terms) {
+      if (e.col == t.col && e.summed == t.summed) {
+        DType d = promote(form_.values.type(e.coef).dtype, form_.values.type(t.coef).dtype);
+        e.coef = vg(Op::add, {cast(form_.values, e.coef, d), cast(form_.values, t.coef, d)});
+        return;
+      }
+    }
+    terms.push_back(std::move(t));
+  }
+
+  // The bias of an operand: an affine one's bias, a constant one's value, or invalid (zero).
+  Value bias_of(Value operand) const {
+    const Abstract& a = at(operand);
+    return a.affine() ? a.bias : a.val;
+  }
+  Value zero_if_invalid(Value v, DType t) { return v.valid() ? v : scalar(form_.values, 0, t); }
+
+  // Maps each coefficient (and the bias) through `fn`.
+  template <class Fn>
+  Abstract map_values(const Abstract& a, Fn fn) {
+    Abstract out;
+    for (const Term& t : a.terms) out.terms.push_back({t.col, fn(t.coef), t.summed});
+    if (a.bias.valid()) out.bias = fn(a.bias);
+    return out;
+  }
+
+  Abstract affine_rule(const Node& n) {
+    const DType dt = n.type.dtype;
+    const std::vector<Value>& in = n.inputs;
+    auto is_affine = [&](size_t k) { return at(in[k]).affine(); };
+    switch (n.op) {
+      case Op::neg: return map_values(at(in[0]), [&](Value c) { return vg(Op::neg, {c}); });
+      case Op::cast:
+        if (!is_float(n.attrs.dtype)) not_linear(n, "to a non-float dtype rounds a value that depends on x");
+        return map_values(at(in[0]), [&](Value c) { return cast(form_.values, c, n.attrs.dtype); });
+      case Op::add:
+      case Op::sub: {
+        Abstract out;
+        for (size_t k = 0; k < 2; ++k) {
+          bool negate = n.op == Op::sub && k == 1;
+          if (is_affine(k)) {
+            for (const Term& t : at(in[k]).terms)
+              add_term(out.terms, {t.col, negate ? vg(Op::neg, {t.coef}) : t.coef, t.summed});
+          }
+        }
+        Value b0 = bias_of(in[0]), b1 = bias_of(in[1]);
+        if (b0.valid() && b1.valid()) {
+          out.bias = vg(n.op, {cast(form_.values, b0, dt), cast(form_.values, b1, dt)});
+        } else if (b1.valid()) {
+          out.bias = n.op == Op::sub ? vg(Op::neg, {b1}) : b1;
+        } else {
+          out.bias = b0;
+        }
+        return out;
+      }
+      case Op::mul:
+      case Op::div: {
+        if (is_affine(0) && is_affine(1)) not_linear(n, "multiplies or divides two values that depend on x");
+        if (n.op == Op::div && is_affine(1)) not_linear(n, "divides by a value that depends on x");
+        size_t a = is_affine(0) ? 0 : 1;
+        Value factor = cast(form_.values, at(in[1 - a]).val, dt);
+        return map_values(at(in[a]), [&](Value c) {
+          Value cc = cast(form_.values, c, dt);
+          return n.op == Op::div ? vg(Op::div, {cc, factor})
+                 : a == 0        ? vg(Op::mul, {cc, factor})
+                                 : vg(Op::mul, {factor, cc});
+        });
+      }
+      case Op::where: return where_rule(n);
+      case Op::reduce_sum: return sum_rule(n);
+      case Op::shift:
+      case Op::pad: return extrapolate_rule(n);
+      case Op::expand: return at(in[0]);  // terms and bias broadcast
+      case Op::slice:
+      case Op::rename: return map_dims_rule(n);
+      case Op::concat:
+      case Op::stack: return join_rule(n);
+      case Op::input:
+      case Op::constant: break;  // never have operands
+      case Op::exp:
+      case Op::log:
+      case Op::sin:
+      case Op::cos:
+      case Op::tan:
+      case Op::tanh:
+      case Op::sqrt:
+      case Op::abs:
+      case Op::sign:
+      case Op::isfinite:
+      case Op::pow:
+      case Op::minimum:
+      case Op::maximum: not_linear(n, "is applied to a value that depends on x");
+      case Op::lt:
+      case Op::le:
+      case Op::gt:
+      case Op::ge:
+      case Op::eq:
+      case Op::ne: not_linear(n, "compares a value that depends on x");
+      case Op::reduce_max:
+      case Op::reduce_min: not_linear(n, "selects among values that depend on x");
+    }
+    not_linear(n, "has no linearization rule");
+  }
+
+  // where(cond, a, b): a fixed condition removes entries from the pattern; one that depends
+  // on the arguments (or varies along a batch dim) zeroes coefficients instead.
+  Abstract where_rule(const Node& n) {
+    const std::vector<Value>& in = n.inputs;
+    const Abstract& cond = at(in[0]);
+    if (cond.affine()) not_linear(n, "selects with a condition that depends on x");
+    bool prune = cond.kind == Abstract::Kind::fixed && form_.pattern.type(cond.pat).shape.batch().rank() == 0;
+    DType dt = n.type.dtype;
+    Abstract out;
+    for (size_t k = 1; k < 3; ++k) {
+      if (!at(in[k]).affine()) continue;
+      for (const Term& t : at(in[k]).terms) {
+        Term m = t;
+        if (prune) {
+          Value none = scalar(form_.pattern, -1, DType::i32);
+          m.col = k == 1 ? pg(Op::where, {cond.pat, t.col, none}) : pg(Op::where, {cond.pat, none, t.col});
+        } else {
+          Value zero = scalar(form_.values, 0, dt);
+          Value c = cast(form_.values, t.coef, dt);
+          m.coef = k == 1 ? vg(Op::where, {cond.val, c, zero}) : vg(Op::where, {cond.val, zero, c});
+        }
+        add_term(out.terms, std::move(m));
+      }
+    }
+    Value b1 = bias_of(in[1]), b2 = bias_of(in[2]);
+    if (b1.valid() || b2.valid()) {
+      out.bias = vg(Op::where, {cond.val, cast(form_.values, zero_if_invalid(b1, dt), dt),
+                                cast(form_.values, zero_if_invalid(b2, dt), dt)});
+    }
+    return out;
+  }
+
+  // Summing over a dim the columns vary along makes it a summed dim of the term (renamed so
+  // that it cannot meet a dim of the same name later); otherwise the coefficients are summed.
+  Abstract sum_rule(const Node& n) {
+    Abstract out = at(n.inputs[0]);
+    const Shape& shape = g_.type(n.inputs[0]).shape;
+    for (const std::string& d : n.attrs.names) {
+      double size = static_cast<double>(shape.size(d));
+      auto sum_or_scale = [&](Value v) {
+        if (has_dim(form_.values, v, d)) return vg(Op::reduce_sum, {v}, one_dim({}, d));
+        return vg(Op::mul, {v, scalar(form_.values, size, form_.values.type(v).dtype)});
+      };
+      for (Term& t : out.terms) {
+        if (has_dim(form_.pattern, t.col, d)) {
+          std::string internal = fmt::format("#sum{}", summed_count_++);
+          Attrs r;
+          r.names = {d, internal};
+          r.ints = {static_cast<int64_t>(DimType::channel)};
+          t.col = pg(Op::rename, {t.col}, r);
+          if (has_dim(form_.values, t.coef, d)) t.coef = vg(Op::rename, {t.coef}, r);
+          t.summed.push_back(internal);
+        } else {
+          t.coef = sum_or_scale(t.coef);
+        }
+      }
+      if (out.bias.valid()) out.bias = sum_or_scale(out.bias);
+    }
+    return out;
+  }
+
+  // shift and pad: the columns follow the same index map (with -1 where a constant
+  // extrapolation takes over), the coefficients too, and the bias receives the constant.
+  Abstract extrapolate_rule(const Node& n) {
+    Abstract out = at(n.inputs[0]);
+    const Shape& shape = g_.type(n.inputs[0]).shape;
+    const Extrapolation& e = n.attrs.extrap;
+    bool constant = e.kind() == Extrapolation::Kind::constant;
+    for (size_t k = 0; k < n.attrs.names.size(); ++k) {
+      const std::string& d = n.attrs.names[k];
+      Attrs a = one_dim(n.attrs, d);
+      if (n.op == Op::pad) a.ints = {n.attrs.ints[2 * k], n.attrs.ints[2 * k + 1]};
+      Attrs col_a = a, coef_a = a;
+      if (constant) {
+        col_a.extrap = extrapolation::constant(-1);
+        coef_a.extrap = extrapolation::ZERO;
+      }
+      for (Term& t : out.terms) {
+        if (constant) t.col = with_dim(form_.pattern, t.col, shape.dim(d));
+        if (has_dim(form_.pattern, t.col, d)) t.col = pg(n.op, {t.col}, col_a);
+        if (has_dim(form_.values, t.coef, d)) t.coef = vg(n.op, {t.coef}, coef_a);
+      }
+      // Outside, a constant extrapolation replaces the bias too (a broadcast bias would leak).
+      if (constant && (out.bias.valid() || e.value() != 0)) {
+        Value b = with_dim(form_.values, zero_if_invalid(out.bias, n.type.dtype), shape.dim(d));
+        out.bias = vg(n.op, {cast(form_.values, b, n.type.dtype)}, a);
+      } else if (out.bias.valid() && has_dim(form_.values, out.bias, d)) {
+        out.bias = vg(n.op, {out.bias}, a);
+      }
+    }
+    return out;
+  }
+
+  // slice and rename act on whichever of col, coef and bias have the dims involved.
+  Abstract map_dims_rule(const Node& n) {
+    auto apply = [&](Graph& g, Value v) {
+      if (n.op == Op::slice) return has_dim(g, v, n.attrs.names[0]) ? g.add(Op::slice, {v}, n.attrs) : v;
+      Attrs r;  // the pairs this value has
+      for (size_t k = 0; k < n.attrs.ints.size(); ++k) {
+        if (!has_dim(g, v, n.attrs.names[2 * k])) continue;
+        r.names.push_back(n.attrs.names[2 * k]);
+        r.names.push_back(n.attrs.names[2 * k + 1]);
+        r.ints.push_back(n.attrs.ints[k]);
+      }
+      return r.ints.empty() ? v : g.add(Op::rename, {v}, std::move(r));
+    };
+    Abstract out = at(n.inputs[0]);
+    for (Term& t : out.terms) {
+      t.col = apply(form_.pattern, t.col);
+      t.coef = apply(form_.values, t.coef);
+    }
+    if (out.bias.valid()) out.bias = apply(form_.values, out.bias);
+    return out;
+  }
+
+  // concat and stack: each operand's columns are placed in its range of the new dim and -1
+  // elsewhere; coefficients need only be right inside the range.
+  Abstract join_rule(const Node& n) {
+    const std::vector<Value>& in = n.inputs;
+    const bool stack = n.op == Op::stack;
+    const std::string name = stack ? n.attrs.shape.dims()[0].name : n.attrs.names[0];
+    DType dt = n.type.dtype;
+    int64_t total = n.type.shape.size(name), before = 0;
+    Abstract out;
+    bool any_bias = false;
+    std::vector<Value> biases;
+    for (Value part : in) {
+      const Shape& ps = g_.type(part).shape;
+      int64_t size = stack ? 1 : ps.size(name);
+      Attrs pad;
+      pad.names = {name};
+      pad.ints = {before, total - before - size};
+      if (at(part).affine()) {
+        for (const Term& t : at(part).terms) {
+          Term m = t;
+          Dim d = stack ? Dim{name, 1, n.attrs.shape.dims()[0].type, {}} : ps.dim(name);
+          pad.extrap = extrapolation::constant(-1);
+          m.col = pg(Op::pad, {with_dim(form_.pattern, t.col, d)}, pad);
+          pad.extrap = extrapolation::ZERO;
+          if (has_dim(form_.values, t.coef, name)) m.coef = vg(Op::pad, {t.coef}, pad);
+          add_term(out.terms, std::move(m));
+        }
+      }
+      Value b = bias_of(part);
+      any_bias = any_bias || b.valid();
+      b = cast(form_.values, zero_if_invalid(b, dt), dt);
+      if (!stack) {  // concat needs each part's full shape
+        Attrs e;
+        e.shape = ps;
+        if (!(form_.values.type(b).shape == ps)) b = vg(Op::expand, {b}, std::move(e));
+      }
+      biases.push_back(b);
+      before += size;
+    }
+    if (any_bias) out.bias = vg(n.op, biases, n.attrs);
+    return out;
+  }
+
+  // The bias in the output's full shape.
+  Value full_bias(Value b) {
+    if (form_.values.type(b).shape == form_.output.shape) return b;
+    Attrs a;
+    a.shape = form_.output.shape;
+    return vg(Op::expand, {b}, std::move(a));
+  }
+
+  void finish(const Abstract& result) {
+    if (!result.affine()) {  // f does not depend on x: A = 0, b = f
+      form_.values.add_output(full_bias(result.val));
+      form_.bias = 0;
+      return;
+    }
+    int k = 0;
+    for (const Term& t : result.terms) {
+      Shape batch = form_.pattern.type(t.col).shape.batch();
+      if (batch.rank() > 0) {
+        throw NotLinearError(fmt::format(
+            "the function's sparsity pattern differs between the entries of batch dims {}: x is stacked or "
+            "shifted along a batch dim. Use a non-batch dim for that, or keep batch dims out of the pattern",
+            batch.str()));
+      }
+      form_.pattern.add_output(t.col);
+      form_.values.add_output(t.coef);
+      form_.terms.push_back({k, k, t.summed});
+      ++k;
+    }
+    if (result.bias.valid()) {
+      form_.values.add_output(full_bias(result.bias));
+      form_.bias = k;
+    }
+  }
+
+  const Graph& g_;
+  LinearForm form_;
+  std::vector<Abstract> abs_;
+  int summed_count_ = 0;
+};
+
+}  // namespace
+
+LinearForm run_linearize(const ir::Graph& g) { return Linearizer(g).run(); }
+
+}  // namespace phijit::passes

@@ -1,0 +1,69 @@
+// Row-major strides and the odometer that walks a shape's indices while keeping flat offsets
+// into several strided arrays (the interpreter's loops and sparse assembly use them).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "ir/shape.h"
+
+namespace phijit::runtime {
+
+// Row-major element strides: the last dim is contiguous.
+inline std::vector<int64_t> strides_of(const Shape& s) {
+  std::vector<int64_t> st(static_cast<size_t>(s.rank()));
+  int64_t acc = 1;
+  for (int d = s.rank() - 1; d >= 0; --d) {
+    st[static_cast<size_t>(d)] = acc;
+    acc *= s.dims()[static_cast<size_t>(d)].size;
+  }
+  return st;
+}
+
+// Walks all indices of a shape in row-major order, keeping one flat offset per stride set.
+class Odometer {
+ public:
+  Odometer(const Shape& shape, std::vector<std::vector<int64_t>> strides, std::vector<int64_t> bases = {})
+      : Odometer(sizes_of(shape), std::move(strides), std::move(bases)) {}
+  Odometer(std::vector<int64_t> sizes, std::vector<std::vector<int64_t>> strides,
+           std::vector<int64_t> bases = {})
+      : strides_(std::move(strides)), sizes_(std::move(sizes)), index_(sizes_.size(), 0) {
+    offsets_ = bases.empty() ? std::vector<int64_t>(strides_.size(), 0) : std::move(bases);
+    bases_ = offsets_;
+  }
+  // Jumps to the flat (row-major) position `flat`.
+  void seek(int64_t flat) {
+    offsets_ = bases_;
+    for (size_t d = sizes_.size(); d-- > 0;) {
+      index_[d] = sizes_[d] > 0 ? flat % sizes_[d] : 0;
+      flat = sizes_[d] > 0 ? flat / sizes_[d] : 0;
+      for (size_t k = 0; k < offsets_.size(); ++k) offsets_[k] += strides_[k][d] * index_[d];
+    }
+  }
+  int64_t offset(size_t k) const { return offsets_[k]; }
+  int64_t index(size_t dim) const { return index_[dim]; }
+  void next() {
+    for (size_t d = sizes_.size(); d-- > 0;) {
+      ++index_[d];
+      for (size_t k = 0; k < offsets_.size(); ++k) offsets_[k] += strides_[k][d];
+      if (index_[d] < sizes_[d]) return;
+      for (size_t k = 0; k < offsets_.size(); ++k) offsets_[k] -= strides_[k][d] * sizes_[d];
+      index_[d] = 0;
+    }
+  }
+
+ private:
+  std::vector<std::vector<int64_t>> strides_;
+  std::vector<int64_t> sizes_;
+  std::vector<int64_t> index_;
+  std::vector<int64_t> offsets_;
+  std::vector<int64_t> bases_;
+
+  static std::vector<int64_t> sizes_of(const Shape& shape) {
+    std::vector<int64_t> sizes;
+    for (const Dim& d : shape.dims()) sizes.push_back(d.size);
+    return sizes;
+  }
+};
+
+}  // namespace phijit::runtime
