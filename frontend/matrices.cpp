@@ -115,7 +115,7 @@ Tensor sparse_matmul(const Tensor& A, const SparseData& s, const Tensor& x) {
                                    x.shape().str(), d.name, A.shape().str()));
     }
   }
-  Shape outer = s.batch & extras;
+  Shape outer = extras & s.batch;  // x's dims first, as f(x) would order them
   // One product per element of `outer`, with x laid out as [extras, cols].
   runtime::BufferPtr xs = relayout(xt.data().buffer, x.shape().dims(), dims_of(extras, s.cols));
   std::vector<int64_t> a_batch = offsets(outer, s.batch);
