@@ -122,26 +122,42 @@ BufferPtr reduce(Op op, const Attrs& attrs, const ValueType& result, const Buffe
 
 // result[i] = in[i + offset[d] along every dim d], outside values from the extrapolation.
 // Shift and pad are both this gather.
+// out[i] = in[source(i + offsets)] per dim, or the extrapolation's constant outside. The
+// last dim's sources are found once; the other dims' once per row of it.
 BufferPtr extrapolated_gather(const Buffer& in, const Shape& in_shape, const ValueType& result,
                               const std::vector<int64_t>& offsets, const Extrapolation& e) {
   auto out = make_buffer(result);
+  int64_t n = result.shape.volume();
+  if (n == 0) return out;
+  Buffer constant(in.dtype(), 1);
+  constant.set_real(0, e.value());
+  size_t es = dtype_size(in.dtype());
+  const auto* src = static_cast<const char*>(in.data());
+  auto* dst = static_cast<char*>(out->data());
   std::vector<int64_t> in_strides = strides_of(in_shape);
-  Odometer it(result.shape, {});
   size_t rank = offsets.size();
-  for (int64_t i = 0, n = result.shape.volume(); i < n; ++i, it.next()) {
-    int64_t src = 0;
+  int64_t inner = rank == 0 ? 1 : result.shape.dims().back().size;
+  std::vector<int64_t> inner_src(static_cast<size_t>(inner), 0);
+  for (int64_t j = 0; rank > 0 && j < inner; ++j) {
+    int64_t s = e.source_index(j + offsets.back(), in_shape.dims().back().size);
+    inner_src[static_cast<size_t>(j)] = s < 0 ? -1 : s * in_strides.back();
+  }
+  std::vector<int64_t> outer_sizes;
+  for (size_t d = 0; d + 1 < rank; ++d) outer_sizes.push_back(result.shape.dims()[d].size);
+  Odometer rows(outer_sizes, {});
+  for (int64_t row = 0; row < n / inner; ++row, rows.next()) {
+    int64_t base = 0;
     bool outside = false;
-    for (size_t d = 0; d < rank && !outside; ++d) {
-      int64_t s = e.source_index(it.index(d) + offsets[d], in_shape.dims()[d].size);
+    for (size_t d = 0; d + 1 < rank && !outside; ++d) {
+      int64_t s = e.source_index(rows.index(d) + offsets[d], in_shape.dims()[d].size);
       outside = s < 0;
-      src += s * in_strides[d];
+      base += s * in_strides[d];
     }
-    if (outside) {
-      out->set_real(i, e.value());
-    } else if (is_float(in.dtype())) {
-      out->set_real(i, in.get_real(src));
-    } else {
-      out->set_int(i, in.get_int(src));
+    char* o = dst + row * inner * static_cast<int64_t>(es);
+    for (int64_t j = 0; j < inner; ++j) {
+      int64_t s = inner_src[static_cast<size_t>(j)];
+      const char* from = outside || s < 0 ? static_cast<const char*>(constant.data()) : src + (base + s) * es;
+      std::memcpy(o + j * static_cast<int64_t>(es), from, es);
     }
   }
   return out;

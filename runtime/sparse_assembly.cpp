@@ -59,10 +59,35 @@ struct Walk {
     col_strides.push_back(stride_in(t.col_shape, name));
     coef_strides.push_back(stride_in(t.coef_shape, name));
   }
-  Odometer at_row(int64_t row) const {
+  // Calls fn(row, column, coefficient offset) for every entry of rows [r0, r1) in order;
+  // column arrays over the whole index space (the usual stencil) take a direct loop.
+  template <class Fn>
+  void visit(const int32_t* col, int64_t r0, int64_t r1, Fn&& fn) const {
+    if (contiguous(col_strides) && (contiguous(coef_strides) || all_zero(coef_strides))) {
+      bool scalar = all_zero(coef_strides);
+      for (int64_t r = r0; r < r1; ++r) {
+        for (int64_t q = r * per_row; q < (r + 1) * per_row; ++q) fn(r, col[q], scalar ? 0 : q);
+      }
+      return;
+    }
     Odometer it(sizes, {col_strides, coef_strides});
-    it.seek(row * per_row);
-    return it;
+    it.seek(r0 * per_row);
+    for (int64_t r = r0; r < r1; ++r) {
+      for (int64_t j = 0; j < per_row; ++j, it.next()) fn(r, col[it.offset(0)], it.offset(1));
+    }
+  }
+
+ private:
+  bool contiguous(const std::vector<int64_t>& st) const {
+    int64_t acc = 1;
+    for (size_t d = sizes.size(); d-- > 0;) {
+      if (sizes[d] > 1 && st[d] != acc) return false;
+      acc *= sizes[d];
+    }
+    return true;
+  }
+  static bool all_zero(const std::vector<int64_t>& st) {
+    return std::all_of(st.begin(), st.end(), [](int64_t v) { return v == 0; });
   }
 };
 
@@ -91,7 +116,8 @@ int64_t prefix_sum(std::vector<int64_t>& v) {
 
 template <class T>
 void gather_values(const ValuePlan& plan, std::span<const BufferPtr> coefs, Buffer& out) {
-  int64_t nnz = static_cast<int64_t>(plan.src.size());
+  int64_t nnz = plan.src->count();
+  const int64_t* src = plan.src->as<int64_t>();
   int64_t n_batch = plan.batch.volume();
   // One row of all terms' coefficients per batch entry.
   std::vector<T> cat(static_cast<size_t>(plan.width * n_batch));
@@ -105,8 +131,8 @@ void gather_values(const ValuePlan& plan, std::span<const BufferPtr> coefs, Buff
   for (int64_t b = 0; b < n_batch; ++b, it.next()) {
     for (size_t t = 0; t < coefs.size(); ++t) {
       int64_t n = plan.coef_shapes[t].without(plan.batch.names()).volume();
-      const T* src = coefs[t]->as<T>() + it.offset(t);
-      std::copy_n(src, n, cat.data() + b * plan.width + plan.coef_base[t]);
+      const T* from = coefs[t]->as<T>() + it.offset(t);
+      std::copy_n(from, n, cat.data() + b * plan.width + plan.coef_base[t]);
     }
   }
   T* o = out.as<T>();
@@ -114,7 +140,7 @@ void gather_values(const ValuePlan& plan, std::span<const BufferPtr> coefs, Buff
     const T* c = cat.data() + b * plan.width;
     T* ob = o + b * nnz;
     for_row_blocks(nnz, [&](int64_t k0, int64_t k1) {
-      for (int64_t k = k0; k < k1; ++k) ob[k] = c[plan.src[static_cast<size_t>(k)]];
+      for (int64_t k = k0; k < k1; ++k) ob[k] = c[src[k]];
     });
     for (auto [k, s] : plan.extra) ob[k] += c[s];
   }
@@ -137,89 +163,122 @@ Assembly assemble(const Shape& rows, int64_t cols, const Shape& batch, std::span
     plan.width += t.coef_shape.without(batch.names()).volume();
   }
 
-  // Pass 1: entries per row before duplicates merge.
-  std::vector<int64_t> raw_ptr(static_cast<size_t>(n_rows) + 1, 0);
+  // Pass 1: the entries of each row (before duplicates merge) give tentative row offsets.
+  auto row_ptr = std::make_shared<Buffer>(DType::i64, n_rows + 1, Buffer::Uninitialized{});
+  int64_t* rp = row_ptr->as<int64_t>();
+  rp[0] = 0;
   for_row_blocks(n_rows, [&](int64_t r0, int64_t r1) {
+    std::fill(rp + r0 + 1, rp + r1 + 1, 0);
     for (size_t t = 0; t < terms.size(); ++t) {
-      const int32_t* col = terms[t].col->as<int32_t>();
-      Odometer it = walks[t].at_row(r0);
-      for (int64_t r = r0; r < r1; ++r) {
-        int64_t count = 0;
-        for (int64_t j = 0; j < walks[t].per_row; ++j, it.next()) count += col[it.offset(0)] >= 0 ? 1 : 0;
-        raw_ptr[static_cast<size_t>(r)] += count;
-      }
+      walks[t].visit(terms[t].col->as<int32_t>(), r0, r1,
+                     [&](int64_t r, int32_t c, int64_t) { rp[r + 1] += c >= 0 ? 1 : 0; });
     }
   });
-  int64_t raw_total = prefix_sum(raw_ptr);
-  raw_ptr.back() = raw_total;
+  for (int64_t r = 0; r < n_rows; ++r) rp[r + 1] += rp[r];
+  int64_t raw_total = rp[n_rows];
 
-  // Pass 2: (column, coefficient) of every entry, then each row sorted by column.
-  std::vector<int32_t> raw_col(static_cast<size_t>(raw_total));
-  std::vector<int64_t> raw_src(static_cast<size_t>(raw_total));
-  std::vector<int64_t> unique(static_cast<size_t>(n_rows) + 1, 0);
+  // Slots: per row, one per term and summed index (-1 where there is none). Terms go in the
+  // order of their column offset in a middle row, so that a stencil's rows arrive sorted.
+  std::vector<size_t> order(terms.size());
+  std::vector<int64_t> typical(terms.size(), 0);
+  std::iota(order.begin(), order.end(), size_t{0});
+  for (size_t t = 0; t < terms.size() && n_rows > 0; ++t) {
+    bool seen = false;
+    walks[t].visit(terms[t].col->as<int32_t>(), n_rows / 2, n_rows / 2 + 1,
+                   [&](int64_t r, int32_t c, int64_t) {
+                     if (!seen) typical[t] = c - r;
+                     seen = true;
+                   });
+  }
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return typical[a] < typical[b]; });
+  int64_t slots = 0;
+  for (const Walk& w : walks) slots += w.per_row;
+
+  // Pass 2: each block of rows gathers its slots into a small buffer, sorts each row there
+  // (insertion sort: rows are short and mostly sorted already; stable, so among duplicate
+  // columns the first term's entry stays first) and writes the unique columns.
+  auto col = std::make_shared<Buffer>(DType::i32, raw_total, Buffer::Uninitialized{});
+  auto src = std::make_shared<Buffer>(DType::i64, raw_total, Buffer::Uninitialized{});
+  int32_t* cp = col->as<int32_t>();
+  int64_t* sp = src->as<int64_t>();
+  std::vector<int64_t> unique(static_cast<size_t>(n_rows));
+  struct Extra {
+    int64_t row, index, src;  // index: among the row's unique entries
+  };
+  std::vector<std::vector<Extra>> extras(static_cast<size_t>((n_rows + kRowsPerBlock - 1) / kRowsPerBlock) +
+                                         1);
   std::atomic<int64_t> bad_col{-1};
   for_row_blocks(n_rows, [&](int64_t r0, int64_t r1) {
-    std::vector<int64_t> pos(raw_ptr.begin() + r0, raw_ptr.begin() + r1);
-    for (size_t t = 0; t < terms.size(); ++t) {
-      const int32_t* col = terms[t].col->as<int32_t>();
-      int64_t base = plan.coef_base[t];
-      Odometer it = walks[t].at_row(r0);
-      for (int64_t r = r0; r < r1; ++r) {
-        for (int64_t j = 0; j < walks[t].per_row; ++j, it.next()) {
-          int32_t c = col[it.offset(0)];
-          if (c < 0) continue;
-          if (c >= cols) bad_col = c;
-          int64_t& p = pos[static_cast<size_t>(r - r0)];
-          raw_col[static_cast<size_t>(p)] = c;
-          raw_src[static_cast<size_t>(p)] = base + it.offset(1);
-          ++p;
+    thread_local std::vector<int32_t> rc;
+    thread_local std::vector<int64_t> rs;
+    rc.resize(static_cast<size_t>((r1 - r0) * slots));
+    rs.resize(rc.size());
+    int64_t slot0 = 0;
+    for (size_t t : order) {
+      int64_t base = plan.coef_base[t], per_row = walks[t].per_row, j = 0;
+      walks[t].visit(terms[t].col->as<int32_t>(), r0, r1, [&](int64_t r, int32_t c, int64_t coef) {
+        auto q = static_cast<size_t>((r - r0) * slots + slot0 + j);
+        rc[q] = c;
+        rs[q] = base + coef;
+        j = j + 1 == per_row ? 0 : j + 1;
+      });
+      slot0 += per_row;
+    }
+    auto& extra = extras[static_cast<size_t>(r0 / kRowsPerBlock)];
+    for (int64_t r = r0; r < r1; ++r) {
+      auto b = static_cast<size_t>((r - r0) * slots), e = b + static_cast<size_t>(slots);
+      for (size_t k = b + 1; k < e; ++k) {
+        if (rc[k - 1] <= rc[k]) continue;
+        int32_t c = rc[k];
+        int64_t s = rs[k];
+        size_t q = k;
+        for (; q > b && rc[q - 1] > c; --q) {
+          rc[q] = rc[q - 1];
+          rs[q] = rs[q - 1];
+        }
+        rc[q] = c;
+        rs[q] = s;
+      }
+      int64_t k = rp[r] - 1;
+      for (size_t q = b; q < e; ++q) {
+        if (rc[q] < 0) continue;
+        if (rc[q] >= cols) bad_col = rc[q];
+        if (k < rp[r] || rc[q] != cp[k]) {
+          ++k;
+          cp[k] = rc[q];
+          sp[k] = rs[q];
+        } else {
+          extra.push_back({r, k - rp[r], rs[q]});
         }
       }
-    }
-    std::vector<std::pair<int32_t, int64_t>> row;
-    for (int64_t r = r0; r < r1; ++r) {
-      auto b = static_cast<size_t>(raw_ptr[static_cast<size_t>(r)]);
-      auto e = static_cast<size_t>(raw_ptr[static_cast<size_t>(r) + 1]);
-      row.clear();
-      for (size_t k = b; k < e; ++k) row.emplace_back(raw_col[k], raw_src[k]);
-      // Stable: among duplicates the first term's coefficient stays first.
-      std::stable_sort(row.begin(), row.end(),
-                       [](const auto& x, const auto& y) { return x.first < y.first; });
-      int64_t n_unique = 0;
-      for (size_t k = 0; k < row.size(); ++k) {
-        raw_col[b + k] = row[k].first;
-        raw_src[b + k] = row[k].second;
-        n_unique += k == 0 || row[k].first != row[k - 1].first ? 1 : 0;
-      }
-      unique[static_cast<size_t>(r)] = n_unique;
+      unique[static_cast<size_t>(r)] = k + 1 - rp[r];
     }
   });
   if (bad_col >= 0) {
     throw Error(
         fmt::format("sparse assembly: column index {} is outside x's {} elements", bad_col.load(), cols));
   }
-  int64_t nnz = prefix_sum(unique);
-  unique.back() = nnz;
-
-  // Pass 3: the CSR arrays; duplicates become extra contributions to their entry.
-  auto row_ptr = std::make_shared<Buffer>(DType::i64, n_rows + 1, Buffer::Uninitialized{});
-  std::copy(unique.begin(), unique.end(), row_ptr->as<int64_t>());
-  auto col = std::make_shared<Buffer>(DType::i32, nnz, Buffer::Uninitialized{});
-  plan.src.resize(static_cast<size_t>(nnz));
-  int32_t* cp = col->as<int32_t>();
-  for (int64_t r = 0; r < n_rows; ++r) {
-    int64_t k = unique[static_cast<size_t>(r)] - 1;
-    for (int64_t q = raw_ptr[static_cast<size_t>(r)]; q < raw_ptr[static_cast<size_t>(r) + 1]; ++q) {
-      auto qi = static_cast<size_t>(q);
-      if (q == raw_ptr[static_cast<size_t>(r)] || raw_col[qi] != raw_col[qi - 1]) {
-        ++k;
-        cp[k] = raw_col[qi];
-        plan.src[static_cast<size_t>(k)] = raw_src[qi];
-      } else {
-        plan.extra.emplace_back(k, raw_src[qi]);
-      }
+  // Merged duplicates leave gaps at the ends of rows: close them.
+  int64_t nnz = std::accumulate(unique.begin(), unique.end(), int64_t{0});
+  if (nnz != raw_total) {
+    auto packed_col = std::make_shared<Buffer>(DType::i32, nnz, Buffer::Uninitialized{});
+    auto packed_src = std::make_shared<Buffer>(DType::i64, nnz, Buffer::Uninitialized{});
+    int64_t k = 0;
+    for (int64_t r = 0; r < n_rows; ++r) {
+      int64_t n = unique[static_cast<size_t>(r)];
+      std::copy_n(cp + rp[r], n, packed_col->as<int32_t>() + k);
+      std::copy_n(sp + rp[r], n, packed_src->as<int64_t>() + k);
+      rp[r] = k;
+      k += n;
     }
+    rp[n_rows] = nnz;
+    col = std::move(packed_col);
+    src = std::move(packed_src);
   }
+  for (const auto& block : extras) {
+    for (const Extra& e : block) plan.extra.emplace_back(rp[e.row] + e.index, e.src);
+  }
+  plan.src = std::move(src);
   out.pattern = std::make_shared<CsrPattern>(CsrPattern{n_rows, cols, std::move(row_ptr), std::move(col)});
   return out;
 }
@@ -230,8 +289,8 @@ BufferPtr assemble_values(const ValuePlan& plan, std::span<const BufferPtr> coef
     if (coefs[t]->dtype() != dtype || coefs[t]->count() != plan.coef_shapes[t].volume())
       throw Error("sparse assembly: coefficient arrays must have the matrix dtype and their planned shape");
   }
-  auto out = std::make_shared<Buffer>(dtype, plan.batch.volume() * static_cast<int64_t>(plan.src.size()),
-                                      Buffer::Uninitialized{});
+  auto out =
+      std::make_shared<Buffer>(dtype, plan.batch.volume() * plan.src->count(), Buffer::Uninitialized{});
   switch (dtype) {
     case DType::f32: gather_values<float>(plan, coefs, *out); break;
     case DType::f64: gather_values<double>(plan, coefs, *out); break;
