@@ -141,7 +141,7 @@ class JitFunction {
     std::string key;
     ((key += detail::key_part(args) + ";"), ...);
     auto traced = core_->get_or_trace(key, tensors, [&](const std::vector<Tensor>& tracers) {
-      size_t next = 0;
+      [[maybe_unused]] size_t next = 0;  // unused when f takes no tensors
       // Arguments are evaluated left to right inside a braced initializer.
       auto call = [&](const auto&... a) { return f_(a...); };
       std::tuple<const Args&...> traced_args{detail::traced_arg(args, tracers, next)...};

@@ -78,7 +78,7 @@ class LinearFunction {
     std::string key = detail::linear_x_key(x) + ";";
     ((key += detail::key_part(args) + ";"), ...);
     return core_->matrix(key, tensors, [&](const std::vector<Tensor>& tracers) {
-      size_t next = 1;
+      [[maybe_unused]] size_t next = 1;  // unused when f has no extra arguments
       auto call = [&](const auto&... a) { return f_(tracers.at(0), a...); };
       std::tuple<const Args&...> traced_args{detail::traced_arg(args, tracers, next)...};
       return std::vector<Tensor>{std::apply(call, traced_args)};
