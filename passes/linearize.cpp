@@ -398,26 +398,24 @@ class Linearizer {
       }
       Value b = bias_of(part);
       any_bias = any_bias || b.valid();
-      b = cast(form_.values, zero_if_invalid(b, dt), dt);
-      if (!stack) {  // concat needs each part's full shape
-        Attrs e;
-        e.shape = ps;
-        if (!(form_.values.type(b).shape == ps)) b = vg(Op::expand, {b}, std::move(e));
-      }
-      biases.push_back(b);
+      b = zero_if_invalid(b, dt);
+      biases.push_back(stack ? cast(form_.values, b, dt) : broadcast_to(b, ps, dt));  // concat: full parts
       before += size;
     }
     if (any_bias) out.bias = vg(n.op, biases, n.attrs);
     return out;
   }
 
-  // The bias in the output's full shape.
-  Value full_bias(Value b) {
-    if (form_.values.type(b).shape == form_.output.shape) return b;
+  // `b` (values graph) broadcast to exactly `shape`, dim order included: expanding b itself
+  // would put b's own dims first; adding it to zeros of `shape` keeps that order.
+  Value broadcast_to(Value b, const Shape& shape, DType dtype) {
+    b = cast(form_.values, b, dtype);
+    if (form_.values.type(b).shape == shape) return b;
     Attrs a;
-    a.shape = form_.output.shape;
-    return vg(Op::expand, {b}, std::move(a));
+    a.shape = shape;
+    return vg(Op::add, {vg(Op::expand, {scalar(form_.values, 0, dtype)}, std::move(a)), b});
   }
+  Value full_bias(Value b) { return broadcast_to(b, form_.output.shape, form_.output.dtype); }
 
   void finish(const Abstract& result) {
     if (!result.affine()) {  // f does not depend on x: A = 0, b = f

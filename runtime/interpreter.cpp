@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -123,7 +124,8 @@ BufferPtr reduce(Op op, const Attrs& attrs, const ValueType& result, const Buffe
 // result[i] = in[i + offset[d] along every dim d], outside values from the extrapolation.
 // Shift and pad are both this gather.
 // out[i] = in[source(i + offsets)] per dim, or the extrapolation's constant outside. The
-// last dim's sources are found once; the other dims' once per row of it.
+// last dim's sources are found once, the other dims' once per row; inside the input each row
+// is one contiguous copy.
 BufferPtr extrapolated_gather(const Buffer& in, const Shape& in_shape, const ValueType& result,
                               const std::vector<int64_t>& offsets, const Extrapolation& e) {
   auto out = make_buffer(result);
@@ -131,17 +133,19 @@ BufferPtr extrapolated_gather(const Buffer& in, const Shape& in_shape, const Val
   if (n == 0) return out;
   Buffer constant(in.dtype(), 1);
   constant.set_real(0, e.value());
-  size_t es = dtype_size(in.dtype());
+  auto es = static_cast<int64_t>(dtype_size(in.dtype()));
   const auto* src = static_cast<const char*>(in.data());
   auto* dst = static_cast<char*>(out->data());
   std::vector<int64_t> in_strides = strides_of(in_shape);
   size_t rank = offsets.size();
   int64_t inner = rank == 0 ? 1 : result.shape.dims().back().size;
-  std::vector<int64_t> inner_src(static_cast<size_t>(inner), 0);
-  for (int64_t j = 0; rank > 0 && j < inner; ++j) {
-    int64_t s = e.source_index(j + offsets.back(), in_shape.dims().back().size);
-    inner_src[static_cast<size_t>(j)] = s < 0 ? -1 : s * in_strides.back();
-  }
+  int64_t inner_in = rank == 0 ? 1 : in_shape.dims().back().size;
+  int64_t shift = rank == 0 ? 0 : offsets.back();
+  // The inner indices j whose source is simply j + shift.
+  int64_t lo = std::clamp<int64_t>(-shift, 0, inner), hi = std::clamp<int64_t>(inner_in - shift, lo, inner);
+  std::vector<int64_t> edge_src(static_cast<size_t>(inner), 0);
+  for (int64_t j = 0; rank > 0 && j < inner; ++j)
+    edge_src[static_cast<size_t>(j)] = e.source_index(j + shift, inner_in);
   std::vector<int64_t> outer_sizes;
   for (size_t d = 0; d + 1 < rank; ++d) outer_sizes.push_back(result.shape.dims()[d].size);
   Odometer rows(outer_sizes, {});
@@ -153,11 +157,16 @@ BufferPtr extrapolated_gather(const Buffer& in, const Shape& in_shape, const Val
       outside = s < 0;
       base += s * in_strides[d];
     }
-    char* o = dst + row * inner * static_cast<int64_t>(es);
+    char* o = dst + row * inner * es;
     for (int64_t j = 0; j < inner; ++j) {
-      int64_t s = inner_src[static_cast<size_t>(j)];
+      if (!outside && j == lo && hi > lo) {
+        std::memcpy(o + lo * es, src + (base + lo + shift) * es, static_cast<size_t>((hi - lo) * es));
+        j = hi - 1;
+        continue;
+      }
+      int64_t s = edge_src[static_cast<size_t>(j)];
       const char* from = outside || s < 0 ? static_cast<const char*>(constant.data()) : src + (base + s) * es;
-      std::memcpy(o + j * static_cast<int64_t>(es), from, es);
+      std::memcpy(o + j * es, from, static_cast<size_t>(es));
     }
   }
   return out;

@@ -103,21 +103,10 @@ void for_row_blocks(int64_t rows, Fn fn) {
   }
 }
 
-// Exclusive prefix sum in place; returns the total.
-int64_t prefix_sum(std::vector<int64_t>& v) {
-  int64_t acc = 0;
-  for (int64_t& x : v) {
-    int64_t n = x;
-    x = acc;
-    acc += n;
-  }
-  return acc;
-}
-
 template <class T>
 void gather_values(const ValuePlan& plan, std::span<const BufferPtr> coefs, Buffer& out) {
   int64_t nnz = plan.src->count();
-  const int64_t* src = plan.src->as<int64_t>();
+  const int32_t* src = plan.src->as<int32_t>();
   int64_t n_batch = plan.batch.volume();
   // One row of all terms' coefficients per batch entry.
   std::vector<T> cat(static_cast<size_t>(plan.width * n_batch));
@@ -162,6 +151,10 @@ Assembly assemble(const Shape& rows, int64_t cols, const Shape& batch, std::span
     plan.coef_base.push_back(plan.width);
     plan.width += t.coef_shape.without(batch.names()).volume();
   }
+  if (plan.width > std::numeric_limits<int32_t>::max()) {
+    throw Error(fmt::format(
+        "sparse assembly: {} coefficients per matrix exceed the 2^31-1 that entries can index", plan.width));
+  }
 
   // Pass 1: the entries of each row (before duplicates merge) give tentative row offsets.
   auto row_ptr = std::make_shared<Buffer>(DType::i64, n_rows + 1, Buffer::Uninitialized{});
@@ -198,10 +191,11 @@ Assembly assemble(const Shape& rows, int64_t cols, const Shape& batch, std::span
   // (insertion sort: rows are short and mostly sorted already; stable, so among duplicate
   // columns the first term's entry stays first) and writes the unique columns.
   auto col = std::make_shared<Buffer>(DType::i32, raw_total, Buffer::Uninitialized{});
-  auto src = std::make_shared<Buffer>(DType::i64, raw_total, Buffer::Uninitialized{});
+  auto src = std::make_shared<Buffer>(DType::i32, raw_total, Buffer::Uninitialized{});
   int32_t* cp = col->as<int32_t>();
-  int64_t* sp = src->as<int64_t>();
-  std::vector<int64_t> unique(static_cast<size_t>(n_rows));
+  int32_t* sp = src->as<int32_t>();
+  Buffer unique_counts(DType::i64, n_rows, Buffer::Uninitialized{});  // recycled, unlike a vector
+  int64_t* unique = unique_counts.as<int64_t>();
   struct Extra {
     int64_t row, index, src;  // index: among the row's unique entries
   };
@@ -210,7 +204,7 @@ Assembly assemble(const Shape& rows, int64_t cols, const Shape& batch, std::span
   std::atomic<int64_t> bad_col{-1};
   for_row_blocks(n_rows, [&](int64_t r0, int64_t r1) {
     thread_local std::vector<int32_t> rc;
-    thread_local std::vector<int64_t> rs;
+    thread_local std::vector<int32_t> rs;
     rc.resize(static_cast<size_t>((r1 - r0) * slots));
     rs.resize(rc.size());
     int64_t slot0 = 0;
@@ -219,7 +213,7 @@ Assembly assemble(const Shape& rows, int64_t cols, const Shape& batch, std::span
       walks[t].visit(terms[t].col->as<int32_t>(), r0, r1, [&](int64_t r, int32_t c, int64_t coef) {
         auto q = static_cast<size_t>((r - r0) * slots + slot0 + j);
         rc[q] = c;
-        rs[q] = base + coef;
+        rs[q] = static_cast<int32_t>(base + coef);
         j = j + 1 == per_row ? 0 : j + 1;
       });
       slot0 += per_row;
@@ -230,7 +224,7 @@ Assembly assemble(const Shape& rows, int64_t cols, const Shape& batch, std::span
       for (size_t k = b + 1; k < e; ++k) {
         if (rc[k - 1] <= rc[k]) continue;
         int32_t c = rc[k];
-        int64_t s = rs[k];
+        int32_t s = rs[k];
         size_t q = k;
         for (; q > b && rc[q - 1] > c; --q) {
           rc[q] = rc[q - 1];
@@ -251,7 +245,7 @@ Assembly assemble(const Shape& rows, int64_t cols, const Shape& batch, std::span
           extra.push_back({r, k - rp[r], rs[q]});
         }
       }
-      unique[static_cast<size_t>(r)] = k + 1 - rp[r];
+      unique[r] = k + 1 - rp[r];
     }
   });
   if (bad_col >= 0) {
@@ -259,15 +253,15 @@ Assembly assemble(const Shape& rows, int64_t cols, const Shape& batch, std::span
         fmt::format("sparse assembly: column index {} is outside x's {} elements", bad_col.load(), cols));
   }
   // Merged duplicates leave gaps at the ends of rows: close them.
-  int64_t nnz = std::accumulate(unique.begin(), unique.end(), int64_t{0});
+  int64_t nnz = std::accumulate(unique, unique + n_rows, int64_t{0});
   if (nnz != raw_total) {
     auto packed_col = std::make_shared<Buffer>(DType::i32, nnz, Buffer::Uninitialized{});
-    auto packed_src = std::make_shared<Buffer>(DType::i64, nnz, Buffer::Uninitialized{});
+    auto packed_src = std::make_shared<Buffer>(DType::i32, nnz, Buffer::Uninitialized{});
     int64_t k = 0;
     for (int64_t r = 0; r < n_rows; ++r) {
-      int64_t n = unique[static_cast<size_t>(r)];
+      int64_t n = unique[r];
       std::copy_n(cp + rp[r], n, packed_col->as<int32_t>() + k);
-      std::copy_n(sp + rp[r], n, packed_src->as<int64_t>() + k);
+      std::copy_n(sp + rp[r], n, packed_src->as<int32_t>() + k);
       rp[r] = k;
       k += n;
     }

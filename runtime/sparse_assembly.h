@@ -26,7 +26,7 @@ struct ValuePlan {
   std::vector<Shape> coef_shapes;
   std::vector<int64_t> coef_base;                  // per term: where its coefficients start in one batch row
   int64_t width = 0;                               // coefficients per batch row, all terms together
-  BufferPtr src;                                   // int64 per entry: its first coefficient
+  BufferPtr src;                                   // int32 per entry: its first coefficient
   std::vector<std::pair<int64_t, int64_t>> extra;  // (entry, coefficient) of merged duplicates
 };
 
