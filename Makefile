@@ -1,4 +1,4 @@
-# make run   — install what is missing, build (Release, Ninja), run the main example
+# make run   — install what is missing, build (Release, Ninja), run the examples (heat, poisson)
 # make test  — the same, then the whole test suite
 # make bench — the same, then the benchmarks
 BUILD ?= build
@@ -19,6 +19,8 @@ build: configure
 
 run: build
 	@$(BUILD)/examples/heat
+	@echo
+	@$(BUILD)/examples/poisson
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j 2

@@ -116,7 +116,11 @@ LinearCore::Affine evaluate(const LinearCore::Extracted& e, std::span<const runt
                e.batch, e.rows, e.cols};
   Tensor b = form.bias >= 0 ? make_tensor(out[static_cast<size_t>(form.bias)], form.output.shape)
                             : zeros(form.output.shape, dtype);
-  return {make_sparse(std::move(s)), b, form.bias < 0};
+  bool stencil = true;
+  for (size_t t = 0; t < form.terms.size(); ++t) {
+    stencil = stencil && form.terms[t].summed.empty() && coefs[t]->count() == 1;
+  }
+  return {make_sparse(std::move(s)), b, form.bias < 0, stencil};
 }
 
 }  // namespace

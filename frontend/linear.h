@@ -24,6 +24,9 @@ class LinearCore {
   struct Affine {
     Tensor A, b;
     bool zero_bias = false;
+    // Every term has one constant coefficient (a pure stencil such as laplace): applying f
+    // itself moves less memory than the CSR matrix does.
+    bool stencil = false;
   };
 
   // A (sparse) and b of f at `args` (x first; only x's non-batch dims and dtype matter).
@@ -70,7 +73,7 @@ class LinearFunction {
   int trace_count() const { return core_->trace_count(); }
   void clear_cache() { core_->clear_cache(); }
 
- private:
+  // A, b and what kind of matrix it is (solve_linear uses this).
   template <class... Args>
   detail::LinearCore::Affine affine(const Tensor& x, const Args&... args) const {
     std::vector<Tensor> tensors{x};
@@ -85,6 +88,7 @@ class LinearFunction {
     });
   }
 
+ private:
   F f_;
   std::shared_ptr<detail::LinearCore> core_;
 };

@@ -6,6 +6,7 @@
 
 #include "frontend/math.h"
 #include "frontend/tensor_data.h"
+#include "runtime/layout.h"
 #include "runtime/odometer.h"
 
 namespace phijit {
@@ -45,35 +46,6 @@ std::vector<int64_t> offsets(const Shape& walk, const Shape& layout,
     o = it.offset(0);
     it.next();
   }
-  return out;
-}
-
-// `src`, laid out row-major in the dim order `from`, copied into the order `to` (same dims).
-runtime::BufferPtr relayout(const runtime::BufferPtr& src, const std::vector<Dim>& from,
-                            const std::vector<Dim>& to) {
-  bool same = true;
-  for (size_t k = 0; k < to.size(); ++k) same = same && from[k].name == to[k].name;
-  if (same) return src;
-  std::vector<int64_t> from_strides(from.size());
-  int64_t acc = 1;
-  for (size_t k = from.size(); k-- > 0;) {
-    from_strides[k] = acc;
-    acc *= from[k].size;
-  }
-  std::vector<int64_t> sizes, st;
-  for (const Dim& d : to) {
-    sizes.push_back(d.size);
-    for (size_t k = 0; k < from.size(); ++k) {
-      if (from[k].name == d.name) st.push_back(from_strides[k]);
-    }
-  }
-  auto out = std::make_shared<Buffer>(src->dtype(), src->count(), Buffer::Uninitialized{});
-  size_t es = dtype_size(src->dtype());
-  runtime::Odometer it(sizes, {st});
-  const auto* s = static_cast<const char*>(src->data());
-  auto* d = static_cast<char*>(out->data());
-  for (int64_t i = 0, n = src->count(); i < n; ++i, it.next())
-    std::memcpy(d + i * es, s + it.offset(0) * es, es);
   return out;
 }
 
@@ -117,13 +89,13 @@ Tensor sparse_matmul(const Tensor& A, const SparseData& s, const Tensor& x) {
   }
   Shape outer = extras & s.batch;  // x's dims first, as f(x) would order them
   // One product per element of `outer`, with x laid out as [extras, cols].
-  runtime::BufferPtr xs = relayout(xt.data().buffer, x.shape().dims(), dims_of(extras, s.cols));
+  runtime::BufferPtr xs = runtime::relayout(xt.data().buffer, x.shape().dims(), dims_of(extras, s.cols));
   std::vector<int64_t> a_batch = offsets(outer, s.batch);
   std::vector<int64_t> x_batch = offsets(outer, extras);
   auto y = std::make_shared<Buffer>(dtype, outer.volume() * s.rows.volume(), Buffer::Uninitialized{});
   runtime::spmv(with_dtype(s.csr, dtype), *xs, *y, a_batch, x_batch);
   Shape result = outer & s.rows;
-  return detail::make_tensor(relayout(y, dims_of(outer, s.rows), result.dims()), result);
+  return detail::make_tensor(runtime::relayout(y, dims_of(outer, s.rows), result.dims()), result);
 }
 
 }  // namespace
@@ -176,7 +148,8 @@ Tensor transpose(const Tensor& A) {
     return detail::make_sparse(SparseData{runtime::transpose(s.csr), s.batch, s.cols, s.rows});
   }
   std::vector<std::pair<std::string, Shape>> renames;
-  for (const Dim& d : A.shape().non_batch().dims()) {
+  Shape non_batch = A.shape().non_batch();
+  for (const Dim& d : non_batch.dims()) {
     if (d.type == DimType::dual) {
       std::string primal = d.name.substr(1);
       DimType t = A.shape().contains(primal) ? A.shape().type(primal) : DimType::channel;

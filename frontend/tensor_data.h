@@ -1,12 +1,17 @@
 // What a Tensor holds, and the single entry point through which every op is applied.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "frontend/tensor.h"
 #include "ir/graph.h"
 #include "runtime/interpreter.h"
+#include "runtime/linear_operator.h"
 #include "runtime/sparse.h"
 
 namespace phijit::detail {
@@ -16,12 +21,20 @@ struct TraceState {
   ir::Graph graph;
 };
 
+// What solvers derive from a sparse matrix once and keep with it.
+struct SolverCache {
+  std::mutex mutex;
+  std::optional<bool> symmetric;
+  std::map<std::string, std::shared_ptr<const runtime::Preconditioner>> preconditioners;
+};
+
 // A sparse matrix: CSR values with named row (primal) and column dims (API §5).
 struct SparseData {
   runtime::CsrMatrix csr;
   Shape batch;  // one matrix per entry
   Shape rows;   // primal dims
   Shape cols;   // the dims of the vectors it multiplies; the tensor shows them as dual "~" dims
+  std::shared_ptr<SolverCache> cache = std::make_shared<SolverCache>();
 };
 
 // A tensor is concrete (it has a buffer, or sparse data) or a tracer (a value of a trace's graph).

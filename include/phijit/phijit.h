@@ -6,6 +6,7 @@
 #include "frontend/math.h"
 #include "frontend/matrices.h"
 #include "frontend/print.h"
+#include "frontend/solve.h"
 #include "frontend/stencils.h"
 #include "frontend/tensor.h"
 #include "ir/dtype.h"

@@ -1,0 +1,133 @@
+// Linear solves (API §7): solve_linear over dense and sparse matrices, jit_compile_linear
+// functions and plain callables (matrix-free), with per-batch convergence, failures as
+// exceptions carrying the last estimate, and SolveTape records.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "frontend/jit.h"
+#include "frontend/linear.h"
+#include "frontend/tensor.h"
+#include "ir/error.h"
+
+namespace phijit {
+
+enum class Failure { not_converged, diverged };
+
+struct Solve {
+  // linear: auto, CG, CG-adaptive, biCG-stab, GMRES, direct. `auto` picks direct for dense
+  // matrices, CG for symmetric sparse ones (and symmetric stencils), biCG-stab for
+  // non-symmetric ones and for plain callables, whose symmetry is unknown.
+  std::string method = "auto";
+  double rel_tol = 1e-5;
+  double abs_tol = 1e-5;
+  std::optional<Tensor> x0;  // required; the solution has x0's dims plus y's batch dims
+  int max_iterations = 1000;
+  std::vector<Failure> suppress;                // failures that return the last estimate instead of throwing
+  std::string preconditioner;                   // "", "jacobi", "ilu"
+  std::shared_ptr<const Solve> gradient_solve;  // settings of the adjoint solve (null: same as this, x0 = 0)
+  bool grad_for_f = false;                      // also differentiate w.r.t. f's extra arguments
+};
+
+struct SolveInfo {
+  Solve solve;                              // the settings given
+  std::string method;                       // the method that ran ("auto" resolved)
+  Tensor x, residual;                       // solution or last estimate; y − f(x)
+  Tensor iterations, function_evaluations;  // integer tensors, one value per batch entry
+  Tensor converged, diverged;               // boolean tensors, one value per batch entry
+  std::string message;
+  std::optional<Tensor> trajectory;  // x0, then x after every iteration, along batch dim "trajectory"
+};
+
+class ConvergenceException : public Error {
+ public:
+  ConvergenceException(SolveInfo info, const std::string& message)
+      : Error(message), result(std::move(info)) {}
+  SolveInfo result;
+};
+class NotConverged : public ConvergenceException {
+  using ConvergenceException::ConvergenceException;
+};
+class Diverged : public ConvergenceException {
+  using ConvergenceException::ConvergenceException;
+};
+
+// Records every solve this thread runs while the tape is alive (nested tapes each record).
+class SolveTape {
+ public:
+  explicit SolveTape(bool record_trajectories = false);
+  ~SolveTape();
+  SolveTape(const SolveTape&) = delete;
+  SolveTape& operator=(const SolveTape&) = delete;
+  size_t size() const { return infos_.size(); }
+  const SolveInfo& operator[](size_t i) const;  // in the order the solves started; stays valid
+
+  bool record_trajectories() const { return record_trajectories_; }
+  void add(const SolveInfo& info) { infos_.push_back(info); }
+
+ private:
+  bool record_trajectories_;
+  std::deque<SolveInfo> infos_;  // references stay valid while later solves are added
+};
+
+namespace detail {
+
+// What solve_linear solves with.
+struct LinearSystem {
+  std::string kind;              // "matrix", "jit_compile_linear function" or "function"
+  std::optional<Tensor> matrix;  // dense or sparse, when at hand
+  std::optional<Tensor> offset;  // f(0) when known to be non-zero (subtracted from y)
+  // f(x) for x with the solve's batch dims; set for matrix-free solves.
+  std::function<Tensor(const Tensor&)> apply;
+  bool offset_unknown = false;  // apply's f(0) is still to be found (plain callables)
+  std::function<std::pair<Tensor, Tensor>()> build_matrix;  // (A, b) for methods that need A
+};
+
+Tensor solve_linear_system(LinearSystem& system, const Tensor& y, const Solve& solve);
+const Tensor& require_x0(const Solve& solve);
+
+template <class F>
+struct IsLinearFunction : std::false_type {};
+template <class F>
+struct IsLinearFunction<LinearFunction<F>> : std::true_type {};
+
+}  // namespace detail
+
+// Solves f(x, f_args...) = y for x (API §7).
+template <class F, class... Args>
+Tensor solve_linear(F&& f, const Tensor& y, const Solve& solve, const Args&... f_args) {
+  using D = std::decay_t<F>;
+  const Tensor& x0 = detail::require_x0(solve);
+  detail::LinearSystem sys;
+  if constexpr (std::is_same_v<D, Tensor>) {
+    static_assert(sizeof...(Args) == 0, "solve_linear: a matrix takes no extra arguments");
+    sys.kind = "matrix";
+    sys.matrix = f;
+    return detail::solve_linear_system(sys, y, solve);
+  } else {
+    // Matrix-free application: traced once per key and run as native code.
+    auto jf = jit_compile([&f](const Tensor& x, const Args&... a) { return f(x, a...); });
+    if constexpr (detail::IsLinearFunction<D>::value) {
+      sys.kind = "jit_compile_linear function";
+      detail::LinearCore::Affine m = f.affine(x0, f_args...);
+      sys.matrix = m.A;
+      if (!m.zero_bias) sys.offset = m.b;
+      if (m.stencil) sys.apply = [&](const Tensor& x) { return jf(x, f_args...); };
+    } else {
+      sys.kind = "function";
+      sys.apply = [&](const Tensor& x) { return jf(x, f_args...); };
+      sys.offset_unknown = true;
+      sys.build_matrix = [&] { return matrix_from_function(f, x0, f_args...); };
+    }
+    return detail::solve_linear_system(sys, y, solve);
+  }
+}
+
+}  // namespace phijit

@@ -1,0 +1,515 @@
+#include "runtime/sparse_solvers.h"
+
+#include <fmt/format.h>
+
+#include <Eigen/Dense>
+#include <Eigen/Sparse>
+#include <Eigen/SparseCholesky>
+#include <Eigen/SparseLU>
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <type_traits>
+#include <vector>
+
+#include "ir/error.h"
+#include "runtime/thread_pool.h"
+
+namespace phijit::runtime {
+
+namespace {
+
+// Elements (vector kernels) or rows (symmetry check) per block of work; below one block the
+// work stays on the calling thread.
+constexpr int64_t kChunk = 32768;
+// A direct solve is accepted when ‖A x − y‖∞ ≤ this · (‖A‖∞ ‖x‖∞ + ‖y‖∞): far above rounding,
+// far below an unusable answer. LDLT does not pivot, so its backward error must be checked.
+const double kMaxBackwardError = std::sqrt(std::numeric_limits<double>::epsilon());
+
+template <class Fn>
+void dispatch_float(DType dtype, const char* what, Fn&& fn) {
+  switch (dtype) {
+    case DType::f32: fn(float{}); return;
+    case DType::f64: fn(double{}); return;
+    default: break;
+  }
+  throw Error(fmt::format("{}: expected float32 or float64 values, got {}", what, dtype_name(dtype)));
+}
+
+// The checks every entry point makes on its matrix: a valid pattern, float values, one value
+// set of nnz entries per batch entry.
+void check_matrix(const CsrMatrix& A, const char* what) {
+  if (!A.pattern || !A.values) throw Error(fmt::format("{}: the matrix has no pattern or no values", what));
+  validate(*A.pattern);
+  dispatch_float(A.values->dtype(), what, [](auto) {});
+  if (A.batch < 0 || A.values->count() != A.batch * A.pattern->nnz()) {
+    throw Error(fmt::format("{}: expected {} × {} = {} matrix values (batch × nnz), got {}", what, A.batch,
+                            A.pattern->nnz(), A.batch * A.pattern->nnz(), A.values->count()));
+  }
+}
+
+void check_square(const CsrPattern& p, const char* what) {
+  if (p.rows != p.cols)
+    throw Error(fmt::format("{}: expected a square matrix, got {} × {}", what, p.rows, p.cols));
+}
+
+void check_batch(std::span<const int64_t> a_batch, int64_t matrices, const char* what) {
+  for (size_t b = 0; b < a_batch.size(); ++b) {
+    if (a_batch[b] < 0 || a_batch[b] >= matrices) {
+      throw Error(fmt::format("{}: a_batch[{}] = {} is outside the matrix batch [0, {})", what, b, a_batch[b],
+                              matrices));
+    }
+  }
+}
+
+// A vector argument: the matrix's dtype and `batch` vectors of n values each.
+void check_vector(const Buffer& v, DType dtype, int64_t batch, int64_t n, const char* what,
+                  const char* name) {
+  if (v.dtype() != dtype) {
+    throw Error(fmt::format("{}: expected {} of the matrix's dtype {}, got {}", what, name, dtype_name(dtype),
+                            dtype_name(v.dtype())));
+  }
+  if (v.count() != batch * n) {
+    throw Error(fmt::format("{}: expected {} to hold {} × {} = {} values (batch × size), got {}", what, name,
+                            batch, n, batch * n, v.count()));
+  }
+}
+
+// The distinct matrix entries a batch uses, each factored once; slot[b] indexes
+// entries for the solve's batch entry b.
+struct Distinct {
+  std::vector<int64_t> entries;
+  std::vector<int64_t> slot;
+};
+
+Distinct distinct(std::span<const int64_t> a_batch) {
+  Distinct d{{a_batch.begin(), a_batch.end()}, {}};
+  std::sort(d.entries.begin(), d.entries.end());
+  d.entries.erase(std::unique(d.entries.begin(), d.entries.end()), d.entries.end());
+  for (int64_t m : a_batch)
+    d.slot.push_back(std::lower_bound(d.entries.begin(), d.entries.end(), m) - d.entries.begin());
+  return d;
+}
+
+// Runs fn(i) for i in [0, n) on the pool when the total work (n × cost each) is worth it.
+template <class Fn>
+void parallel(int64_t n, int64_t cost, Fn&& fn) {
+  if (n <= 1 || n * cost <= kChunk) {
+    for (int64_t i = 0; i < n; ++i) fn(i);
+  } else {
+    ThreadPool::instance().parallel_for(n, fn);
+  }
+}
+
+// Runs fn(b, begin, end) over the batch × n elements of a vector batch, in chunks.
+template <class Fn>
+void parallel_chunks(int64_t batch, int64_t n, Fn&& fn) {
+  int64_t per = std::max<int64_t>(1, (n + kChunk - 1) / kChunk);
+  parallel(batch * per, std::min(n, kChunk), [&](int64_t k) {
+    int64_t c = k % per;
+    fn(k / per, c * kChunk, std::min(n, (c + 1) * kChunk));
+  });
+}
+
+// Whether the given matrix entries equal their transposes (see is_symmetric); A is checked.
+bool symmetric_entries(const CsrMatrix& A, std::span<const int64_t> entries, double rel_tol) {
+  const CsrPattern& p = *A.pattern;
+  if (p.rows != p.cols) return false;
+  const int64_t* rp = p.row_ptr->as<int64_t>();
+  const int32_t* col = p.col->as<int32_t>();
+  int64_t nnz = p.nnz();
+  bool result = true;
+  dispatch_float(A.values->dtype(), "is_symmetric", [&](auto tag) {
+    using T = decltype(tag);
+    const T* values = A.values->as<T>();
+    std::vector<double> tol;
+    for (int64_t m : entries) {
+      double max_abs = 0;
+      for (int64_t k = 0; k < nnz; ++k) max_abs = std::max(max_abs, double(std::abs(values[m * nnz + k])));
+      tol.push_back(rel_tol * max_abs);
+    }
+    std::atomic<bool> ok{true};
+    int64_t blocks = (p.rows + kChunk - 1) / kChunk;
+    parallel(blocks, kChunk, [&](int64_t blk) {
+      for (int64_t i = blk * kChunk; i < std::min(p.rows, (blk + 1) * kChunk) && ok.load(); ++i) {
+        for (int64_t k = rp[i]; k < rp[i + 1]; ++k) {
+          int32_t j = col[k];
+          const int32_t* row_j_end = col + rp[j + 1];
+          const int32_t* it = std::lower_bound(col + rp[j], row_j_end, static_cast<int32_t>(i));
+          int64_t mirror = it != row_j_end && *it == i ? it - col : -1;
+          // A pair stored on both sides is compared once, from its upper entry.
+          if (j == i || (j < i && mirror >= 0)) continue;
+          for (size_t e = 0; e < entries.size(); ++e) {
+            const T* v = values + entries[e] * nnz;
+            double other = mirror >= 0 ? double(v[mirror]) : 0.0;
+            if (!(std::abs(double(v[k]) - other) <= tol[e])) ok.store(false);
+          }
+        }
+      }
+    });
+    result = ok.load();
+  });
+  return result;
+}
+
+class CsrOperator final : public LinearOperator {
+ public:
+  CsrOperator(const CsrMatrix& A, std::vector<int64_t> a_batch) : A_(A), a_batch_(std::move(a_batch)) {
+    x_batch_.resize(a_batch_.size());
+    std::iota(x_batch_.begin(), x_batch_.end(), int64_t{0});
+  }
+  int64_t rows() const override { return A_.pattern->rows; }
+  int64_t cols() const override { return A_.pattern->cols; }
+  void apply(const Buffer& x, Buffer& y) const override {
+    auto batch = static_cast<int64_t>(a_batch_.size());
+    check_vector(x, A_.values->dtype(), batch, cols(), "csr_operator", "x");
+    check_vector(y, A_.values->dtype(), batch, rows(), "csr_operator", "y");
+    spmv(A_, x, y, a_batch_, x_batch_);
+  }
+
+ private:
+  CsrMatrix A_;
+  std::vector<int64_t> a_batch_, x_batch_;
+};
+
+// z[b] = r[b] * inv_diag[slot[b]], elementwise.
+class Jacobi final : public Preconditioner {
+ public:
+  Jacobi(const CsrMatrix& A, std::span<const int64_t> a_batch)
+      : n_(A.pattern->rows), dtype_(A.values->dtype()), d_(distinct(a_batch)) {
+    const CsrPattern& p = *A.pattern;
+    const int64_t* rp = p.row_ptr->as<int64_t>();
+    const int32_t* col = p.col->as<int32_t>();
+    dispatch_float(dtype_, "jacobi", [&](auto tag) {
+      using T = decltype(tag);
+      for (int64_t m : d_.entries) {
+        const T* values = A.values->as<T>() + m * p.nnz();
+        std::vector<double>& inv = inv_diag_.emplace_back(n_, 0.0);
+        for (int64_t i = 0; i < n_; ++i) {
+          const int32_t* it = std::lower_bound(col + rp[i], col + rp[i + 1], static_cast<int32_t>(i));
+          double d = it != col + rp[i + 1] && *it == i ? double(values[it - col]) : 0.0;
+          if (d == 0) {
+            throw Error(fmt::format(
+                "jacobi: the diagonal entry of row {} (matrix batch entry {}) is zero or missing", i, m));
+          }
+          inv[i] = 1.0 / d;
+        }
+      }
+    });
+  }
+
+  void apply(const Buffer& r, Buffer& z) const override {
+    auto batch = static_cast<int64_t>(d_.slot.size());
+    check_vector(r, dtype_, batch, n_, "jacobi", "r");
+    check_vector(z, dtype_, batch, n_, "jacobi", "z");
+    dispatch_float(dtype_, "jacobi", [&](auto tag) {
+      using T = decltype(tag);
+      const T* pr = r.as<T>();
+      T* pz = z.as<T>();
+      parallel_chunks(batch, n_, [&](int64_t b, int64_t i0, int64_t i1) {
+        const double* inv = inv_diag_[d_.slot[b]].data();
+        for (int64_t i = i0; i < i1; ++i) pz[b * n_ + i] = static_cast<T>(double(pr[b * n_ + i]) * inv[i]);
+      });
+    });
+  }
+
+ private:
+  int64_t n_;
+  DType dtype_;
+  Distinct d_;
+  std::vector<std::vector<double>> inv_diag_;  // per distinct entry
+};
+
+// L (strictly lower part, unit diagonal implied) and U (diagonal and upper part) stored in
+// A's pattern, in double whatever A's dtype: the substitutions amplify rounding.
+class Ilu0 final : public Preconditioner {
+ public:
+  Ilu0(const CsrMatrix& A, std::span<const int64_t> a_batch)
+      : pattern_(A.pattern), dtype_(A.values->dtype()), d_(distinct(a_batch)) {
+    const CsrPattern& p = *pattern_;
+    const int64_t* rp = p.row_ptr->as<int64_t>();
+    const int32_t* col = p.col->as<int32_t>();
+    for (int64_t i = 0; i < p.rows; ++i) {
+      const int32_t* it = std::lower_bound(col + rp[i], col + rp[i + 1], static_cast<int32_t>(i));
+      if (it == col + rp[i + 1] || *it != i) {
+        throw Error(fmt::format("ilu0: row {} has no diagonal entry in the sparsity pattern", i));
+      }
+      diag_.push_back(it - col);
+    }
+    lu_.resize(d_.entries.size());
+    dispatch_float(dtype_, "ilu0", [&](auto tag) {
+      using T = decltype(tag);
+      parallel(static_cast<int64_t>(lu_.size()), p.nnz(), [&](int64_t e) {
+        const T* values = A.values->as<T>() + d_.entries[e] * p.nnz();
+        lu_[e].assign(values, values + p.nnz());
+        factor(lu_[e], d_.entries[e]);
+      });
+    });
+  }
+
+  void apply(const Buffer& r, Buffer& z) const override {
+    int64_t n = pattern_->rows;
+    auto batch = static_cast<int64_t>(d_.slot.size());
+    check_vector(r, dtype_, batch, n, "ilu0", "r");
+    check_vector(z, dtype_, batch, n, "ilu0", "z");
+    dispatch_float(dtype_, "ilu0", [&](auto tag) {
+      using T = decltype(tag);
+      parallel(batch, pattern_->nnz(),
+               [&](int64_t b) { solve(lu_[d_.slot[b]], r.as<T>() + b * n, z.as<T>() + b * n); });
+    });
+  }
+
+ private:
+  // IKJ elimination restricted to the pattern: row i subtracts multiples of the rows k < i it
+  // touches, dropping every update that falls outside row i's own pattern.
+  void factor(std::vector<double>& a, int64_t entry) const {
+    const CsrPattern& p = *pattern_;
+    const int64_t* rp = p.row_ptr->as<int64_t>();
+    const int32_t* col = p.col->as<int32_t>();
+    std::vector<int64_t> pos(p.cols, -1);  // column → its index in row i
+    for (int64_t i = 0; i < p.rows; ++i) {
+      for (int64_t k = rp[i]; k < rp[i + 1]; ++k) pos[col[k]] = k;
+      for (int64_t k = rp[i]; k < diag_[i]; ++k) {
+        int64_t r = col[k];
+        a[k] /= a[diag_[r]];
+        for (int64_t q = diag_[r] + 1; q < rp[r + 1]; ++q) {
+          int64_t at = pos[col[q]];
+          if (at >= 0) a[at] -= a[k] * a[q];
+        }
+      }
+      double pivot = a[diag_[i]];
+      if (pivot == 0 || !std::isfinite(pivot)) {
+        throw Error(fmt::format("ilu0: the pivot of row {} (matrix batch entry {}) is {}", i, entry, pivot));
+      }
+      for (int64_t k = rp[i]; k < rp[i + 1]; ++k) pos[col[k]] = -1;
+    }
+  }
+
+  template <class T>
+  void solve(const std::vector<double>& a, const T* r, T* z) const {
+    const CsrPattern& p = *pattern_;
+    const int64_t* rp = p.row_ptr->as<int64_t>();
+    const int32_t* col = p.col->as<int32_t>();
+    std::vector<double> w(p.rows);
+    for (int64_t i = 0; i < p.rows; ++i) {
+      double s = r[i];
+      for (int64_t k = rp[i]; k < diag_[i]; ++k) s -= a[k] * w[col[k]];
+      w[i] = s;
+    }
+    for (int64_t i = p.rows; i-- > 0;) {
+      double s = w[i];
+      for (int64_t k = diag_[i] + 1; k < rp[i + 1]; ++k) s -= a[k] * w[col[k]];
+      w[i] = s / a[diag_[i]];
+      z[i] = static_cast<T>(w[i]);
+    }
+  }
+
+  std::shared_ptr<const CsrPattern> pattern_;
+  DType dtype_;
+  Distinct d_;
+  std::vector<int64_t> diag_;            // index of each row's diagonal entry
+  std::vector<std::vector<double>> lu_;  // per distinct entry
+};
+
+// The solve's batch entries that use each distinct matrix: their right-hand sides are solved
+// together with one factorization.
+std::vector<std::vector<int64_t>> members(const Distinct& d) {
+  std::vector<std::vector<int64_t>> out(d.entries.size());
+  for (size_t b = 0; b < d.slot.size(); ++b) out[d.slot[b]].push_back(static_cast<int64_t>(b));
+  return out;
+}
+
+template <class T>
+Eigen::MatrixXd gather(const Buffer& y, const std::vector<int64_t>& batch, int64_t n) {
+  Eigen::MatrixXd Y(n, static_cast<Eigen::Index>(batch.size()));
+  for (size_t c = 0; c < batch.size(); ++c) {
+    Y.col(static_cast<Eigen::Index>(c)) =
+        Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>>(y.as<T>() + batch[c] * n, n)
+            .template cast<double>();
+  }
+  return Y;
+}
+
+// Writes the columns of X that `ok` accepts and are finite in T; returns per column whether
+// it was written (failed entries keep their x).
+template <class T>
+std::vector<bool> scatter(const Eigen::MatrixXd& X, const std::vector<bool>& ok,
+                          const std::vector<int64_t>& batch, Buffer& x) {
+  std::vector<bool> written(batch.size(), false);
+  for (size_t c = 0; c < batch.size(); ++c) {
+    if (!ok[c]) continue;
+    Eigen::Matrix<T, Eigen::Dynamic, 1> v = X.col(static_cast<Eigen::Index>(c)).template cast<T>();
+    if (!v.allFinite()) continue;
+    Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>>(x.as<T>() + batch[c] * X.rows(), X.rows()) = v;
+    written[c] = true;
+  }
+  return written;
+}
+
+// A pivot this small relative to the matrix's scale means a (numerically) singular matrix: the
+// solution would be dominated by rounding.
+bool pivots_ok(double min_abs, double scale, int64_t n) {
+  return min_abs > static_cast<double>(n) * std::numeric_limits<double>::epsilon() * scale;
+}
+
+// Per column: the solution is finite and solves the system to kMaxBackwardError.
+std::vector<bool> accepted(const Eigen::SparseMatrix<double>& S, double norm_inf, const Eigen::MatrixXd& X,
+                           const Eigen::MatrixXd& Y) {
+  Eigen::MatrixXd R = S * X - Y;
+  std::vector<bool> ok(X.cols());
+  for (Eigen::Index c = 0; c < X.cols(); ++c) {
+    double x_norm = X.col(c).lpNorm<Eigen::Infinity>(), y_norm = Y.col(c).lpNorm<Eigen::Infinity>();
+    ok[c] = X.col(c).allFinite() &&
+            R.col(c).lpNorm<Eigen::Infinity>() <= kMaxBackwardError * (norm_inf * x_norm + y_norm);
+  }
+  return ok;
+}
+
+template <class T>
+Eigen::SparseMatrix<double> to_eigen(const CsrMatrix& A, int64_t entry) {
+  const CsrPattern& p = *A.pattern;
+  Eigen::SparseMatrix<double, Eigen::RowMajor> rm(p.rows, p.cols);
+  rm.resizeNonZeros(p.nnz());
+  std::copy_n(p.row_ptr->as<int64_t>(), p.rows + 1, rm.outerIndexPtr());
+  std::copy_n(p.col->as<int32_t>(), p.nnz(), rm.innerIndexPtr());
+  std::copy_n(A.values->as<T>() + entry * p.nnz(), p.nnz(), rm.valuePtr());
+  return Eigen::SparseMatrix<double>(rm);  // SparseLU needs column-major storage
+}
+
+// Solves S X = Y, returning per column whether the solution is usable.
+std::vector<bool> solve_sparse(const Eigen::SparseMatrix<double>& S, bool symmetric, const Eigen::MatrixXd& Y,
+                               Eigen::MatrixXd& X) {
+  auto n = static_cast<int64_t>(S.rows());
+  double scale = S.coeffs().size() > 0 ? S.coeffs().cwiseAbs().maxCoeff() : 0.0;
+  double norm_inf = (S.cwiseAbs() * Eigen::VectorXd::Ones(n)).maxCoeff();
+  if (symmetric) {
+    Eigen::SimplicialLDLT<Eigen::SparseMatrix<double>> ldlt(S);
+    if (ldlt.info() == Eigen::Success) {
+      Eigen::VectorXd d = ldlt.vectorD().cwiseAbs();
+      if (pivots_ok(d.minCoeff(), std::max(scale, d.maxCoeff()), n)) {
+        X = ldlt.solve(Y);
+        std::vector<bool> ok = accepted(S, norm_inf, X, Y);
+        if (std::find(ok.begin(), ok.end(), false) == ok.end()) return ok;
+      }
+    }
+  }
+  Eigen::SparseLU<Eigen::SparseMatrix<double>, Eigen::COLAMDOrdering<int>> lu(S);
+  if (lu.info() != Eigen::Success) return std::vector<bool>(Y.cols(), false);
+  // U's diagonal lives in the supernodes of L's storage (as in SparseLU::absDeterminant).
+  const auto& L = lu.matrixL().m_mapL;
+  double min_pivot = std::numeric_limits<double>::infinity(), max_pivot = 0;
+  for (Eigen::Index j = 0; j < n; ++j) {
+    double pivot = 0;
+    for (typename std::decay_t<decltype(L)>::InnerIterator it(L, j); it; ++it) {
+      if (it.index() == j) pivot = std::abs(it.value());
+    }
+    min_pivot = std::min(min_pivot, pivot);
+    max_pivot = std::max(max_pivot, pivot);
+  }
+  if (!pivots_ok(min_pivot, std::max(scale, max_pivot), n)) {
+    return std::vector<bool>(Y.cols(), false);
+  }
+  X = lu.solve(Y);
+  return accepted(S, norm_inf, X, Y);
+}
+
+}  // namespace
+
+std::unique_ptr<LinearOperator> csr_operator(const CsrMatrix& A, std::vector<int64_t> a_batch) {
+  check_matrix(A, "csr_operator");
+  check_batch(a_batch, A.batch, "csr_operator");
+  return std::make_unique<CsrOperator>(A, std::move(a_batch));
+}
+
+bool is_symmetric(const CsrMatrix& A, double rel_tol) {
+  check_matrix(A, "is_symmetric");
+  std::vector<int64_t> all(A.batch);
+  std::iota(all.begin(), all.end(), int64_t{0});
+  return symmetric_entries(A, all, rel_tol);
+}
+
+std::shared_ptr<const Preconditioner> jacobi(const CsrMatrix& A, std::vector<int64_t> a_batch) {
+  check_matrix(A, "jacobi");
+  check_square(*A.pattern, "jacobi");
+  check_batch(a_batch, A.batch, "jacobi");
+  return std::make_shared<Jacobi>(A, a_batch);
+}
+
+std::shared_ptr<const Preconditioner> ilu0(const CsrMatrix& A, std::vector<int64_t> a_batch) {
+  check_matrix(A, "ilu0");
+  check_square(*A.pattern, "ilu0");
+  check_batch(a_batch, A.batch, "ilu0");
+  return std::make_shared<Ilu0>(A, a_batch);
+}
+
+std::vector<bool> solve_direct(const CsrMatrix& A, std::span<const int64_t> a_batch, const Buffer& y,
+                               Buffer& x) {
+  check_matrix(A, "solve_direct");
+  const CsrPattern& p = *A.pattern;
+  check_square(p, "solve_direct");
+  check_batch(a_batch, A.batch, "solve_direct");
+  auto batch = static_cast<int64_t>(a_batch.size());
+  check_vector(y, A.values->dtype(), batch, p.rows, "solve_direct", "y");
+  check_vector(x, A.values->dtype(), batch, p.cols, "solve_direct", "x");
+  if (std::max(p.rows, p.nnz()) > std::numeric_limits<int>::max()) {
+    throw Error(fmt::format("solve_direct: {} rows and {} stored entries exceed Eigen's int indices", p.rows,
+                            p.nnz()));
+  }
+  if (p.rows == 0) return std::vector<bool>(a_batch.size(), true);
+  Distinct d = distinct(a_batch);
+  std::vector<std::vector<int64_t>> groups = members(d);
+  std::vector<char> ok(a_batch.size(), 0);  // not vector<bool>: written from several threads
+  dispatch_float(A.values->dtype(), "solve_direct", [&](auto tag) {
+    using T = decltype(tag);
+    parallel(static_cast<int64_t>(groups.size()), kChunk, [&](int64_t e) {
+      int64_t entry = d.entries[e];
+      const std::vector<int64_t>& group = groups[e];
+      int64_t one[] = {entry};
+      Eigen::MatrixXd Y = gather<T>(y, group, p.rows), X;
+      std::vector<bool> good = solve_sparse(to_eigen<T>(A, entry), symmetric_entries(A, one, 1e-12), Y, X);
+      std::vector<bool> written = scatter<T>(X, good, group, x);
+      for (size_t c = 0; c < group.size(); ++c) ok[group[c]] = written[c];
+    });
+  });
+  return {ok.begin(), ok.end()};
+}
+
+std::vector<bool> solve_direct_dense(const Buffer& A, int64_t n, std::span<const int64_t> a_batch,
+                                     const Buffer& y, Buffer& x) {
+  const char* what = "solve_direct_dense";
+  dispatch_float(A.dtype(), what, [](auto) {});
+  if (n < 0 || (n == 0 && A.count() != 0) || (n > 0 && A.count() % (n * n) != 0)) {
+    throw Error(fmt::format("{}: expected the matrix buffer to hold whole {} × {} matrices, got {} values",
+                            what, n, n, A.count()));
+  }
+  int64_t matrices = n > 0 ? A.count() / (n * n) : 0;
+  check_batch(a_batch, matrices, what);
+  auto batch = static_cast<int64_t>(a_batch.size());
+  check_vector(y, A.dtype(), batch, n, what, "y");
+  check_vector(x, A.dtype(), batch, n, what, "x");
+  if (n == 0) return std::vector<bool>(a_batch.size(), true);
+  Distinct d = distinct(a_batch);
+  std::vector<std::vector<int64_t>> groups = members(d);
+  std::vector<char> ok(a_batch.size(), 0);
+  dispatch_float(A.dtype(), what, [&](auto tag) {
+    using T = decltype(tag);
+    using RowMajor = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    parallel(static_cast<int64_t>(groups.size()), n * n * n, [&](int64_t e) {
+      const std::vector<int64_t>& group = groups[e];
+      Eigen::MatrixXd M =
+          Eigen::Map<const RowMajor>(A.as<T>() + d.entries[e] * n * n, n, n).template cast<double>();
+      Eigen::PartialPivLU<Eigen::MatrixXd> lu(M);
+      Eigen::MatrixXd U = lu.matrixLU().triangularView<Eigen::Upper>();
+      double min_pivot = U.diagonal().cwiseAbs().minCoeff(), max_abs = U.cwiseAbs().maxCoeff();
+      std::vector<bool> good(group.size(), pivots_ok(min_pivot, max_abs, n));
+      Eigen::MatrixXd X = lu.solve(gather<T>(y, group, n));
+      std::vector<bool> written = scatter<T>(X, good, group, x);
+      for (size_t c = 0; c < group.size(); ++c) ok[group[c]] = written[c];
+    });
+  });
+  return {ok.begin(), ok.end()};
+}
+
+}  // namespace phijit::runtime
