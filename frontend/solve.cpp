@@ -341,7 +341,10 @@ Tensor solve_linear_system(LinearSystem& sys, const Tensor& y, const Solve& solv
                             [](const SolveTape* t) { return t->record_trajectories(); });
   runtime::KrylovResult r;
   if (method == "direct") {
-    std::vector<bool> ok = runtime::solve_direct(*csr, a_batch, *yb, *xb);
+    // A dense matrix's CSR values are its row-major entries: dense LU takes them as they are.
+    std::vector<bool> ok = sys.matrix->is_sparse()
+                               ? runtime::solve_direct(*csr, a_batch, *yb, *xb)
+                               : runtime::solve_direct_dense(*csr->values, n, a_batch, *yb, *xb);
     auto op = runtime::csr_operator(*csr, a_batch);
     auto res = std::make_shared<Buffer>(dtype, B * n, Buffer::Uninitialized{});
     op->apply(*xb, *res);
