@@ -9,6 +9,7 @@
 #include "ir/dump.h"
 #include "passes/pipeline.h"
 #include "passes/schedule.h"
+#include "runtime/log.h"
 #include "runtime/program.h"
 
 namespace phijit {
@@ -27,20 +28,16 @@ class NativeGraph final : public CompiledGraph {
   runtime::Program program_;
 };
 
-double ms_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
-
 }  // namespace
 
 std::shared_ptr<const CompiledGraph> compile_graph(const ir::Graph& g) {
   auto t0 = std::chrono::steady_clock::now();
   ir::Graph optimized = passes::run_pipeline(g);
   passes::Schedule schedule = passes::run_schedule(optimized);
-  double passes_ms = ms_since(t0);
+  double passes_ms = runtime::ms_since(t0);
   auto t1 = std::chrono::steady_clock::now();
   codegen::LoadedObject code = codegen::compile_schedule(optimized, schedule);
-  double codegen_ms = ms_since(t1);
+  double codegen_ms = runtime::ms_since(t1);
   if (ir::dump_enabled("ir")) {
     fmt::print(stderr, "=== schedule: {} kernels; passes {:.3f} ms, LLVM compile {:.3f} ms ===\n",
                schedule.kernels.size(), passes_ms, codegen_ms);

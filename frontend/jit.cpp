@@ -17,9 +17,6 @@ namespace {
 // Retracing this often usually means an auxiliary argument changes on every call.
 constexpr int kRetraceWarning = 8;
 
-double ms_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
 }  // namespace
 
 struct JitCore::Traced {
@@ -75,10 +72,10 @@ std::shared_ptr<const JitCore::Traced> JitCore::get_or_trace(const std::string& 
   Trace trace = trace_function(types, weak, f);
   auto traced = std::make_shared<Traced>();
   traced->weak = std::move(trace.weak);
-  double trace_ms = ms_since(t0);
+  double trace_ms = runtime::ms_since(t0);
   traced->program = compile_graph(trace.graph);
   runtime::logger().debug("{}: traced key '{}' in {:.3f} ms ({} nodes), compiled in {:.3f} ms", kind_, key,
-                          trace_ms, trace.graph.size(), ms_since(t0) - trace_ms);
+                          trace_ms, trace.graph.size(), runtime::ms_since(t0) - trace_ms);
   if (ir::dump_enabled("ir")) fmt::print(stderr, "=== {}: trace {:.3f} ms ===\n", kind_, trace_ms);
   entry->traced = traced;
   return traced;
@@ -107,7 +104,7 @@ std::vector<Tensor> JitCore::run(const Traced& traced, const std::vector<Tensor>
   for (const Tensor& a : args) inputs.push_back(a.data().buffer);
   auto t0 = std::chrono::steady_clock::now();
   std::vector<runtime::BufferPtr> out = traced.program->run(inputs);
-  if (ir::dump_enabled("ir")) fmt::print(stderr, "=== run {:.3f} ms ===\n", ms_since(t0));
+  if (ir::dump_enabled("ir")) fmt::print(stderr, "=== run {:.3f} ms ===\n", runtime::ms_since(t0));
   const ir::Graph& g = traced.program->optimized_graph();
   std::vector<Tensor> result;
   for (size_t i = 0; i < out.size(); ++i) {

@@ -17,12 +17,6 @@
 
 namespace phijit::detail {
 
-namespace {
-double ms_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
-}  // namespace
-
 // One trace of a linear function: the pattern, and how the values follow the arguments.
 struct LinearCore::Extracted {
   passes::LinearForm form;
@@ -71,7 +65,7 @@ std::shared_ptr<LinearCore::Extracted> extract(const std::vector<Tensor>& args, 
   }
   types[0].shape = types[0].shape.non_batch();  // each batch entry of x gets the same matrix
   Trace trace = trace_function(types, weak, f);
-  double trace_ms = ms_since(t0);
+  double trace_ms = runtime::ms_since(t0);
   auto e = std::make_shared<LinearCore::Extracted>();
   e->form = passes::run_linearize(trace.graph);
   const passes::LinearForm& form = e->form;
@@ -79,13 +73,13 @@ std::shared_ptr<LinearCore::Extracted> extract(const std::vector<Tensor>& args, 
     fmt::print(stderr, "=== linearize: traced ===\n{}=== column pattern ===\n{}=== values ===\n{}",
                ir::print(trace.graph), ir::print(form.pattern), ir::print(form.values));
   }
-  double linearize_ms = ms_since(t0) - trace_ms;
+  double linearize_ms = runtime::ms_since(t0) - trace_ms;
   e->batch = form.output.shape.batch();
   e->rows = form.output.shape.non_batch();
   e->cols = form.x.shape;
 
   std::vector<runtime::BufferPtr> cols = runtime::interpret(form.pattern, {});
-  double interpret_ms = ms_since(t0) - trace_ms - linearize_ms;
+  double interpret_ms = runtime::ms_since(t0) - trace_ms - linearize_ms;
   std::vector<runtime::AssemblyTerm> terms;
   for (const passes::LinearTerm& t : form.terms) {
     const ir::Graph& pg = form.pattern;
@@ -94,13 +88,14 @@ std::shared_ptr<LinearCore::Extracted> extract(const std::vector<Tensor>& args, 
                      form.values.type(form.values.outputs()[static_cast<size_t>(t.coef)]).shape, t.summed});
   }
   e->assembly = runtime::assemble(e->rows, e->cols.volume(), e->batch, terms);
-  double assemble_ms = ms_since(t0) - trace_ms - linearize_ms;
+  double assemble_ms = runtime::ms_since(t0) - trace_ms - linearize_ms;
   if (!form.values.inputs().empty()) e->values = compile_graph(form.values);
   runtime::logger().debug(
       "jit_compile_linear: {} → {} matrix, {} terms, nnz {}: trace {:.3f} ms, linearize {:.3f} ms, column "
       "arrays {:.3f} ms, CSR assembly {:.3f} ms, values compiled in {:.3f} ms",
       e->cols.str(), e->rows.str(), terms.size(), e->assembly.pattern->nnz(), trace_ms, linearize_ms,
-      interpret_ms, assemble_ms - interpret_ms, ms_since(t0) - trace_ms - linearize_ms - assemble_ms);
+      interpret_ms, assemble_ms - interpret_ms,
+      runtime::ms_since(t0) - trace_ms - linearize_ms - assemble_ms);
   return e;
 }
 
@@ -158,7 +153,8 @@ LinearCore::Affine LinearCore::matrix(const std::string& key, const std::vector<
   if (!e->last.A.defined() || e->last_args != arg_buffers) {
     auto t0 = std::chrono::steady_clock::now();
     e->last = evaluate(*e, arg_buffers);
-    runtime::logger().debug("jit_compile_linear: matrix values for the arguments in {:.3f} ms", ms_since(t0));
+    runtime::logger().debug("jit_compile_linear: matrix values for the arguments in {:.3f} ms",
+                            runtime::ms_since(t0));
     e->last_args = std::move(arg_buffers);
   }
   return e->last;

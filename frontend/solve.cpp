@@ -44,10 +44,6 @@ using runtime::BufferPtr;
 const std::vector<std::string> kMethods = {"auto", "CG", "CG-adaptive", "biCG-stab", "GMRES", "direct"};
 const std::vector<std::string> kPreconditioners = {"", "jacobi", "ilu"};
 
-double ms_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
-
 std::vector<Dim> concat_dims(const Shape& a, const Shape& b) {
   std::vector<Dim> out = a.dims();
   out.insert(out.end(), b.dims().begin(), b.dims().end());
@@ -421,7 +417,7 @@ Tensor solve_linear_system(LinearSystem& sys, const Tensor& y, const Solve& solv
   }
   runtime::logger().debug("solve_linear ({}{}, x {}, batch {}): {}; {:.3f} ms", sys.kind,
                           matrix_free ? ", matrix-free" : "", x_cols.str(), batch.str(), info.message,
-                          ms_since(t0));
+                          runtime::ms_since(t0));
   for (SolveTape* tape : active_tapes) tape->add(info);
   auto suppressed = [&](Failure f) {
     return std::find(solve.suppress.begin(), solve.suppress.end(), f) != solve.suppress.end();
