@@ -124,9 +124,14 @@ class Solver {
     const T* pa = ptr(a);
     const T* pc = ptr(c);
     return blocks_.reduce<1>([&](int64_t b, int64_t i0, int64_t i1, double* acc) {
-      double s = 0;
-      for (int64_t i = b * n_ + i0; i < b * n_ + i1; ++i) s += double(pa[i]) * double(pc[i]);
-      acc[0] += s;
+      // Four independent sums: one chain would wait on the adder's latency for every element.
+      double s[4] = {0, 0, 0, 0};
+      int64_t i = b * n_ + i0, end = b * n_ + i1;
+      for (; i + 4 <= end; i += 4) {
+        for (int q = 0; q < 4; ++q) s[q] += double(pa[i + q]) * double(pc[i + q]);
+      }
+      for (; i < end; ++i) s[0] += double(pa[i]) * double(pc[i]);
+      acc[0] += (s[0] + s[1]) + (s[2] + s[3]);
     })[0];
   }
 
@@ -224,15 +229,24 @@ class Solver {
         for (int64_t i = b * n_ + i0; i < b * n_ + i1; ++i) acc[0] += double(pr[i]) * double(pr[i]);
         return;
       }
-      double rr = 0, bad = 0;
-      for (int64_t i = b * n_ + i0; i < b * n_ + i1; ++i) {
+      double rr[4] = {0, 0, 0, 0}, bad[4] = {0, 0, 0, 0};
+      int64_t i = b * n_ + i0, end = b * n_ + i1;
+      for (; i + 4 <= end; i += 4) {
+        for (int q = 0; q < 4; ++q) {
+          px[i + q] += ab * pu[i + q];
+          pr[i + q] -= ab * pq[i + q];
+          rr[q] += double(pr[i + q]) * double(pr[i + q]);
+          bad[q] += double(px[i + q]) * 0.0;
+        }
+      }
+      for (; i < end; ++i) {
         px[i] += ab * pu[i];
         pr[i] -= ab * pq[i];
-        rr += double(pr[i]) * double(pr[i]);
-        bad += double(px[i]) * 0.0;
+        rr[0] += double(pr[i]) * double(pr[i]);
+        bad[0] += double(px[i]) * 0.0;
       }
-      acc[0] += rr;
-      acc[1] += bad;
+      acc[0] += (rr[0] + rr[1]) + (rr[2] + rr[3]);
+      acc[1] += (bad[0] + bad[1]) + (bad[2] + bad[3]);
     });
   }
   void revert_x(int64_t b, double a, const Buffer& u) {

@@ -245,6 +245,8 @@ class Ilu0 final : public Preconditioner {
         const T* values = A.values->as<T>() + d_.entries[e] * p.nnz();
         lu_[e].assign(values, values + p.nnz());
         factor(lu_[e], d_.entries[e]);
+        // The backward solve multiplies by 1/U_ii: no division in its dependency chain.
+        for (int64_t d : diag_) lu_[e][static_cast<size_t>(d)] = 1.0 / lu_[e][static_cast<size_t>(d)];
       });
     });
   }
@@ -292,7 +294,8 @@ class Ilu0 final : public Preconditioner {
     const CsrPattern& p = *pattern_;
     const int64_t* rp = p.row_ptr->as<int64_t>();
     const int32_t* col = p.col->as<int32_t>();
-    std::vector<double> w(p.rows);
+    thread_local std::vector<double> w;  // reused: a fresh vector per apply costs page faults
+    w.resize(static_cast<size_t>(p.rows));
     for (int64_t i = 0; i < p.rows; ++i) {
       double s = r[i];
       for (int64_t k = rp[i]; k < diag_[i]; ++k) s -= a[k] * w[col[k]];
@@ -301,7 +304,7 @@ class Ilu0 final : public Preconditioner {
     for (int64_t i = p.rows; i-- > 0;) {
       double s = w[i];
       for (int64_t k = diag_[i] + 1; k < rp[i + 1]; ++k) s -= a[k] * w[col[k]];
-      w[i] = s / a[diag_[i]];
+      w[i] = s * a[diag_[i]];
       z[i] = static_cast<T>(w[i]);
     }
   }
