@@ -196,25 +196,54 @@ MatrixDims matrix_dims(const Tensor& A, const Tensor& x0) {
   return {A.shape().batch(), A.shape().non_batch().without(A.shape().dual().names()), Shape(cols)};
 }
 
-bool symmetric(const Tensor& A, const runtime::CsrMatrix& csr) {
-  if (!A.is_sparse()) return runtime::is_symmetric(csr);
-  SolverCache& cache = *A.data().sparse->cache;
+bool symmetric(const SparseData* cached, const runtime::CsrMatrix& csr) {
+  if (cached == nullptr) return runtime::is_symmetric(csr);
+  SolverCache& cache = *cached->cache;
   std::lock_guard lock(cache.mutex);
   if (!cache.symmetric) cache.symmetric = runtime::is_symmetric(csr);
   return *cache.symmetric;
 }
 
-std::shared_ptr<const runtime::Preconditioner> preconditioner(const Tensor& A, const runtime::CsrMatrix& csr,
+std::shared_ptr<const runtime::Preconditioner> preconditioner(const SparseData* cached,
+                                                              const runtime::CsrMatrix& csr,
                                                               const std::string& name,
                                                               const std::vector<int64_t>& a_batch) {
   auto build = [&] { return name == "jacobi" ? runtime::jacobi(csr, a_batch) : runtime::ilu0(csr, a_batch); };
-  if (!A.is_sparse()) return build();
-  SolverCache& cache = *A.data().sparse->cache;
+  if (cached == nullptr) return build();
+  SolverCache& cache = *cached->cache;
   std::string key = fmt::format("{}:{}:{}", name, dtype_name(csr.values->dtype()), fmt::join(a_batch, ","));
   std::lock_guard lock(cache.mutex);
   auto& slot = cache.preconditioners[key];
   if (!slot) slot = build();
   return slot;
+}
+
+// A with its rows (laid out in `rows` order) reordered into the order of `order` (same dims).
+runtime::CsrMatrix permute_rows(const runtime::CsrMatrix& A, const Shape& rows, const Shape& order) {
+  int64_t n = rows.volume();
+  auto iota = std::make_shared<Buffer>(DType::i64, n, Buffer::Uninitialized{});
+  for (int64_t i = 0; i < n; ++i) iota->as<int64_t>()[i] = i;
+  BufferPtr from = runtime::relayout(iota, rows.dims(), order.dims());  // new row → old row
+  const int64_t* src = from->as<int64_t>();
+  const int64_t* rp = A.pattern->row_ptr->as<int64_t>();
+  auto row_ptr = std::make_shared<Buffer>(DType::i64, n + 1);
+  auto col = std::make_shared<Buffer>(DType::i32, A.pattern->nnz(), Buffer::Uninitialized{});
+  auto values = std::make_shared<Buffer>(A.values->dtype(), A.values->count(), Buffer::Uninitialized{});
+  int64_t* nrp = row_ptr->as<int64_t>();
+  auto es = static_cast<int64_t>(dtype_size(A.values->dtype()));
+  int64_t nnz = A.pattern->nnz();
+  for (int64_t r = 0; r < n; ++r) {
+    int64_t b = rp[src[r]], len = rp[src[r] + 1] - b;
+    nrp[r + 1] = nrp[r] + len;
+    std::copy_n(A.pattern->col->as<int32_t>() + b, len, col->as<int32_t>() + nrp[r]);
+    for (int64_t v = 0; v < A.batch; ++v) {
+      std::memcpy(static_cast<char*>(values->data()) + (v * nnz + nrp[r]) * es,
+                  static_cast<const char*>(A.values->data()) + (v * nnz + b) * es,
+                  static_cast<size_t>(len * es));
+    }
+  }
+  auto pattern = std::make_shared<runtime::CsrPattern>(runtime::CsrPattern{n, A.pattern->cols, row_ptr, col});
+  return runtime::CsrMatrix{pattern, values, A.batch};
 }
 
 std::string describe(const Solve& s, const std::string& method) {
@@ -287,11 +316,37 @@ Tensor solve_linear_system(LinearSystem& sys, const Tensor& y, const Solve& solv
     throw Error(fmt::format("solve_linear needs a square system: x has {} values {} but y has {} values {}",
                             x_cols.volume(), x_cols.str(), y_rows.volume(), y_rows.str()));
   }
+  // The matrix as CSR in the solve's dtype. When its rows are x's dims in another order, the rows
+  // are permuted into x's order: the methods pair y's element i with x's element i.
+  std::optional<runtime::CsrMatrix> csr;
+  std::vector<int64_t> a_batch;
+  const SparseData* cached = nullptr;  // where symmetry and preconditioners are kept
+  if (sys.matrix) {
+    const Tensor& A = *sys.matrix;
+    a_batch = batch_map(batch, md->batch);
+    bool permute = same_dims(md->rows, md->cols) && md->rows.names() != md->cols.names();
+    if (permute) y_rows = md->cols;
+    if (A.is_sparse()) {
+      csr = A.data().sparse->csr;
+      if (csr->values->dtype() != dtype) {  // convert the values once for this solve
+        auto v = std::make_shared<Buffer>(dtype, csr->values->count(), Buffer::Uninitialized{});
+        for (int64_t i = 0; i < v->count(); ++i) v->set_real(i, csr->values->get_real(i));
+        csr->values = v;
+      }
+      if (permute) {
+        csr = permute_rows(*csr, md->rows, md->cols);
+      } else {
+        cached = A.data().sparse.get();
+      }
+    } else {
+      csr = dense_as_csr(A, md->batch, y_rows, md->cols, dtype);
+    }
+  }
   if (method == "auto") {
     if (sys.matrix && !sys.matrix->is_sparse()) {
       method = "direct";
     } else if (sys.matrix) {
-      method = symmetric(*sys.matrix, sys.matrix->data().sparse->csr) ? "CG" : "biCG-stab";
+      method = symmetric(cached, *csr) ? "CG" : "biCG-stab";
     } else {
       method = "biCG-stab";
     }
@@ -310,23 +365,6 @@ Tensor solve_linear_system(LinearSystem& sys, const Tensor& y, const Solve& solv
       double s = 0;
       for (int64_t i = 0; i < n; ++i) s += yu->as<double>()[b * n + i] * yu->as<double>()[b * n + i];
       tol[static_cast<size_t>(b)] = std::max(solve.rel_tol * std::sqrt(s), solve.abs_tol);
-    }
-  }
-
-  std::optional<runtime::CsrMatrix> csr;
-  std::vector<int64_t> a_batch;
-  if (sys.matrix) {
-    const Tensor& A = *sys.matrix;
-    a_batch = batch_map(batch, md->batch);
-    if (A.is_sparse()) {
-      csr = A.data().sparse->csr;
-      if (csr->values->dtype() != dtype) {  // convert the values once for this solve
-        auto v = std::make_shared<Buffer>(dtype, csr->values->count(), Buffer::Uninitialized{});
-        for (int64_t i = 0; i < v->count(); ++i) v->set_real(i, csr->values->get_real(i));
-        csr->values = v;
-      }
-    } else {
-      csr = dense_as_csr(A, md->batch, md->rows, md->cols, dtype);
     }
   }
 
@@ -373,7 +411,7 @@ Tensor solve_linear_system(LinearSystem& sys, const Tensor& y, const Solve& solv
       op = runtime::csr_operator(*csr, a_batch);
     }
     std::shared_ptr<const runtime::Preconditioner> pre;
-    if (!solve.preconditioner.empty()) pre = preconditioner(*sys.matrix, *csr, solve.preconditioner, a_batch);
+    if (!solve.preconditioner.empty()) pre = preconditioner(cached, *csr, solve.preconditioner, a_batch);
     runtime::KrylovSettings settings{method, tol, solve.max_iterations, pre.get(), record};
     r = runtime::solve_krylov(*op, *yb, *xb, B, settings);
   }

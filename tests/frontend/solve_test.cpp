@@ -890,3 +890,21 @@ TEST_CASE("solve: Jacobi or ILU on a zero diagonal is an Error naming the row",
     }
   }
 }
+
+TEST_CASE("solve: a matrix whose rows list x's dims in another order still solves with CG", "[solve]") {
+  Shape s = spatial("x", 6) & spatial("y", 5);
+  Tensor ones_yx = ones(spatial("y", 5) & spatial("x", 6));  // puts y first in f's output
+  auto f = jit_compile_linear([&](const Tensor& x) { return ones_yx * -laplace(x); });
+  Tensor A = f.matrix(zeros(s)).first;
+  REQUIRE(A.shape().non_batch().without(A.shape().dual().names()).names() ==
+          std::vector<std::string>{"y", "x"});
+  Tensor y = random_normal(s, 5);
+  Solve cg{.method = "CG", .rel_tol = 1e-10, .abs_tol = 0, .x0 = zeros(s)};
+  Tensor x_direct = solve_linear(A, y, Solve{.method = "direct", .x0 = zeros(s)});
+  for (const Tensor& x : {solve_linear(A, y, cg), solve_linear(f, y, cg)}) {
+    CHECK(max(abs(x - x_direct)).item() < 1e-8);
+  }
+  SolveTape tape;
+  solve_linear(A, y, Solve{.rel_tol = 1e-10, .abs_tol = 0, .x0 = zeros(s)});
+  CHECK(tape[0].method == "CG");  // symmetric once the rows are in x's order
+}
