@@ -31,10 +31,14 @@ struct LinearCore::Extracted {
   LinearCore::Affine last;
 };
 
+// Per key, as JitCore's cache: the slot's mutex is held while its key is traced.
 struct LinearCore::Cache {
+  struct Slot {
+    std::mutex mutex;
+    std::shared_ptr<Extracted> extracted;
+  };
   std::mutex mutex;
-  std::unordered_map<std::string, std::shared_ptr<Extracted>> entries;
-  std::unordered_map<std::string, std::shared_ptr<std::mutex>> tracing;
+  std::unordered_map<std::string, std::shared_ptr<Slot>> slots;
   int traces = 0;
 };
 
@@ -48,7 +52,7 @@ int LinearCore::trace_count() const {
 
 void LinearCore::clear_cache() {
   std::lock_guard lock(cache_->mutex);
-  cache_->entries.clear();
+  cache_->slots.clear();
 }
 
 namespace {
@@ -122,29 +126,22 @@ LinearCore::Affine evaluate(const LinearCore::Extracted& e, std::span<const runt
 
 LinearCore::Affine LinearCore::matrix(const std::string& key, const std::vector<Tensor>& args,
                                       const JitCore::TraceFn& f) {
-  std::shared_ptr<Extracted> e;
-  std::shared_ptr<std::mutex> tracing;
+  std::shared_ptr<Cache::Slot> slot;
   {
     std::lock_guard lock(cache_->mutex);
-    auto it = cache_->entries.find(key);
-    if (it != cache_->entries.end()) e = it->second;
-    auto& m = cache_->tracing[key];
-    if (!m) m = std::make_shared<std::mutex>();
-    tracing = m;
+    auto& entry = cache_->slots[key];
+    if (!entry) entry = std::make_shared<Cache::Slot>();
+    slot = entry;
   }
-  if (!e) {  // one thread traces a key; the others wait for it
-    std::lock_guard trace_lock(*tracing);
-    {
+  std::shared_ptr<Extracted> e;
+  {
+    std::lock_guard trace_lock(slot->mutex);  // one thread traces a key; the others wait for it
+    if (!slot->extracted) {
+      slot->extracted = extract(args, f);
       std::lock_guard lock(cache_->mutex);
-      auto it = cache_->entries.find(key);
-      if (it != cache_->entries.end()) e = it->second;
-    }
-    if (!e) {
-      e = extract(args, f);
-      std::lock_guard lock(cache_->mutex);
-      cache_->entries[key] = e;
       ++cache_->traces;
     }
+    e = slot->extracted;
   }
   std::vector<runtime::BufferPtr> arg_buffers;
   for (size_t i = 1; i < args.size(); ++i) arg_buffers.push_back(args[i].data().buffer);
