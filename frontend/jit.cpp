@@ -3,11 +3,10 @@
 #include <fmt/format.h>
 
 #include <chrono>
-#include <mutex>
-#include <unordered_map>
 
 #include "frontend/compiler.h"
 #include "frontend/tensor_data.h"
+#include "frontend/trace_cache.h"
 #include "ir/dump.h"
 #include "runtime/log.h"
 
@@ -24,66 +23,51 @@ struct JitCore::Traced {
   std::vector<bool> weak;  // per output
 };
 
-struct JitCore::Cache {
-  struct Entry {
-    std::mutex mutex;  // held while the key is traced and compiled
-    std::shared_ptr<const Traced> traced;
-  };
-  std::mutex mutex;
-  std::unordered_map<std::string, std::shared_ptr<Entry>> entries;
-};
-
-JitCore::JitCore(std::string kind) : kind_(std::move(kind)), cache_(std::make_unique<Cache>()) {}
+JitCore::JitCore(std::string kind)
+    : kind_(std::move(kind)), cache_(std::make_unique<TraceCache<const Traced>>()) {}
 JitCore::~JitCore() = default;
 
-void JitCore::clear_cache() {
-  std::lock_guard lock(cache_->mutex);
-  cache_->entries.clear();
-}
+int JitCore::trace_count() const { return cache_->trace_count(); }
+void JitCore::clear_cache() { cache_->clear(); }
 
 std::shared_ptr<const JitCore::Traced> JitCore::get_or_trace(const std::string& key,
-                                                             const std::vector<Tensor>& args,
-                                                             const TraceFn& f) {
-  std::shared_ptr<Cache::Entry> entry;
-  {
-    std::lock_guard lock(cache_->mutex);
-    auto& slot = cache_->entries[key];
-    if (!slot) slot = std::make_shared<Cache::Entry>();
-    entry = slot;
-  }
-  std::lock_guard lock(entry->mutex);
-  if (entry->traced) return entry->traced;
-
-  int count = ++trace_count_;
-  if (count == kRetraceWarning) {
-    runtime::logger().warn(
-        "{}: this function has been traced {} times; an auxiliary argument (a number, bool or "
-        "string) or a tensor shape that changes on every call causes a new trace each time. "
-        "Latest key: {}",
-        kind_, count, key);
-  }
-  auto t0 = std::chrono::steady_clock::now();
-  std::vector<ir::ValueType> types;
-  std::vector<bool> weak;
-  for (const Tensor& a : args) {
-    types.push_back(a.data().type);
-    weak.push_back(a.data().weak);
-  }
-  Trace trace = trace_function(types, weak, f);
-  auto traced = std::make_shared<Traced>();
-  traced->weak = std::move(trace.weak);
-  double trace_ms = runtime::ms_since(t0);
-  traced->program = compile_graph(trace.graph);
-  runtime::logger().debug("{}: traced key '{}' in {:.3f} ms ({} nodes), compiled in {:.3f} ms", kind_, key,
-                          trace_ms, trace.graph.size(), runtime::ms_since(t0) - trace_ms);
-  if (ir::dump_enabled("ir")) fmt::print(stderr, "=== {}: trace {:.3f} ms ===\n", kind_, trace_ms);
-  entry->traced = traced;
-  return traced;
+                                                             const std::vector<Tensor>& args, const TraceFn& f,
+                                                             const Transform& transform) {
+  return cache_->get_or_make(key, [&](int count) {
+    if (count == kRetraceWarning) {
+      runtime::logger().warn(
+          "{}: this function has been traced {} times; an auxiliary argument (a number, bool or "
+          "string) or a tensor shape that changes on every call causes a new trace each time. "
+          "Latest key: {}",
+          kind_, count, key);
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    std::vector<ir::ValueType> types;
+    std::vector<bool> weak;
+    for (const Tensor& a : args) {
+      types.push_back(a.data().type);
+      weak.push_back(a.data().weak);
+    }
+    Trace trace = trace_function(types, weak, f);
+    if (transform) {
+      trace.graph = transform(trace.graph);
+      trace.weak.resize(trace.graph.outputs().size(), false);  // what the transform adds is strong
+    }
+    auto traced = std::make_shared<Traced>();
+    traced->weak = std::move(trace.weak);
+    double trace_ms = runtime::ms_since(t0);
+    traced->program = compile_graph(trace.graph);
+    runtime::logger().debug("{}: traced key '{}' in {:.3f} ms ({} nodes), compiled in {:.3f} ms", kind_, key,
+                            trace_ms, trace.graph.size(), runtime::ms_since(t0) - trace_ms);
+    if (ir::dump_enabled("ir")) fmt::print(stderr, "=== {}: trace {:.3f} ms ===\n", kind_, trace_ms);
+    return std::shared_ptr<const Traced>(std::move(traced));
+  });
 }
 
 Trace trace_function(const std::vector<ir::ValueType>& types, const std::vector<bool>& weak,
-                     const JitCore::TraceFn& f) {
+                     const JitCore::TraceFn& f, std::shared_ptr<TraceState> parent) {
   auto state = std::make_shared<TraceState>();
+  state->parent = std::move(parent);
   std::vector<Tensor> tracers;
   for (size_t i = 0; i < types.size(); ++i) {
     tracers.push_back(make_tracer(state, state->graph.add_input(types[i].shape, types[i].dtype), weak[i]));
@@ -94,6 +78,7 @@ Trace trace_function(const std::vector<ir::ValueType>& types, const std::vector<
     state->graph.add_output(trace_value(*state, t));
     out.weak.push_back(t.data().weak);
   }
+  for (const TraceState::Capture& c : state->captures) out.captured.push_back(c.outer);
   out.graph = std::move(state->graph);
   return out;
 }

@@ -2,7 +2,6 @@
 // native code compiled by LLVM.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -20,6 +19,9 @@ namespace phijit {
 
 namespace detail {
 
+template <class T>
+class TraceCache;
+
 // The non-template core of a jit function: its cache of compiled traces.
 class JitCore {
  public:
@@ -27,32 +29,37 @@ class JitCore {
   ~JitCore();
   struct Traced;  // a compiled trace
   using TraceFn = std::function<std::vector<Tensor>(const std::vector<Tensor>& tracers)>;
+  // A pass over the traced graph before it is compiled (gradient adds its VJP here).
+  using Transform = std::function<ir::Graph(const ir::Graph&)>;
 
   // The compiled trace for `key`; on a miss, `f` runs once on tracers standing for `args`
-  // (also when many threads ask for the same key at once) and its graph is compiled.
+  // (also when many threads ask for the same key at once), `transform` (if any) rewrites its
+  // graph, and the result is compiled. The key must determine what `transform` does.
   std::shared_ptr<const Traced> get_or_trace(const std::string& key, const std::vector<Tensor>& args,
-                                             const TraceFn& f);
+                                             const TraceFn& f, const Transform& transform = nullptr);
   // Runs the compiled code on the concrete `args`.
   static std::vector<Tensor> run(const Traced& traced, const std::vector<Tensor>& args);
 
-  int trace_count() const { return trace_count_.load(); }
+  int trace_count() const;
   void clear_cache();
 
  private:
-  struct Cache;
   std::string kind_;
-  std::atomic<int> trace_count_{0};
-  std::unique_ptr<Cache> cache_;
+  std::unique_ptr<TraceCache<const Traced>> cache_;
 };
 
+struct TraceState;
+
 // The graph of `f` run on tracers of the given types (inputs in order), with its outputs
-// and whether each output is a weak scalar.
+// and whether each output is a weak scalar. Under a `parent` trace, tensors of the parent
+// that `f` uses become further inputs of the graph, standing for the parent's `captured` values.
 struct Trace {
   ir::Graph graph;
   std::vector<bool> weak;
+  std::vector<ir::Value> captured;
 };
 Trace trace_function(const std::vector<ir::ValueType>& types, const std::vector<bool>& weak,
-                     const JitCore::TraceFn& f);
+                     const JitCore::TraceFn& f, std::shared_ptr<TraceState> parent = nullptr);
 
 // Key parts: shape and dtype of tensors, values of everything else.
 std::string key_of(const Tensor& t);

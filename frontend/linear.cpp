@@ -4,12 +4,12 @@
 
 #include <chrono>
 #include <mutex>
-#include <unordered_map>
 
 #include "frontend/compiler.h"
 #include "frontend/math.h"
 #include "frontend/matrices.h"
 #include "frontend/tensor_data.h"
+#include "frontend/trace_cache.h"
 #include "ir/dump.h"
 #include "passes/linearize.h"
 #include "runtime/log.h"
@@ -31,29 +31,11 @@ struct LinearCore::Extracted {
   LinearCore::Affine last;
 };
 
-// Per key, as JitCore's cache: the slot's mutex is held while its key is traced.
-struct LinearCore::Cache {
-  struct Slot {
-    std::mutex mutex;
-    std::shared_ptr<Extracted> extracted;
-  };
-  std::mutex mutex;
-  std::unordered_map<std::string, std::shared_ptr<Slot>> slots;
-  int traces = 0;
-};
-
-LinearCore::LinearCore() : cache_(std::make_unique<Cache>()) {}
+LinearCore::LinearCore() : cache_(std::make_unique<TraceCache<Extracted>>()) {}
 LinearCore::~LinearCore() = default;
 
-int LinearCore::trace_count() const {
-  std::lock_guard lock(cache_->mutex);
-  return cache_->traces;
-}
-
-void LinearCore::clear_cache() {
-  std::lock_guard lock(cache_->mutex);
-  cache_->slots.clear();
-}
+int LinearCore::trace_count() const { return cache_->trace_count(); }
+void LinearCore::clear_cache() { cache_->clear(); }
 
 namespace {
 
@@ -126,23 +108,7 @@ LinearCore::Affine evaluate(const LinearCore::Extracted& e, std::span<const runt
 
 LinearCore::Affine LinearCore::matrix(const std::string& key, const std::vector<Tensor>& args,
                                       const JitCore::TraceFn& f) {
-  std::shared_ptr<Cache::Slot> slot;
-  {
-    std::lock_guard lock(cache_->mutex);
-    auto& entry = cache_->slots[key];
-    if (!entry) entry = std::make_shared<Cache::Slot>();
-    slot = entry;
-  }
-  std::shared_ptr<Extracted> e;
-  {
-    std::lock_guard trace_lock(slot->mutex);  // one thread traces a key; the others wait for it
-    if (!slot->extracted) {
-      slot->extracted = extract(args, f);
-      std::lock_guard lock(cache_->mutex);
-      ++cache_->traces;
-    }
-    e = slot->extracted;
-  }
+  std::shared_ptr<Extracted> e = cache_->get_or_make(key, [&](int) { return extract(args, f); });
   std::vector<runtime::BufferPtr> arg_buffers;
   for (size_t i = 1; i < args.size(); ++i) arg_buffers.push_back(args[i].data().buffer);
   std::lock_guard lock(e->mutex);

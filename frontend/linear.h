@@ -36,8 +36,7 @@ class LinearCore {
   void clear_cache();
 
  private:
-  struct Cache;
-  std::unique_ptr<Cache> cache_;
+  std::unique_ptr<TraceCache<Extracted>> cache_;
 };
 
 // The key part of x: its non-batch shape and dtype.

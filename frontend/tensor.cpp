@@ -8,6 +8,7 @@
 
 #include "frontend/matrices.h"
 #include "frontend/tensor_data.h"
+#include "ir/builder.h"
 
 namespace phijit {
 
@@ -230,17 +231,40 @@ ir::Value trace_value(TraceState& trace, const Tensor& t) {
                     d.type.shape.str()));
   }
   if (d.trace == nullptr) return trace.graph.add_constant(d.buffer, d.type.shape);
-  if (d.trace.get() != &trace) {
+  if (d.trace.get() == &trace) return d.value;
+  if (trace.parent == nullptr) {
     throw Error(
         "A tensor traced by one jit_compile call was used inside another; pass it as an argument instead");
   }
-  return d.value;
+  // A tensor of an enclosing trace: its value there (captured level by level), as an input here.
+  ir::Value outer = trace_value(*trace.parent, t);
+  for (const TraceState::Capture& c : trace.captures) {
+    if (c.outer == outer) return c.inner;
+  }
+  ir::Value inner = trace.graph.add_input(d.type.shape, d.type.dtype);
+  trace.captures.push_back({outer, inner});
+  return inner;
+}
+
+namespace {
+int depth(const TraceState* t) {
+  int d = 0;
+  for (; t != nullptr; t = t->parent.get()) ++d;
+  return d;
+}
+}  // namespace
+
+std::shared_ptr<TraceState> innermost_trace(const std::vector<Tensor>& ts) {
+  std::shared_ptr<TraceState> inner;
+  for (const Tensor& t : ts) {
+    if (t.defined() && depth(t.data().trace.get()) > depth(inner.get())) inner = t.data().trace;
+  }
+  return inner;
 }
 
 Tensor apply(ir::Op op, std::vector<Tensor> operands, ir::Attrs attrs) {
   std::vector<DType> dtypes;
   std::vector<bool> weak;
-  std::shared_ptr<TraceState> trace;
   for (const Tensor& t : operands) {
     if (t.is_sparse()) {
       throw Error(
@@ -250,8 +274,8 @@ Tensor apply(ir::Op op, std::vector<Tensor> operands, ir::Attrs attrs) {
     }
     dtypes.push_back(t.dtype());
     weak.push_back(t.data().weak);
-    if (t.data().trace != nullptr) trace = t.data().trace;
   }
+  std::shared_ptr<TraceState> trace = innermost_trace(operands);
   std::vector<DType> want = ir::operand_dtypes(op, dtypes, weak);
   std::vector<ir::ValueType> types;
   for (size_t i = 0; i < operands.size(); ++i) {
@@ -264,7 +288,7 @@ Tensor apply(ir::Op op, std::vector<Tensor> operands, ir::Attrs attrs) {
   if (trace != nullptr) {
     std::vector<ir::Value> values;
     for (const Tensor& t : operands) values.push_back(trace_value(*trace, t));
-    return make_tracer(trace, trace->graph.add(op, std::move(values), std::move(attrs)), result_weak);
+    return make_tracer(trace, ir::Builder(trace->graph).op(op, std::move(values), std::move(attrs)), result_weak);
   }
   ir::ValueType result = ir::infer_type(op, types, attrs);
   std::vector<runtime::BufferPtr> buffers;

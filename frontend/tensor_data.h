@@ -16,9 +16,17 @@
 
 namespace phijit::detail {
 
-// The graph a jit_compile trace records into.
+// The graph a trace records into. A trace started while another one runs (gradient inside
+// jit_compile) has that one as its parent: tensors of the parent it meets become extra inputs
+// of its graph ("captures", numbered after the function's arguments).
 struct TraceState {
   ir::Graph graph;
+  std::shared_ptr<TraceState> parent;
+  struct Capture {
+    ir::Value outer;  // in parent->graph
+    ir::Value inner;  // the input of this graph standing for it
+  };
+  std::vector<Capture> captures;
 };
 
 // What solvers derive from a sparse matrix once and keep with it.
@@ -49,6 +57,8 @@ struct TensorData {
 };
 
 bool is_tracer(const Tensor& t);
+// The trace an op on `ts` records into: the innermost of their traces (null: none is a tracer).
+std::shared_ptr<TraceState> innermost_trace(const std::vector<Tensor>& ts);
 Tensor make_tracer(const std::shared_ptr<TraceState>& trace, ir::Value v, bool weak);
 // The value of t in trace's graph: its own if t is a tracer of that trace, else a constant.
 ir::Value trace_value(TraceState& trace, const Tensor& t);

@@ -23,4 +23,11 @@ class NotLinearError : public Error {
   using Error::Error;
 };
 
+// A broken invariant inside phijit, not the user's mistake.
+class InternalError : public Error {
+ public:
+  explicit InternalError(const std::string& message)
+      : Error("phijit internal error (please report): " + message) {}
+};
+
 }  // namespace phijit

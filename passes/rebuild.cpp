@@ -1,5 +1,9 @@
 #include "passes/rebuild.h"
 
+#include <fmt/format.h>
+
+#include "ir/error.h"
+
 namespace phijit::passes {
 
 ir::Value copy_node(ir::Graph& out, const ir::Node& node, std::span<const ir::Value> operands) {
@@ -21,6 +25,29 @@ ir::Graph rebuild(const ir::Graph& g, const Visit& visit) {
         n.op == ir::Op::input ? copy_node(out, n, operands) : visit(out, n, operands);
   }
   for (ir::Value v : g.outputs()) out.add_output(map[static_cast<size_t>(v.id)]);
+  return out;
+}
+
+std::vector<ir::Value> inline_graph(ir::Graph& into, const ir::Graph& g, std::span<const ir::Value> inputs) {
+  if (inputs.size() != g.inputs().size()) {
+    throw InternalError(fmt::format("inline_graph: the graph has {} inputs, {} values were given",
+                                    g.inputs().size(), inputs.size()));
+  }
+  std::vector<ir::Value> map(static_cast<size_t>(g.size()));
+  std::vector<ir::Value> operands;
+  size_t next_input = 0;
+  for (int i = 0; i < g.size(); ++i) {
+    const ir::Node& n = g.nodes()[static_cast<size_t>(i)];
+    if (n.op == ir::Op::input) {
+      map[static_cast<size_t>(i)] = inputs[next_input++];
+      continue;
+    }
+    operands.clear();
+    for (ir::Value v : n.inputs) operands.push_back(map[static_cast<size_t>(v.id)]);
+    map[static_cast<size_t>(i)] = into.add(n.op, operands, n.attrs, &n.type);
+  }
+  std::vector<ir::Value> out;
+  for (ir::Value v : g.outputs()) out.push_back(map[static_cast<size_t>(v.id)]);
   return out;
 }
 

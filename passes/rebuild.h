@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <span>
+#include <vector>
 
 #include "ir/graph.h"
 
@@ -14,6 +15,10 @@ namespace phijit::passes {
 using Visit =
     std::function<ir::Value(ir::Graph& out, const ir::Node& node, std::span<const ir::Value> operands)>;
 ir::Graph rebuild(const ir::Graph& g, const Visit& visit);
+
+// Copies `g`'s nodes into `into`, its inputs standing for `inputs` there; returns the values of
+// g's outputs. Equal nodes merge with those `into` has.
+std::vector<ir::Value> inline_graph(ir::Graph& into, const ir::Graph& g, std::span<const ir::Value> inputs);
 
 ir::Value copy_node(ir::Graph& out, const ir::Node& node, std::span<const ir::Value> operands);
 

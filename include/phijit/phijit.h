@@ -1,6 +1,7 @@
 // phijit: the public API (see API.md). One umbrella header; everything is in namespace phijit.
 #pragma once
 
+#include "frontend/gradient.h"
 #include "frontend/jit.h"
 #include "frontend/linear.h"
 #include "frontend/math.h"

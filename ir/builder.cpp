@@ -1,0 +1,207 @@
+#include "ir/builder.h"
+
+#include <fmt/format.h>
+
+#include <utility>
+
+#include "ir/error.h"
+
+namespace phijit::ir {
+
+namespace attrs {
+
+Attrs cast(DType to) {
+  Attrs a;
+  a.dtype = to;
+  return a;
+}
+
+Attrs reduce(std::vector<std::string> dims) {
+  Attrs a;
+  a.names = std::move(dims);
+  return a;
+}
+
+Attrs shift(std::string dim, int64_t offset, const Extrapolation& e) {
+  Attrs a;
+  a.names = {std::move(dim)};
+  a.ints = {offset};
+  a.extrap = e;
+  return a;
+}
+
+Attrs pad(const std::vector<PadWidth>& widths, const Extrapolation& e) {
+  Attrs a;
+  for (const PadWidth& w : widths) {
+    a.names.push_back(w.dim);
+    a.ints.push_back(w.lo);
+    a.ints.push_back(w.hi);
+  }
+  a.extrap = e;
+  return a;
+}
+
+Attrs expand(Shape new_dims) {
+  Attrs a;
+  a.shape = std::move(new_dims);
+  return a;
+}
+
+Attrs slice(std::string dim, int64_t start, int64_t stop, bool drop) {
+  Attrs a;
+  a.names = {std::move(dim)};
+  a.ints = {start, stop, drop ? 1 : 0};
+  return a;
+}
+
+Attrs concat(std::string dim) {
+  Attrs a;
+  a.names = {std::move(dim)};
+  return a;
+}
+
+Attrs stack(Shape new_dim) {
+  Attrs a;
+  a.shape = std::move(new_dim);
+  return a;
+}
+
+Attrs rename(const std::vector<RenamePair>& pairs) {
+  Attrs a;
+  for (const RenamePair& p : pairs) {
+    a.names.push_back(p.from);
+    a.names.push_back(p.to);
+    a.ints.push_back(static_cast<int64_t>(p.type));
+  }
+  return a;
+}
+
+ShiftView shift_of(const Attrs& a) { return {a.names.at(0), a.ints.at(0), a.extrap}; }
+
+SliceView slice_of(const Attrs& a) { return {a.names.at(0), a.ints.at(0), a.ints.at(1), a.ints.at(2) != 0}; }
+
+std::vector<PadWidth> pad_widths(const Attrs& a) {
+  std::vector<PadWidth> out;
+  for (size_t k = 0; k < a.names.size(); ++k) out.push_back({a.names[k], a.ints.at(2 * k), a.ints.at(2 * k + 1)});
+  return out;
+}
+
+std::vector<RenamePair> rename_pairs(const Attrs& a) {
+  std::vector<RenamePair> out;
+  for (size_t k = 0; k < a.ints.size(); ++k) {
+    out.push_back({a.names.at(2 * k), a.names.at(2 * k + 1), static_cast<DimType>(a.ints[k])});
+  }
+  return out;
+}
+
+}  // namespace attrs
+
+Value Builder::op(Op op, std::vector<Value> operands, Attrs a) {
+  std::vector<DType> have;
+  for (Value v : operands) have.push_back(dtype(v));
+  std::vector<DType> want = operand_dtypes(op, have, std::vector<bool>(operands.size(), false));
+  for (size_t i = 0; i < operands.size(); ++i) operands[i] = cast(operands[i], want[i]);
+  return g_->add(op, std::move(operands), std::move(a));
+}
+
+Value Builder::scalar(double value, DType dtype) {
+  auto b = std::make_shared<Buffer>(dtype, 1);
+  b->set_real(0, value);
+  return g_->add_constant(std::move(b), Shape());
+}
+
+Value Builder::full(const ValueType& t, double value) {
+  Value s = scalar(value, t.dtype);
+  return t.shape.rank() == 0 ? s : expand(s, t.shape);
+}
+
+Value Builder::cast(Value v, DType to) {
+  if (dtype(v) == to) return v;
+  return g_->add(Op::cast, {v}, attrs::cast(to));
+}
+
+Value Builder::sum(Value v, std::vector<std::string> dims) { return reduce(Op::reduce_sum, v, std::move(dims)); }
+
+Value Builder::reduce(Op reduction, Value v, std::vector<std::string> dims) {
+  if (dims.empty()) return reduction == Op::reduce_sum ? cast(v, sum_type(dtype(v))) : v;
+  return g_->add(reduction, {v}, attrs::reduce(std::move(dims)));
+}
+
+Value Builder::shift(Value v, const std::string& dim, int64_t offset, const Extrapolation& e) {
+  return g_->add(Op::shift, {v}, attrs::shift(dim, offset, e));
+}
+
+Value Builder::pad(Value v, const std::vector<attrs::PadWidth>& widths, const Extrapolation& e) {
+  return g_->add(Op::pad, {v}, attrs::pad(widths, e));
+}
+
+Value Builder::expand(Value v, const Shape& new_dims) { return g_->add(Op::expand, {v}, attrs::expand(new_dims)); }
+
+Value Builder::slice(Value v, const std::string& dim, int64_t start, int64_t stop, bool drop) {
+  return g_->add(Op::slice, {v}, attrs::slice(dim, start, stop, drop));
+}
+
+Value Builder::concat(std::vector<Value> parts, const std::string& dim) {
+  return parts.size() == 1 ? parts[0] : g_->add(Op::concat, std::move(parts), attrs::concat(dim));
+}
+
+Value Builder::stack(std::vector<Value> parts, const Shape& new_dim) {
+  return g_->add(Op::stack, std::move(parts), attrs::stack(new_dim));
+}
+
+Value Builder::rename(Value v, const std::vector<attrs::RenamePair>& pairs) {
+  return pairs.empty() ? v : g_->add(Op::rename, {v}, attrs::rename(pairs));
+}
+
+Value Builder::with_dim(Value v, const Dim& d) {
+  if (shape(v).contains(d.name)) return v;
+  return expand(v, Shape({d}));
+}
+
+Value Builder::broadcast_to(Value v, const Shape& target) {
+  if (shape(v) == target) return v;
+  std::vector<std::string> missing;
+  for (const Dim& d : shape(v).dims()) {
+    if (!target.contains(d.name)) missing.push_back(d.name);
+  }
+  if (!missing.empty()) {
+    throw InternalError(fmt::format("broadcast_to: {} has dims {} that the target {} lacks", shape(v).str(),
+                                    fmt::join(missing, ","), target.str()));
+  }
+  // An elementwise op's result takes its first operand's dim order: adding v to zeros of the
+  // target shape reorders v at no cost once fused (x + 0 is kept, unlike an expand).
+  return g_->add(Op::add, {full(ValueType{target, dtype(v)}, 0), v});
+}
+
+Value Builder::unbroadcast(Value v, const ValueType& target) {
+  std::vector<std::string> extra;
+  for (const Dim& d : shape(v).dims()) {
+    if (!target.shape.contains(d.name)) extra.push_back(d.name);
+  }
+  Value summed = extra.empty() ? v : sum(v, extra);
+  return broadcast_to(cast(summed, target.dtype), target.shape);
+}
+
+Value Builder::embed(Value v, const Dim& full_dim, int64_t start) {
+  const Dim& have = shape(v).dim(full_dim.name);
+  int64_t stop = start + have.size;
+  if (start == 0 && stop == full_dim.size && have.item_names == full_dim.item_names) return v;
+  if (full_dim.item_names.empty()) {
+    return pad(v, {{full_dim.name, start, full_dim.size - stop}}, extrapolation::ZERO);
+  }
+  // Pad would drop the item names; concat keeps them when every part has its share.
+  auto part = [&](int64_t lo, int64_t hi) {
+    std::vector<Dim> dims = shape(v).dims();
+    Dim& d = dims[static_cast<size_t>(shape(v).index_of(full_dim.name))];
+    d.size = hi - lo;
+    d.item_names.assign(full_dim.item_names.begin() + lo, full_dim.item_names.begin() + hi);
+    return dims;
+  };
+  std::vector<Value> parts;
+  if (start > 0) parts.push_back(zeros(ValueType{Shape(part(0, start)), dtype(v)}));
+  parts.push_back(g_->add(Op::add, {zeros(ValueType{Shape(part(start, stop)), dtype(v)}), v}));
+  if (stop < full_dim.size) parts.push_back(zeros(ValueType{Shape(part(stop, full_dim.size)), dtype(v)}));
+  return concat(std::move(parts), full_dim.name);
+}
+
+}  // namespace phijit::ir

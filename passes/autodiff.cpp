@@ -1,0 +1,288 @@
+#include "passes/autodiff.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "ir/builder.h"
+#include "ir/error.h"
+
+namespace phijit::passes {
+
+namespace {
+
+using ir::Builder;
+using ir::Graph;
+using ir::Node;
+using ir::Op;
+using ir::Value;
+
+// The reverse walk: cotangents flow from the outputs back to the values that need them, one
+// rule per op. Every rule is written with existing ops, so the result is an ordinary graph
+// that can be differentiated again (Hessian-vector products).
+class Reverse {
+ public:
+  Reverse(Graph& g, std::span<const Value> wrt) : g_(g), b_(g), end_(g.size()) {
+    needs_.assign(static_cast<size_t>(end_), false);
+    for (Value w : wrt) needs_.at(static_cast<size_t>(w.id)) = true;
+    // A value needs a cotangent when it is a float that depends on a value of `wrt`.
+    for (int i = 0; i < end_; ++i) {
+      const Node& n = g_.nodes()[static_cast<size_t>(i)];
+      if (!is_float(n.type.dtype)) continue;
+      for (Value in : n.inputs) needs_[static_cast<size_t>(i)] = needs_[static_cast<size_t>(i)] || needs(in);
+    }
+    ct_.resize(static_cast<size_t>(end_));
+  }
+
+  void seed(Value output, Value cotangent) { accumulate(output, cotangent); }
+
+  void run() {
+    for (int i = end_ - 1; i >= 0; --i) {
+      Value v{i};
+      if (needs(v) && ct_[static_cast<size_t>(i)].valid()) pull_back(v);
+    }
+  }
+
+  Value gradient(Value w) {
+    ir::ValueType t = g_.type(w);
+    Value ct = ct_[static_cast<size_t>(w.id)];
+    return ct.valid() ? ct : b_.zeros(t);
+  }
+
+ private:
+  bool needs(Value v) const { return needs_[static_cast<size_t>(v.id)]; }
+
+  // Adds a contribution to an operand's cotangent, summed over the dims the operand lacks.
+  void accumulate(Value operand, Value contribution) {
+    if (!needs(operand)) return;
+    ir::ValueType t = g_.type(operand);
+    contribution = b_.unbroadcast(contribution, t);
+    Value& slot = ct_[static_cast<size_t>(operand.id)];
+    slot = slot.valid() ? b_.add(slot, contribution) : contribution;
+  }
+
+  Value scalar_like(double value, Value like) { return b_.scalar(value, b_.dtype(like)); }
+  // ct · factor and ct / divisor, but 0 where ct is 0: an unselected where-branch or a masked
+  // cell passes 0, which must not become inf·0 = NaN (sqrt, log, div, pow at a singularity).
+  Value masked(Value ct, Value product) {
+    Value zero = scalar_like(0, product);
+    return b_.where(b_.eq(ct, scalar_like(0, ct)), zero, product);
+  }
+  Value safe_mul(Value ct, Value factor) { return masked(ct, b_.mul(ct, factor)); }
+  Value safe_div(Value ct, Value divisor) { return masked(ct, b_.div(ct, divisor)); }
+  // 1 where a > b, 1/2 where they tie, else 0: how maximum(a, b) passes its cotangent to a.
+  Value winner_share(Value a, Value b) {
+    Value one = scalar_like(1, a), half = scalar_like(0.5, a), zero = scalar_like(0, a);
+    return b_.where(b_.eq(a, b), half, b_.where(b_.gt(a, b), one, zero));
+  }
+
+  void pull_back(Value v) {
+    const Node n = g_.node(v);  // a copy: the rules append to g_
+    const Value ct = ct_[static_cast<size_t>(v.id)];
+    auto x = [&](size_t k) { return n.inputs[k]; };
+    auto give = [&](size_t k, Value contribution) { accumulate(x(k), contribution); };
+    switch (n.op) {
+      // clang-format off
+      case Op::input:
+      case Op::constant: return;
+      case Op::neg: return give(0, b_.neg(ct));
+      case Op::exp: return give(0, b_.mul(ct, v));
+      case Op::log: return give(0, safe_div(ct, x(0)));
+      case Op::sin: return give(0, b_.mul(ct, b_.op(Op::cos, {x(0)})));
+      case Op::cos: return give(0, b_.neg(b_.mul(ct, b_.op(Op::sin, {x(0)}))));
+      case Op::tan: return give(0, b_.mul(ct, b_.add(scalar_like(1, v), b_.mul(v, v))));
+      case Op::tanh: return give(0, b_.mul(ct, b_.sub(scalar_like(1, v), b_.mul(v, v))));
+      case Op::sqrt: return give(0, safe_div(ct, b_.mul(scalar_like(2, v), v)));
+      case Op::abs: return give(0, b_.mul(ct, b_.op(Op::sign, {x(0)})));
+      case Op::sign:
+      case Op::isfinite:
+      case Op::lt:
+      case Op::le:
+      case Op::gt:
+      case Op::ge:
+      case Op::eq:
+      case Op::ne: return;  // piecewise constant: zero gradient
+      case Op::cast: return give(0, ct);  // accumulate casts back to the operand's dtype
+      case Op::add: give(0, ct); return give(1, ct);
+      case Op::sub: give(0, ct); return give(1, b_.neg(ct));
+      case Op::mul: give(0, b_.mul(ct, x(1))); return give(1, b_.mul(ct, x(0)));
+      case Op::div: give(0, safe_div(ct, x(1))); return give(1, b_.neg(safe_div(b_.mul(ct, v), x(1))));
+      case Op::pow: return pow_rule(n, v, ct);
+      case Op::maximum: give(0, b_.mul(ct, winner_share(x(0), x(1)))); return give(1, b_.mul(ct, winner_share(x(1), x(0))));
+      case Op::minimum: give(0, b_.mul(ct, winner_share(x(1), x(0)))); return give(1, b_.mul(ct, winner_share(x(0), x(1))));
+      case Op::where: {
+        Value zero = scalar_like(0, ct);
+        give(1, b_.where(x(0), ct, zero));
+        return give(2, b_.where(x(0), zero, ct));
+      }
+      case Op::reduce_sum: return give(0, b_.broadcast_to(ct, b_.shape(x(0))));
+      case Op::reduce_max:
+      case Op::reduce_min: return select_reduction_rule(n, v, ct);
+      case Op::shift: {
+        ir::attrs::ShiftView s = ir::attrs::shift_of(n.attrs);
+        return give(0, shift_adjoint(ct, b_.shape(x(0)).dim(s.dim), s.offset, s.extrap));
+      }
+      case Op::pad: {
+        Value g = ct;
+        for (const ir::attrs::PadWidth& w : ir::attrs::pad_widths(n.attrs))
+          g = pad_adjoint(g, b_.shape(x(0)).dim(w.dim), w.lo, w.hi, n.attrs.extrap);
+        return give(0, g);
+      }
+      case Op::expand: return give(0, ct);  // accumulate sums over the added dims
+      case Op::slice: {
+        ir::attrs::SliceView s = ir::attrs::slice_of(n.attrs);
+        Dim d = b_.shape(x(0)).dim(s.dim);
+        Value kept = s.drop ? b_.with_dim(ct, Dim{d.name, 1, d.type, {}}) : ct;
+        return give(0, b_.embed(kept, d, s.start));
+      }
+      case Op::concat: {
+        const std::string& dim = n.attrs.names[0];
+        int64_t offset = 0;
+        for (size_t k = 0; k < n.inputs.size(); ++k) {
+          int64_t size = b_.shape(x(k)).size(dim);
+          give(k, b_.slice(ct, dim, offset, offset + size));
+          offset += size;
+        }
+        return;
+      }
+      case Op::stack: {
+        const std::string& dim = n.attrs.shape.dims()[0].name;
+        for (size_t k = 0; k < n.inputs.size(); ++k) {
+          give(k, b_.slice(ct, dim, static_cast<int64_t>(k), static_cast<int64_t>(k) + 1, /*drop=*/true));
+        }
+        return;
+      }
+      case Op::rename: {
+        std::vector<ir::attrs::RenamePair> back;
+        for (const ir::attrs::RenamePair& p : ir::attrs::rename_pairs(n.attrs))
+          back.push_back({p.to, p.from, b_.shape(x(0)).type(p.from)});
+        return give(0, b_.rename(ct, back));
+      }
+        // clang-format on
+    }
+  }
+
+  // d(a^b)/da = b·a^(b−1); d(a^b)/db = a^b·log(a), taken as 0 at a = 0 (a^b is 0 there for
+  // every b > 0), so pow(x, 2) and pow(0, b) have finite gradients.
+  void pow_rule(const Node& n, Value v, Value ct) {
+    Value a = n.inputs[0], p = n.inputs[1];
+    Value d_base = b_.mul(p, b_.op(Op::pow, {a, b_.sub(p, scalar_like(1, p))}));
+    accumulate(a, safe_mul(ct, d_base));
+    if (!needs(p)) return;
+    Value zero = scalar_like(0, a);
+    Value d_exponent = b_.where(b_.eq(a, zero), zero, b_.mul(v, b_.op(Op::log, {a})));
+    accumulate(p, safe_mul(ct, d_exponent));
+  }
+
+  // max/min over dims: the cotangent goes to the elements equal to the result, split evenly
+  // among ties.
+  void select_reduction_rule(const Node& n, Value v, Value ct) {
+    Value x = n.inputs[0];
+    Value hit = b_.eq(x, v);
+    Value count = b_.sum(b_.where(hit, scalar_like(1, x), scalar_like(0, x)), n.attrs.names);
+    Value share = b_.div(ct, count);
+    accumulate(x, b_.where(hit, b_.broadcast_to(share, b_.shape(x)), scalar_like(0, share)));
+  }
+
+  // The cotangent of the edge cell `at` of dim `d`: the sum of ct over [lo, hi) along d.
+  Value edge(Value ct, const Dim& d, int64_t lo, int64_t hi, int64_t at) {
+    Value summed = b_.sum(b_.slice(ct, d.name, lo, hi), {d.name});
+    return b_.embed(b_.with_dim(summed, Dim{d.name, 1, d.type, {}}), d, at);
+  }
+
+  // shift(x, d, k, e)[i] = x[i + k]: ct moves back by k. Constant reads carry no gradient;
+  // periodic ones wrap; zero-gradient reads past an edge add to the edge cell.
+  Value shift_adjoint(Value ct, const Dim& d, int64_t k, const Extrapolation& e) {
+    switch (e.kind()) {
+      case Extrapolation::Kind::constant: return b_.shift(ct, d.name, -k, extrapolation::ZERO);
+      case Extrapolation::Kind::periodic: return b_.shift(ct, d.name, -k, extrapolation::PERIODIC);
+      case Extrapolation::Kind::zero_gradient: {
+        Value inside = b_.shift(ct, d.name, -k, extrapolation::ZERO);
+        int64_t n = d.size;
+        if (k > 0) return b_.add(inside, edge(ct, d, std::max<int64_t>(0, n - k), n, n - 1));
+        if (k < 0) return b_.add(inside, edge(ct, d, 0, std::min(n, -k), 0));
+        return inside;
+      }
+    }
+    throw InternalError("shift_adjoint: unknown extrapolation");
+  }
+
+  // pad(x, d, lo, hi, e): ct has lo + n + hi cells along d; each goes back to the cell it read.
+  Value pad_adjoint(Value ct, const Dim& d, int64_t lo, int64_t hi, const Extrapolation& e) {
+    int64_t n = d.size;
+    Value inside = b_.slice(ct, d.name, lo, lo + n);
+    switch (e.kind()) {
+      case Extrapolation::Kind::constant: return inside;
+      case Extrapolation::Kind::zero_gradient: {
+        Value g = inside;
+        if (lo > 0) g = b_.add(g, edge(ct, d, 0, lo, 0));
+        if (hi > 0) g = b_.add(g, edge(ct, d, lo + n, lo + n + hi, n - 1));
+        return g;
+      }
+      case Extrapolation::Kind::periodic: {
+        // Runs of cells that read a contiguous range of x, each added back where it read.
+        Value g;
+        for (int64_t i = 0; i < lo + n + hi;) {
+          int64_t source = ((i - lo) % n + n) % n;
+          int64_t length = std::min(n - source, lo + n + hi - i);
+          Value part = b_.embed(b_.slice(ct, d.name, i, i + length), d, source);
+          g = g.valid() ? b_.add(g, part) : part;
+          i += length;
+        }
+        return g;
+      }
+    }
+    throw InternalError("pad_adjoint: unknown extrapolation");
+  }
+
+  Graph& g_;
+  Builder b_;
+  int end_;  // the values that existed before the walk; everything after is its work
+  std::vector<bool> needs_;
+  std::vector<Value> ct_;
+};
+
+}  // namespace
+
+std::vector<Value> vjp(Graph& g, std::span<const Value> outputs, std::span<const Value> cotangents,
+                       std::span<const Value> wrt) {
+  if (outputs.size() != cotangents.size()) {
+    throw InternalError(fmt::format("vjp: {} outputs but {} cotangents", outputs.size(), cotangents.size()));
+  }
+  for (Value w : wrt) {
+    if (!is_float(g.type(w).dtype)) {
+      throw InternalError(fmt::format("vjp: %{} is {}, not a float", w.id, dtype_name(g.type(w).dtype)));
+    }
+  }
+  Reverse reverse(g, wrt);
+  for (size_t i = 0; i < outputs.size(); ++i) reverse.seed(outputs[i], cotangents[i]);
+  reverse.run();
+  std::vector<Value> grads;
+  for (Value w : wrt) grads.push_back(reverse.gradient(w));
+  return grads;
+}
+
+Graph run_gradient(const Graph& g, std::span<const int> wrt) {
+  if (g.outputs().empty()) throw Error("gradient: the function returns nothing to differentiate");
+  Graph out = g;
+  Value loss = out.outputs()[0];
+  const ir::ValueType loss_type = out.type(loss);
+  if (loss_type.shape.non_batch().rank() != 0) {
+    throw ShapeError(fmt::format(
+        "gradient: the first output of the function must be one scalar per batch entry (only batch dims), "
+        "got shape {}; reduce it, e.g. with sum() or l2_loss()",
+        loss_type.shape.str()));
+  }
+  if (!is_float(loss_type.dtype)) {
+    throw Error(fmt::format("gradient: the first output of the function must be a float, got {}",
+                            dtype_name(loss_type.dtype)));
+  }
+  std::vector<Value> wrt_values;
+  for (int i : wrt) wrt_values.push_back(out.inputs().at(static_cast<size_t>(i)));
+  Value seed = ir::Builder(out).full(loss_type, 1);
+  std::vector<Value> grads = vjp(out, std::span<const Value>(&loss, 1), std::span<const Value>(&seed, 1), wrt_values);
+  for (Value v : grads) out.add_output(v);
+  return out;
+}
+
+}  // namespace phijit::passes
