@@ -133,3 +133,182 @@ TEST_CASE("laplace and spatial_gradient adjoints in 2D equal the extracted matri
     CHECK_THAT(h.to_vector(), Catch::Matchers::Approx(matmul(transpose(matrix_from_function(grad_op, u).first), vg).to_vector()).epsilon(1e-12));
   }
 }
+
+TEST_CASE("gradient sums over batch dims and unbroadcasts arguments") {
+  Tensor x = tensor({1, 2, 3, 4, 5, 6}, batch("b", 2) & spatial("x", 3));
+  Tensor w = tensor({1, 10, 100}, spatial("x", 3));
+  auto f = [](const Tensor& x, const Tensor& w) { return sum(x * x * w); };  // one loss per batch entry
+  std::vector<Tensor> out = gradient(f, {0, 1})(x, w);
+  CHECK(out[0].shape() == batch("b", 2));
+  CHECK_VALUES(out[0], {1 + 40 + 900, 16 + 250 + 3600});
+  CHECK(out[1].shape() == x.shape());
+  CHECK_VALUES(out[1], {2, 40, 600, 8, 100, 1200});
+  CHECK(out[2].shape() == w.shape());  // w lacks b: summed over it
+  CHECK_VALUES(out[2], {1 + 16, 4 + 25, 9 + 36});
+  SECTION("a scalar argument broadcast over x gets the sum") {
+    auto g = gradient([](const Tensor& x, const Tensor& s) { return sum(x * s); }, {1}, false);
+    Tensor s = tensor({2}, Shape());
+    Tensor gs = g(x, s)[0];
+    CHECK(gs.shape() == Shape());
+    CHECK(gs.item() == 21);
+  }
+}
+
+TEST_CASE("gradient keeps the argument's dim order, item names and dtype") {
+  Tensor x = random_normal(spatial("y", 3) & spatial("x", 4) & channel("vector", std::vector<std::string>{"a", "b"}), 1);
+  auto f = [](const Tensor& x) { return sum(sum(x, "y") * 2.0) + sum(x.slice("vector", 1)); };
+  Tensor g = gradient(f, {0}, false)(x)[0];
+  CHECK(g.shape() == x.shape());
+  std::vector<double> want;
+  for (int i = 0; i < 12; ++i) want.insert(want.end(), {2.0, 3.0});
+  CHECK_VALUES(g, want);
+  SECTION("f32 in, f32 out") {
+    Tensor x32 = x.astype(DType::f32);
+    Tensor g32 = gradient(f, {0}, false)(x32)[0];
+    CHECK(g32.dtype() == DType::f32);
+    CHECK_VALUES_F32(g32, want);
+  }
+  SECTION("an f32 argument of an f64 function") {
+    Tensor x32 = x.astype(DType::f32);
+    auto h = [](const Tensor& x) { return sum(x.astype(DType::f64) * x.astype(DType::f64)); };
+    Tensor g32 = gradient(h, {0}, false)(x32)[0];
+    CHECK(g32.dtype() == DType::f32);
+    std::vector<double> twice;
+    for (double v : x32.to_vector()) twice.push_back(2 * v);
+    CHECK_VALUES_F32(g32, twice);
+  }
+}
+
+TEST_CASE("gradient of layout ops: slice, concat, stack, rename, expand") {
+  Tensor x = vec({1, 2, 3, 4});
+  Tensor w = tensor({1, 10, 100}, spatial("x", 3));
+  auto f = [&](const Tensor& x) {
+    Tensor parts = concat({x.slice("x", 2, 4), x.slice("x", 0, 1)}, "x");  // x2 x3 x0
+    Tensor stacked = stack({x, x * 2.0}, channel("c", 2));
+    Tensor renamed = rename_dims(x, {{"x", spatial("z", 4)}});
+    return sum(parts * w) + sum(stacked) + sum(renamed * renamed) + x.slice("x", 3) * 5.0;
+  };
+  // parts: d/dx = (100, 0, 1, 10); stacked: 3; renamed: 2x; slice(3): 5 at index 3
+  CHECK_VALUES(grad_of(f, x)[0], {100 + 3 + 2, 0 + 3 + 4, 1 + 3 + 6, 10 + 3 + 8 + 5});
+}
+
+TEST_CASE("gradient works inside jit_compile, around jit_compile functions, and captures tensors") {
+  Tensor x = vec({1, 2, 3});
+  auto loss = [](const Tensor& x) { return sum(x * x * x); };  // 3x²
+  SECTION("inside jit_compile: one compiled program") {
+    auto step = jit_compile([&](const Tensor& x) { return x - 0.1 * gradient(loss, {0}, false)(x)[0]; });
+    CHECK_VALUES(step(x), {1 - 0.3, 2 - 1.2, 3 - 2.7});
+    CHECK_VALUES(step(x * 2.0), {2 - 1.2, 4 - 4.8, 6 - 10.8});
+    CHECK(step.trace_count() == 1);
+  }
+  SECTION("around a jit_compile function") {
+    auto cube = jit_compile([](const Tensor& x) { return x * x * x; });
+    auto g = gradient([&](const Tensor& x) { return sum(cube(x)); }, {0}, false);
+    CHECK_VALUES(g(x)[0], {3, 12, 27});
+    CHECK_VALUES(g(x)[0], {3, 12, 27});
+    CHECK(g.trace_count() == 1);
+  }
+  SECTION("a loss that captures a tracer of the enclosing jit function") {
+    auto fit = jit_compile([](const Tensor& x, const Tensor& target) {
+      auto l = [&](const Tensor& y) { return l2_loss(y - target); };
+      return gradient(l, {0}, false)(x)[0];
+    });
+    CHECK_VALUES(fit(x, vec({0, 0, 1})), {1, 2, 2});
+    CHECK_VALUES(fit(x, vec({1, 1, 1})), {0, 1, 2});
+  }
+}
+
+TEST_CASE("a gradient of a gradient gives Hessian-vector products") {
+  Tensor x = vec({0.5, 1.0, 2.0}), v = vec({1, -1, 2});
+  // f = sum(sin(x) * x); f' = cos x · x + sin x; f'' = −sin x · x + 2 cos x
+  auto f = [](const Tensor& x) { return sum(sin(x) * x); };
+  auto hvp = gradient(
+      [&](const Tensor& x, const Tensor& v) { return sum(gradient(f, {0}, false)(x)[0] * v); }, {0}, false);
+  std::vector<double> want;
+  std::vector<double> xs = x.to_vector(), vs = v.to_vector();
+  for (size_t i = 0; i < 3; ++i) want.push_back((-std::sin(xs[i]) * xs[i] + 2 * std::cos(xs[i])) * vs[i]);
+  CHECK_VALUES(hvp(x, v)[0], want);
+  SECTION("of a stencil: the Hessian of ½|laplace u|² is LᵀL") {
+    Tensor u = random_normal(spatial("x", 6), 2), w = random_normal(spatial("x", 6), 3);
+    auto energy = [](const Tensor& u) { return l2_loss(laplace(u, extrapolation::ZERO_GRADIENT)); };
+    auto hv = gradient([&](const Tensor& u, const Tensor& w) { return sum(gradient(energy, {0}, false)(u)[0] * w); },
+                       {0}, false);
+    auto lap = [](const Tensor& u) { return laplace(u, extrapolation::ZERO_GRADIENT); };
+    Tensor L = matrix_from_function(lap, u).first;
+    Tensor want_hv = matmul(transpose(L), rename_dims(matmul(L, w), {}));
+    CHECK_THAT(hv(u, w)[0].to_vector(), Catch::Matchers::Approx(want_hv.to_vector()).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("gradient errors say what was expected") {
+  Tensor x = vec({1, 2});
+  auto f = [](const Tensor& x) { return sum(x * x); };
+  CHECK_THROWS_MATCHES(gradient([](const Tensor& x) { return x * x; })(x), ShapeError,
+                       message_contains({"one scalar per batch entry", "(xˢ=2)"}));
+  CHECK_THROWS_MATCHES(gradient(f, {1})(x), Error, message_contains({"wrt index 1", "1 arguments"}));
+  CHECK_THROWS_MATCHES(gradient(f, {-1})(x), Error, message_contains({"wrt index -1"}));
+  CHECK_THROWS_MATCHES(gradient([](const Tensor& x, double s) { return sum(x * s); }, {1})(x, 2.0), Error,
+                       message_contains({"wrt index 1", "not a Tensor"}));
+  CHECK_THROWS_MATCHES(gradient(f)(x.astype(DType::i32)), Error, message_contains({"argument 0", "int32", "float"}));
+  CHECK_THROWS_MATCHES(gradient([](const Tensor& x) { return sum(x > 0.0); })(x), Error,
+                       message_contains({"first output", "float"}));
+}
+
+namespace {
+// One explicit step of u += 0.1·laplace(u) − 0.01·u³ with zero-gradient boundaries, by hand.
+constexpr int kNx = 8, kNy = 6;
+int clamp_index(int i, int n) { return i < 0 ? 0 : i >= n ? n - 1 : i; }
+std::vector<double> hand_laplace(const std::vector<double>& u, bool transposed) {
+  std::vector<double> out(u.size(), 0.0);
+  for (int i = 0; i < kNx; ++i) {
+    for (int j = 0; j < kNy; ++j) {
+      int at = i * kNy + j;
+      int neighbours[4] = {clamp_index(i + 1, kNx) * kNy + j, clamp_index(i - 1, kNx) * kNy + j,
+                           i * kNy + clamp_index(j + 1, kNy), i * kNy + clamp_index(j - 1, kNy)};
+      for (int n : neighbours) {
+        if (transposed) {
+          out[static_cast<size_t>(n)] += u[static_cast<size_t>(at)];  // row `at` reads n
+        } else {
+          out[static_cast<size_t>(at)] += u[static_cast<size_t>(n)];
+        }
+      }
+      out[static_cast<size_t>(at)] -= 4 * u[static_cast<size_t>(at)];
+    }
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE("a 100-step heat rollout's gradient equals a hand-written adjoint loop") {
+  constexpr int kSteps = 100;
+  Tensor u0 = random_normal(spatial("x", kNx) & spatial("y", kNy), 7);
+  auto step = [](const Tensor& u) {
+    return u + 0.1 * laplace(u, extrapolation::ZERO_GRADIENT) - 0.01 * u * u * u;
+  };
+  auto loss = [&](const Tensor& u) {
+    Tensor v = u;
+    for (int k = 0; k < kSteps; ++k) v = step(v);
+    return l2_loss(v);
+  };
+  // Forward by hand, keeping every state; then the adjoint backwards.
+  std::vector<std::vector<double>> states{u0.to_vector()};
+  for (int k = 0; k < kSteps; ++k) {
+    const std::vector<double>& u = states.back();
+    std::vector<double> lap = hand_laplace(u, false), next(u.size());
+    for (size_t i = 0; i < u.size(); ++i) next[i] = u[i] + 0.1 * lap[i] - 0.01 * u[i] * u[i] * u[i];
+    states.push_back(std::move(next));
+  }
+  std::vector<double> lambda = states.back();  // d(½|u|²)/du
+  for (int k = kSteps - 1; k >= 0; --k) {
+    const std::vector<double>& u = states[static_cast<size_t>(k)];
+    std::vector<double> lap_t = hand_laplace(lambda, true);
+    for (size_t i = 0; i < u.size(); ++i) lambda[i] += 0.1 * lap_t[i] - 0.03 * u[i] * u[i] * lambda[i];
+  }
+  std::vector<Tensor> eager = gradient(loss)(u0);
+  double want_loss = 0;
+  for (double v : states.back()) want_loss += v * v / 2;
+  CHECK(eager[0].item() == Approx(want_loss).epsilon(1e-12));
+  CHECK_THAT(eager[1].to_vector(), Catch::Matchers::Approx(lambda).epsilon(1e-11));
+  auto compiled = jit_compile([&](const Tensor& u) { return gradient(loss, {0}, false)(u)[0]; });
+  CHECK_THAT(compiled(u0).to_vector(), Catch::Matchers::Approx(lambda).epsilon(1e-11));
+}
