@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "frontend/tensor_data.h"
+#include "ir/builder.h"
 
 namespace phijit {
 
@@ -54,9 +55,7 @@ Tensor reduce(Op op, const Tensor& x, std::vector<std::string> dims) {
     }
   }
   if (dims.empty()) return op == Op::reduce_sum ? x.astype(sum_type(x.dtype())) : x;
-  ir::Attrs a;
-  a.names = std::move(dims);
-  return apply(op, {x}, std::move(a));
+  return apply(op, {x}, ir::attrs::reduce(std::move(dims)));
 }
 
 std::vector<std::string> default_dims(const Tensor& x) { return x.shape().non_batch().names(); }
@@ -95,17 +94,15 @@ Tensor l2_loss(const Tensor& x) { return sum(x * x) / 2.0; }
 Tensor l1_loss(const Tensor& x) { return sum(abs(x)); }
 
 Tensor rename_dims(const Tensor& x, const std::vector<std::pair<std::string, Shape>>& renames) {
-  ir::Attrs a;
+  std::vector<ir::attrs::RenamePair> pairs;
   for (const auto& [old_name, target] : renames) {
     if (target.rank() != 1) {
       throw ShapeError(
           fmt::format("rename: the target of '{}' must be one dim, got {}", old_name, target.str()));
     }
-    a.names.push_back(old_name);
-    a.names.push_back(target.dims()[0].name);
-    a.ints.push_back(static_cast<int64_t>(target.dims()[0].type));
+    pairs.push_back({old_name, target.dims()[0].name, target.dims()[0].type});
   }
-  return apply(Op::rename, {x}, std::move(a));
+  return apply(Op::rename, {x}, ir::attrs::rename(pairs));
 }
 
 Tensor dot(const Tensor& a, std::string_view a_dims, const Tensor& b, std::string_view b_dims) {
@@ -130,9 +127,7 @@ Tensor dot(const Tensor& a, std::string_view a_dims, const Tensor& b, std::strin
     contracted.push_back(tmp);
   }
   Tensor prod = rename_dims(a, ra) * rename_dims(b, rb);
-  ir::Attrs attrs;
-  attrs.names = contracted;
-  return apply(Op::reduce_sum, {prod}, std::move(attrs));
+  return apply(Op::reduce_sum, {prod}, ir::attrs::reduce(contracted));
 }
 
 }  // namespace phijit

@@ -4,6 +4,7 @@
 
 #include "frontend/math.h"
 #include "frontend/tensor_data.h"
+#include "ir/builder.h"
 
 namespace phijit {
 
@@ -11,23 +12,14 @@ using detail::apply;
 
 Tensor pad(const Tensor& x, const std::map<std::string, std::pair<int64_t, int64_t>>& widths,
            const Extrapolation& e) {
-  ir::Attrs a;
-  for (const auto& [dim, w] : widths) {
-    a.names.push_back(dim);
-    a.ints.push_back(w.first);
-    a.ints.push_back(w.second);
-  }
-  a.extrap = e;
-  if (a.names.empty()) return x;
-  return apply(ir::Op::pad, {x}, std::move(a));
+  if (widths.empty()) return x;
+  std::vector<ir::attrs::PadWidth> w;
+  for (const auto& [dim, lo_hi] : widths) w.push_back({dim, lo_hi.first, lo_hi.second});
+  return apply(ir::Op::pad, {x}, ir::attrs::pad(w, e));
 }
 
 Tensor shift(const Tensor& x, std::string_view dim, int64_t offset, const Extrapolation& e) {
-  ir::Attrs a;
-  a.names = {std::string(dim)};
-  a.ints = {offset};
-  a.extrap = e;
-  return apply(ir::Op::shift, {x}, std::move(a));
+  return apply(ir::Op::shift, {x}, ir::attrs::shift(std::string(dim), offset, e));
 }
 
 namespace {

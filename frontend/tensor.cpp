@@ -48,10 +48,7 @@ int64_t normalize_index(const Shape& s, std::string_view dim, int64_t i, bool en
 }
 
 Tensor slice_op(const Tensor& t, std::string_view dim, int64_t start, int64_t stop, bool drop) {
-  ir::Attrs a;
-  a.names = {t.shape().dim(dim).name};
-  a.ints = {start, stop, drop ? 1 : 0};
-  return apply(ir::Op::slice, {t}, std::move(a));
+  return apply(ir::Op::slice, {t}, ir::attrs::slice(t.shape().dim(dim).name, start, stop, drop));
 }
 
 }  // namespace
@@ -117,9 +114,7 @@ Tensor Tensor::slice(std::string_view dim, int64_t start, int64_t stop) const {
 
 Tensor Tensor::astype(DType dtype) const {
   if (dtype == this->dtype()) return *this;
-  ir::Attrs a;
-  a.dtype = dtype;
-  return apply(ir::Op::cast, {*this}, std::move(a));
+  return apply(ir::Op::cast, {*this}, ir::attrs::cast(dtype));
 }
 
 Tensor tensor(std::vector<double> values, Shape shape, DType dtype) {
@@ -176,16 +171,12 @@ Tensor linspace(double start, double stop, Shape one_dim) {
 Tensor stack(const std::vector<Tensor>& values, Shape new_dim) {
   if (values.empty())
     throw ShapeError(fmt::format("stack needs at least one tensor for new dim {}", new_dim.str()));
-  ir::Attrs a;
-  a.shape = std::move(new_dim);
-  return apply(ir::Op::stack, values, std::move(a));
+  return apply(ir::Op::stack, values, ir::attrs::stack(std::move(new_dim)));
 }
 
 Tensor concat(const std::vector<Tensor>& values, std::string_view dim) {
   if (values.empty()) throw ShapeError(fmt::format("concat needs at least one tensor along '{}'", dim));
-  ir::Attrs a;
-  a.names = {std::string(dim)};
-  return apply(ir::Op::concat, values, std::move(a));
+  return apply(ir::Op::concat, values, ir::attrs::concat(std::string(dim)));
 }
 
 namespace detail {

@@ -155,7 +155,7 @@ Value Builder::rename(Value v, const std::vector<attrs::RenamePair>& pairs) {
 
 Value Builder::with_dim(Value v, const Dim& d) {
   if (shape(v).contains(d.name)) return v;
-  return expand(v, Shape({d}));
+  return expand(v, Shape({Dim{d.name, d.size, d.type, {}}}));
 }
 
 Value Builder::broadcast_to(Value v, const Shape& target) {

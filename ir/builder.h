@@ -86,7 +86,7 @@ class Builder {
   Value stack(std::vector<Value> parts, const Shape& new_dim);
   Value rename(Value v, const std::vector<attrs::RenamePair>& pairs);
 
-  // v given `d` as a dim of its own (v itself when it has one of that name).
+  // v given `d` (without its item names) as a dim of its own; v itself when it has one of that name.
   Value with_dim(Value v, const Dim& d);
   // v broadcast to `target`, a superset of its dims, with target's dim order and item names.
   Value broadcast_to(Value v, const Shape& target);

@@ -4,6 +4,7 @@
 
 #include <limits>
 
+#include "ir/builder.h"
 #include "ir/error.h"
 
 namespace phijit::passes {
@@ -11,6 +12,7 @@ namespace phijit::passes {
 namespace {
 
 using ir::Attrs;
+using ir::Builder;
 using ir::Graph;
 using ir::Node;
 using ir::Op;
@@ -37,7 +39,7 @@ bool has_dim(const Graph& g, Value v, const std::string& name) { return g.type(v
 
 class Linearizer {
  public:
-  explicit Linearizer(const Graph& g) : g_(g) {}
+  explicit Linearizer(const Graph& g) : g_(g), vb_(form_.values), pb_(form_.pattern) {}
 
   LinearForm run() {
     if (g_.inputs().empty() || g_.outputs().empty()) {
@@ -54,37 +56,8 @@ class Linearizer {
  private:
   const Abstract& at(Value v) const { return abs_[static_cast<size_t>(v.id)]; }
 
-  Value vg(Op op, std::vector<Value> in, Attrs a = {}) {
-    return form_.values.add(op, std::move(in), std::move(a));
-  }
-  Value pg(Op op, std::vector<Value> in, Attrs a = {}) {
-    return form_.pattern.add(op, std::move(in), std::move(a));
-  }
-
-  static Value cast(Graph& g, Value v, DType t) {
-    if (g.type(v).dtype == t) return v;
-    Attrs a;
-    a.dtype = t;
-    return g.add(Op::cast, {v}, std::move(a));
-  }
-  static Value scalar(Graph& g, double value, DType t) {
-    auto b = std::make_shared<Buffer>(t, 1);
-    b->set_real(0, value);
-    return g.add_constant(std::move(b), Shape());
-  }
-  // The value `v` of graph `g` given dim `d` (a no-op when it has it already).
-  static Value with_dim(Graph& g, Value v, const Dim& d) {
-    if (g.type(v).shape.contains(d.name)) return v;
-    Attrs a;
-    Dim plain = d;
-    plain.item_names.clear();
-    a.shape = Shape({plain});
-    return g.add(Op::expand, {v}, std::move(a));
-  }
-  static Attrs one_dim(Attrs a, const std::string& name) {
-    a.names = {name};
-    return a;
-  }
+  Value vg(Op op, std::vector<Value> in, Attrs a = {}) { return vb_.op(op, std::move(in), std::move(a)); }
+  Value pg(Op op, std::vector<Value> in, Attrs a = {}) { return pb_.op(op, std::move(in), std::move(a)); }
 
   [[noreturn]] void not_linear(const Node& n, const std::string& why) const {
     std::vector<std::string> shapes;
@@ -128,8 +101,8 @@ class Linearizer {
     }
     out = affine_rule(n);
     out.kind = Abstract::Kind::affine;
-    for (Term& t : out.terms) t.coef = cast(form_.values, t.coef, n.type.dtype);
-    if (out.bias.valid()) out.bias = cast(form_.values, out.bias, n.type.dtype);
+    for (Term& t : out.terms) t.coef = vb_.cast(t.coef, n.type.dtype);
+    if (out.bias.valid()) out.bias = vb_.cast(out.bias, n.type.dtype);
   }
 
   Abstract identity(const ir::ValueType& x) {
@@ -143,7 +116,7 @@ class Linearizer {
     Abstract a;
     a.kind = Abstract::Kind::affine;
     a.terms.push_back(
-        {form_.pattern.add_constant(std::move(iota), x.shape), scalar(form_.values, 1, x.dtype), {}});
+        {form_.pattern.add_constant(std::move(iota), x.shape), vb_.scalar(1, x.dtype), {}});
     return a;
   }
 
@@ -152,7 +125,7 @@ class Linearizer {
     for (Term& e : terms) {
       if (e.col == t.col && e.summed == t.summed) {
         DType d = promote(form_.values.type(e.coef).dtype, form_.values.type(t.coef).dtype);
-        e.coef = vg(Op::add, {cast(form_.values, e.coef, d), cast(form_.values, t.coef, d)});
+        e.coef = vg(Op::add, {vb_.cast(e.coef, d), vb_.cast(t.coef, d)});
         return;
       }
     }
@@ -164,7 +137,7 @@ class Linearizer {
     const Abstract& a = at(operand);
     return a.affine() ? a.bias : a.val;
   }
-  Value zero_if_invalid(Value v, DType t) { return v.valid() ? v : scalar(form_.values, 0, t); }
+  Value zero_if_invalid(Value v, DType t) { return v.valid() ? v : vb_.scalar(0, t); }
 
   // Maps each coefficient (and the bias) through `fn`.
   template <class Fn>
@@ -183,7 +156,7 @@ class Linearizer {
       case Op::neg: return map_values(at(in[0]), [&](Value c) { return vg(Op::neg, {c}); });
       case Op::cast:
         if (!is_float(n.attrs.dtype)) not_linear(n, "to a non-float dtype rounds a value that depends on x");
-        return map_values(at(in[0]), [&](Value c) { return cast(form_.values, c, n.attrs.dtype); });
+        return map_values(at(in[0]), [&](Value c) { return vb_.cast(c, n.attrs.dtype); });
       case Op::add:
       case Op::sub: {
         Abstract out;
@@ -196,7 +169,7 @@ class Linearizer {
         }
         Value b0 = bias_of(in[0]), b1 = bias_of(in[1]);
         if (b0.valid() && b1.valid()) {
-          out.bias = vg(n.op, {cast(form_.values, b0, dt), cast(form_.values, b1, dt)});
+          out.bias = vg(n.op, {vb_.cast(b0, dt), vb_.cast(b1, dt)});
         } else if (b1.valid()) {
           out.bias = n.op == Op::sub ? vg(Op::neg, {b1}) : b1;
         } else {
@@ -209,9 +182,9 @@ class Linearizer {
         if (is_affine(0) && is_affine(1)) not_linear(n, "multiplies or divides two values that depend on x");
         if (n.op == Op::div && is_affine(1)) not_linear(n, "divides by a value that depends on x");
         size_t a = is_affine(0) ? 0 : 1;
-        Value factor = cast(form_.values, at(in[1 - a]).val, dt);
+        Value factor = vb_.cast(at(in[1 - a]).val, dt);
         return map_values(at(in[a]), [&](Value c) {
-          Value cc = cast(form_.values, c, dt);
+          Value cc = vb_.cast(c, dt);
           return n.op == Op::div ? vg(Op::div, {cc, factor})
                  : a == 0        ? vg(Op::mul, {cc, factor})
                                  : vg(Op::mul, {factor, cc});
@@ -267,11 +240,11 @@ class Linearizer {
       for (const Term& t : at(in[k]).terms) {
         Term m = t;
         if (prune) {
-          Value none = scalar(form_.pattern, -1, DType::i32);
+          Value none = pb_.scalar(-1, DType::i32);
           m.col = k == 1 ? pg(Op::where, {cond.pat, t.col, none}) : pg(Op::where, {cond.pat, none, t.col});
         } else {
-          Value zero = scalar(form_.values, 0, dt);
-          Value c = cast(form_.values, t.coef, dt);
+          Value zero = vb_.scalar(0, dt);
+          Value c = vb_.cast(t.coef, dt);
           m.coef = k == 1 ? vg(Op::where, {cond.val, c, zero}) : vg(Op::where, {cond.val, zero, c});
         }
         add_term(out.terms, std::move(m));
@@ -279,8 +252,8 @@ class Linearizer {
     }
     Value b1 = bias_of(in[1]), b2 = bias_of(in[2]);
     if (b1.valid() || b2.valid()) {
-      out.bias = vg(Op::where, {cond.val, cast(form_.values, zero_if_invalid(b1, dt), dt),
-                                cast(form_.values, zero_if_invalid(b2, dt), dt)});
+      out.bias = vg(Op::where, {cond.val, vb_.cast(zero_if_invalid(b1, dt), dt),
+                                vb_.cast(zero_if_invalid(b2, dt), dt)});
     }
     return out;
   }
@@ -293,17 +266,15 @@ class Linearizer {
     for (const std::string& d : n.attrs.names) {
       double size = static_cast<double>(shape.size(d));
       auto sum_or_scale = [&](Value v) {
-        if (has_dim(form_.values, v, d)) return vg(Op::reduce_sum, {v}, one_dim({}, d));
-        return vg(Op::mul, {v, scalar(form_.values, size, form_.values.type(v).dtype)});
+        if (has_dim(form_.values, v, d)) return vb_.sum(v, {d});
+        return vb_.mul(v, vb_.scalar(size, vb_.dtype(v)));
       };
       for (Term& t : out.terms) {
         if (has_dim(form_.pattern, t.col, d)) {
           std::string internal = fmt::format("#sum{}", summed_count_++);
-          Attrs r;
-          r.names = {d, internal};
-          r.ints = {static_cast<int64_t>(DimType::channel)};
-          t.col = pg(Op::rename, {t.col}, r);
-          if (has_dim(form_.values, t.coef, d)) t.coef = vg(Op::rename, {t.coef}, r);
+          std::vector<ir::attrs::RenamePair> hide{{d, internal, DimType::channel}};
+          t.col = pb_.rename(t.col, hide);
+          if (has_dim(form_.values, t.coef, d)) t.coef = vb_.rename(t.coef, hide);
           t.summed.push_back(internal);
         } else {
           t.coef = sum_or_scale(t.coef);
@@ -323,22 +294,23 @@ class Linearizer {
     bool constant = e.kind() == Extrapolation::Kind::constant;
     for (size_t k = 0; k < n.attrs.names.size(); ++k) {
       const std::string& d = n.attrs.names[k];
-      Attrs a = one_dim(n.attrs, d);
-      if (n.op == Op::pad) a.ints = {n.attrs.ints[2 * k], n.attrs.ints[2 * k + 1]};
-      Attrs col_a = a, coef_a = a;
-      if (constant) {
-        col_a.extrap = extrapolation::constant(-1);
-        coef_a.extrap = extrapolation::ZERO;
-      }
+      // This dim's part of the op, with extrapolation `with`.
+      auto one_dim = [&](const Extrapolation& with) {
+        return n.op == Op::shift ? ir::attrs::shift(d, n.attrs.ints[0], with)
+                                 : ir::attrs::pad({{d, n.attrs.ints[2 * k], n.attrs.ints[2 * k + 1]}}, with);
+      };
+      Attrs a = one_dim(e);
+      Attrs col_a = constant ? one_dim(extrapolation::constant(-1)) : a;
+      Attrs coef_a = constant ? one_dim(extrapolation::ZERO) : a;
       for (Term& t : out.terms) {
-        if (constant) t.col = with_dim(form_.pattern, t.col, shape.dim(d));
+        if (constant) t.col = pb_.with_dim(t.col, shape.dim(d));
         if (has_dim(form_.pattern, t.col, d)) t.col = pg(n.op, {t.col}, col_a);
         if (has_dim(form_.values, t.coef, d)) t.coef = vg(n.op, {t.coef}, coef_a);
       }
       // Outside, a constant extrapolation replaces the bias too (a broadcast bias would leak).
       if (constant && (out.bias.valid() || e.value() != 0)) {
-        Value b = with_dim(form_.values, zero_if_invalid(out.bias, n.type.dtype), shape.dim(d));
-        out.bias = vg(n.op, {cast(form_.values, b, n.type.dtype)}, a);
+        Value b = vb_.with_dim(zero_if_invalid(out.bias, n.type.dtype), shape.dim(d));
+        out.bias = vg(n.op, {vb_.cast(b, n.type.dtype)}, a);
       } else if (out.bias.valid() && has_dim(form_.values, out.bias, d)) {
         out.bias = vg(n.op, {out.bias}, a);
       }
@@ -348,23 +320,20 @@ class Linearizer {
 
   // slice and rename act on whichever of col, coef and bias have the dims involved.
   Abstract map_dims_rule(const Node& n) {
-    auto apply = [&](Graph& g, Value v) {
-      if (n.op == Op::slice) return has_dim(g, v, n.attrs.names[0]) ? g.add(Op::slice, {v}, n.attrs) : v;
-      Attrs r;  // the pairs this value has
-      for (size_t k = 0; k < n.attrs.ints.size(); ++k) {
-        if (!has_dim(g, v, n.attrs.names[2 * k])) continue;
-        r.names.push_back(n.attrs.names[2 * k]);
-        r.names.push_back(n.attrs.names[2 * k + 1]);
-        r.ints.push_back(n.attrs.ints[k]);
+    auto apply = [&](Builder& b, Value v) {
+      if (n.op == Op::slice) return b.shape(v).contains(n.attrs.names[0]) ? b.op(Op::slice, {v}, n.attrs) : v;
+      std::vector<ir::attrs::RenamePair> pairs;  // the pairs this value has
+      for (const ir::attrs::RenamePair& p : ir::attrs::rename_pairs(n.attrs)) {
+        if (b.shape(v).contains(p.from)) pairs.push_back(p);
       }
-      return r.ints.empty() ? v : g.add(Op::rename, {v}, std::move(r));
+      return b.rename(v, pairs);
     };
     Abstract out = at(n.inputs[0]);
     for (Term& t : out.terms) {
-      t.col = apply(form_.pattern, t.col);
-      t.coef = apply(form_.values, t.coef);
+      t.col = apply(pb_, t.col);
+      t.coef = apply(vb_, t.coef);
     }
-    if (out.bias.valid()) out.bias = apply(form_.values, out.bias);
+    if (out.bias.valid()) out.bias = apply(vb_, out.bias);
     return out;
   }
 
@@ -382,40 +351,27 @@ class Linearizer {
     for (Value part : in) {
       const Shape& ps = g_.type(part).shape;
       int64_t size = stack ? 1 : ps.size(name);
-      Attrs pad;
-      pad.names = {name};
-      pad.ints = {before, total - before - size};
+      std::vector<ir::attrs::PadWidth> range{{name, before, total - before - size}};
       if (at(part).affine()) {
         for (const Term& t : at(part).terms) {
           Term m = t;
           Dim d = stack ? Dim{name, 1, n.attrs.shape.dims()[0].type, {}} : ps.dim(name);
-          pad.extrap = extrapolation::constant(-1);
-          m.col = pg(Op::pad, {with_dim(form_.pattern, t.col, d)}, pad);
-          pad.extrap = extrapolation::ZERO;
-          if (has_dim(form_.values, t.coef, name)) m.coef = vg(Op::pad, {t.coef}, pad);
+          m.col = pb_.pad(pb_.with_dim(t.col, d), range, extrapolation::constant(-1));
+          if (has_dim(form_.values, t.coef, name)) m.coef = vb_.pad(t.coef, range, extrapolation::ZERO);
           add_term(out.terms, std::move(m));
         }
       }
       Value b = bias_of(part);
       any_bias = any_bias || b.valid();
       b = zero_if_invalid(b, dt);
-      biases.push_back(stack ? cast(form_.values, b, dt) : broadcast_to(b, ps, dt));  // concat: full parts
+      biases.push_back(stack ? vb_.cast(b, dt) : vb_.broadcast_to(vb_.cast(b, dt), ps));  // concat: full parts
       before += size;
     }
     if (any_bias) out.bias = vg(n.op, biases, n.attrs);
     return out;
   }
 
-  // `b` (values graph) broadcast to exactly `shape`, dim order included: expanding b itself
-  // would put b's own dims first; adding it to zeros of `shape` keeps that order.
-  Value broadcast_to(Value b, const Shape& shape, DType dtype) {
-    b = cast(form_.values, b, dtype);
-    if (form_.values.type(b).shape == shape) return b;
-    Attrs a;
-    a.shape = shape;
-    return vg(Op::add, {vg(Op::expand, {scalar(form_.values, 0, dtype)}, std::move(a)), b});
-  }
-  Value full_bias(Value b) { return broadcast_to(b, form_.output.shape, form_.output.dtype); }
+  Value full_bias(Value b) { return vb_.broadcast_to(vb_.cast(b, form_.output.dtype), form_.output.shape); }
 
   void finish(const Abstract& result) {
     if (!result.affine()) {  // f does not depend on x: A = 0, b = f
@@ -445,6 +401,7 @@ class Linearizer {
 
   const Graph& g_;
   LinearForm form_;
+  Builder vb_, pb_;  // build form_.values and form_.pattern
   std::vector<Abstract> abs_;
   int summed_count_ = 0;
 };
