@@ -168,6 +168,12 @@ Value Builder::broadcast_to(Value v, const Shape& target) {
     throw InternalError(fmt::format("broadcast_to: {} has dims {} that the target {} lacks", shape(v).str(),
                                     fmt::join(missing, ","), target.str()));
   }
+  std::vector<Dim> added;
+  for (const Dim& d : target.dims()) {
+    if (!shape(v).contains(d.name)) added.push_back(d);
+  }
+  Value expanded = added.empty() ? v : expand(v, Shape(added));
+  if (shape(expanded) == target) return expanded;
   // An elementwise op's result takes its first operand's dim order: adding v to zeros of the
   // target shape reorders v at no cost once fused (x + 0 is kept, unlike an expand).
   return g_->add(Op::add, {full(ValueType{target, dtype(v)}, 0), v});
@@ -186,6 +192,17 @@ Value Builder::embed(Value v, const Dim& full_dim, int64_t start) {
   const Dim& have = shape(v).dim(full_dim.name);
   int64_t stop = start + have.size;
   if (start == 0 && stop == full_dim.size && have.item_names == full_dim.item_names) return v;
+  if (have.size == 1) {
+    // One cell: selected by a mask along the dim. A pad this wide would run mostly in the
+    // kernels' checked boundary code.
+    auto mask = std::make_shared<Buffer>(DType::boolean, full_dim.size);
+    mask->set_real(start, 1);
+    Value cell = slice(v, full_dim.name, 0, 1, /*drop=*/true);
+    Value placed = where(g_->add_constant(std::move(mask), Shape({full_dim})), cell, scalar(0, dtype(v)));
+    std::vector<Dim> dims = shape(v).dims();
+    dims[static_cast<size_t>(shape(v).index_of(full_dim.name))] = full_dim;
+    return broadcast_to(placed, Shape(dims));
+  }
   if (full_dim.item_names.empty()) {
     return pad(v, {{full_dim.name, start, full_dim.size - stop}}, extrapolation::ZERO);
   }

@@ -69,7 +69,19 @@ class Reverse {
     return b_.where(b_.eq(ct, scalar_like(0, ct)), zero, product);
   }
   Value safe_mul(Value ct, Value factor) { return masked(ct, b_.mul(ct, factor)); }
-  Value safe_div(Value ct, Value divisor) { return masked(ct, b_.div(ct, divisor)); }
+  Value safe_div(Value ct, Value divisor) {
+    Value quotient = b_.div(ct, divisor);
+    return nonzero_constant(divisor) ? quotient : masked(ct, quotient);
+  }
+  // A constant without zeros (a grid spacing, a literal): dividing 0 by it gives 0 already.
+  bool nonzero_constant(Value v) const {
+    const Node& n = g_.node(v);
+    if (n.op != Op::constant) return false;
+    for (int64_t i = 0; i < n.attrs.data->count(); ++i) {
+      if (n.attrs.data->get_real(i) == 0) return false;
+    }
+    return true;
+  }
   // 1 where a > b, 1/2 where they tie, else 0: how maximum(a, b) passes its cotangent to a.
   Value winner_share(Value a, Value b) {
     Value one = scalar_like(1, a), half = scalar_like(0.5, a), zero = scalar_like(0, a);
@@ -184,10 +196,12 @@ class Reverse {
     accumulate(x, b_.where(hit, b_.broadcast_to(share, b_.shape(x)), scalar_like(0, share)));
   }
 
-  // The cotangent of the edge cell `at` of dim `d`: the sum of ct over [lo, hi) along d.
+  // The cotangent of the edge cell `at` of dim `d`: the sum of ct over [lo, hi) along d. One
+  // cell (offsets ±1, the common case) is a slice that fuses; more are a reduction.
   Value edge(Value ct, const Dim& d, int64_t lo, int64_t hi, int64_t at) {
-    Value summed = b_.sum(b_.slice(ct, d.name, lo, hi), {d.name});
-    return b_.embed(b_.with_dim(summed, Dim{d.name, 1, d.type, {}}), d, at);
+    Value cells = b_.slice(ct, d.name, lo, hi);
+    if (hi - lo > 1) cells = b_.with_dim(b_.sum(cells, {d.name}), Dim{d.name, 1, d.type, {}});
+    return b_.embed(cells, d, at);
   }
 
   // shift(x, d, k, e)[i] = x[i + k]: ct moves back by k. Constant reads carry no gradient;
