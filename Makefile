@@ -1,4 +1,4 @@
-# make run   — install what is missing, build (Release, Ninja), run the examples (heat, poisson)
+# make run   — install what is missing, build (Release, Ninja), run the examples (heat, poisson, inverse)
 # make test  — the same, then the whole test suite
 # make bench — the same, then the benchmarks
 BUILD ?= build
@@ -21,6 +21,8 @@ run: build
 	@$(BUILD)/examples/heat
 	@echo
 	@$(BUILD)/examples/poisson
+	@echo
+	@$(BUILD)/examples/inverse
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j 2
