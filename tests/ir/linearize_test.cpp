@@ -3,31 +3,21 @@
 
 #include <catch2/catch.hpp>
 
+#include "ir/builder.h"
 #include "ir/error.h"
 
 using namespace phijit;
-using ir::Attrs;
 using ir::Op;
 using ir::Value;
 
 namespace {
-Value shift(ir::Graph& g, Value v, const std::string& dim, int64_t offset) {
-  Attrs a;
-  a.names = {dim};
-  a.ints = {offset};
-  return g.add(Op::shift, {v}, a);
-}
-Value scalar(ir::Graph& g, double v) {
-  auto b = std::make_shared<Buffer>(DType::f64, 1);
-  b->set_real(0, v);
-  return g.add_constant(b, Shape());
-}
 // The 2D 5-point laplace of v.
 Value laplace2d(ir::Graph& g, Value x) {
-  Value sum = g.add(Op::mul, {x, scalar(g, -4)});
+  ir::Builder b(g);
+  Value sum = b.mul(x, b.scalar(-4, DType::f64));
   for (const char* d : {"x", "y"}) {
-    sum = g.add(Op::add, {sum, shift(g, x, d, 1)});
-    sum = g.add(Op::add, {sum, shift(g, x, d, -1)});
+    sum = b.add(sum, b.shift(x, d, 1, extrapolation::ZERO));
+    sum = b.add(sum, b.shift(x, d, -1, extrapolation::ZERO));
   }
   return sum;
 }
@@ -52,7 +42,8 @@ TEST_CASE("linearize: coefficients from an argument live in the values graph onl
   Shape s = spatial("x", 6);
   Value x = g.add_input(s, DType::f64);
   Value k = g.add_input(s, DType::f64);
-  g.add_output(g.add(Op::add, {g.add(Op::mul, {k, shift(g, x, "x", 1)}), k}));
+  ir::Builder b(g);
+  g.add_output(b.add(b.mul(k, b.shift(x, "x", 1, extrapolation::ZERO)), k));
   passes::LinearForm form = passes::run_linearize(g);
   CHECK(form.terms.size() == 1);
   CHECK(form.values.inputs().size() == 1);
@@ -64,9 +55,7 @@ TEST_CASE("linearize: coefficients from an argument live in the values graph onl
 TEST_CASE("linearize: a sum over a dim x varies along becomes a summed dim of the term", "[linearize]") {
   ir::Graph g;
   Value x = g.add_input(spatial("x", 3) & spatial("y", 4), DType::f64);
-  Attrs a;
-  a.names = {"y"};
-  g.add_output(g.add(Op::reduce_sum, {x}, a));
+  g.add_output(ir::Builder(g).sum(x, {"y"}));
   passes::LinearForm form = passes::run_linearize(g);
   REQUIRE(form.terms.size() == 1);
   REQUIRE(form.terms[0].summed.size() == 1);
@@ -79,7 +68,8 @@ TEST_CASE("linearize: a product of two x-dependent values is rejected with the o
           "[linearize]") {
   ir::Graph g;
   Value x = g.add_input(spatial("x", 3), DType::f64);
-  g.add_output(g.add(Op::mul, {x, shift(g, x, "x", 1)}));
+  ir::Builder b(g);
+  g.add_output(b.mul(x, b.shift(x, "x", 1, extrapolation::ZERO)));
   CHECK_THROWS_AS(passes::run_linearize(g), NotLinearError);
   try {
     passes::run_linearize(g);

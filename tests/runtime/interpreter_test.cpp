@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "ir/builder.h"
 #include "ir/error.h"
 #include "ir/graph.h"
 
@@ -24,6 +25,8 @@ using phijit::runtime::BufferPtr;
 using Names = std::vector<std::string>;
 using Reals = std::vector<double>;
 using Ints = std::vector<int64_t>;
+using Widths = std::vector<phijit::ir::attrs::PadWidth>;
+namespace attrs = phijit::ir::attrs;
 
 namespace {
 
@@ -58,51 +61,18 @@ std::vector<BufferPtr> run(const Graph& g, std::vector<BufferPtr> inputs) {
 }
 
 // A graph computing `op` of one input; returns the single output.
-BufferPtr unary(Op op, const Shape& s, BufferPtr x, Attrs attrs = {}) {
+BufferPtr unary(Op op, const Shape& s, BufferPtr x, Attrs a = {}) {
   Graph g;
   Value in = g.add_input(s, x->dtype());
-  g.add_output(g.add(op, {in}, std::move(attrs)));
+  g.add_output(g.add(op, {in}, std::move(a)));
   return run(g, {std::move(x)}).at(0);
 }
 
 // The result dtype and shape of the one output of a graph computing `op` of one input.
-ir::ValueType unary_type(Op op, const Shape& s, DType t, Attrs attrs = {}) {
+ir::ValueType unary_type(Op op, const Shape& s, DType t, Attrs a = {}) {
   Graph g;
   Value in = g.add_input(s, t);
-  return g.type(g.add(op, {in}, std::move(attrs)));
-}
-
-Attrs names_attr(Names names, Ints ints = {}) {
-  Attrs a;
-  a.names = std::move(names);
-  a.ints = std::move(ints);
-  return a;
-}
-Attrs shift_attr(const std::string& dim, int64_t offset, const Extrapolation& e) {
-  Attrs a = names_attr({dim}, {offset});
-  a.extrap = e;
-  return a;
-}
-Attrs pad_attr(Names dims, Ints widths, const Extrapolation& e) {
-  Attrs a = names_attr(std::move(dims), std::move(widths));
-  a.extrap = e;
-  return a;
-}
-Attrs shape_attr(Shape s) {
-  Attrs a;
-  a.shape = std::move(s);
-  return a;
-}
-Attrs cast_attr(DType t) {
-  Attrs a;
-  a.dtype = t;
-  return a;
-}
-Attrs rename_attr(Names pairs, std::vector<DimType> types) {
-  Attrs a;
-  a.names = std::move(pairs);
-  for (DimType t : types) a.ints.push_back(static_cast<int64_t>(t));
-  return a;
+  return g.type(g.add(op, {in}, std::move(a)));
 }
 
 bool same_reals(const Reals& a, const Reals& b) {
@@ -338,74 +308,74 @@ TEST_CASE("where selects and broadcasts", "[interpreter]") {
 
 TEST_CASE("cast converts between dtypes", "[interpreter]") {
   Shape s4 = spatial("x", 4);
-  BufferPtr to_i32 = unary(Op::cast, s4, f64({2.7, -2.7, NAN, 1000.5}), cast_attr(DType::i32));
+  BufferPtr to_i32 = unary(Op::cast, s4, f64({2.7, -2.7, NAN, 1000.5}), attrs::cast(DType::i32));
   CHECK(to_i32->dtype() == DType::i32);
   CHECK(int_values(to_i32) == Ints{2, -2, 0, 1000});  // truncation toward zero, NaN → 0
   BufferPtr to_i64 =
-      unary(Op::cast, s4, reals(DType::f32, {0.99f, -0.99f, 3e9f, NAN}), cast_attr(DType::i64));
+      unary(Op::cast, s4, reals(DType::f32, {0.99f, -0.99f, 3e9f, NAN}), attrs::cast(DType::i64));
   CHECK(int_values(to_i64) == Ints{0, 0, 3000000000, 0});
-  BufferPtr to_bool = unary(Op::cast, s4, f64({0, 0.5, NAN, -0.0}), cast_attr(DType::boolean));
+  BufferPtr to_bool = unary(Op::cast, s4, f64({0, 0.5, NAN, -0.0}), attrs::cast(DType::boolean));
   CHECK(to_bool->dtype() == DType::boolean);
   CHECK(int_values(to_bool) == Ints{0, 1, 1, 0});
-  BufferPtr from_bool = unary(Op::cast, s4, ints(DType::boolean, {1, 0, 1, 1}), cast_attr(DType::f32));
+  BufferPtr from_bool = unary(Op::cast, s4, ints(DType::boolean, {1, 0, 1, 1}), attrs::cast(DType::f32));
   CHECK(from_bool->dtype() == DType::f32);
   CHECK(real_values(from_bool) == Reals{1, 0, 1, 1});
-  BufferPtr from_int = unary(Op::cast, s4, ints(DType::i64, {-3, 0, 7, 1 << 20}), cast_attr(DType::f64));
+  BufferPtr from_int = unary(Op::cast, s4, ints(DType::i64, {-3, 0, 7, 1 << 20}), attrs::cast(DType::f64));
   CHECK(real_values(from_int) == Reals{-3, 0, 7, 1 << 20});
-  BufferPtr narrowing =
-      unary(Op::cast, spatial("x", 2), ints(DType::i64, {(int64_t{1} << 32) + 9, -1}), cast_attr(DType::i32));
+  BufferPtr narrowing = unary(Op::cast, spatial("x", 2), ints(DType::i64, {(int64_t{1} << 32) + 9, -1}),
+                              attrs::cast(DType::i32));
   CHECK(int_values(narrowing) == Ints{9, -1});
-  BufferPtr f32 = unary(Op::cast, spatial("x", 1), f64({0.1}), cast_attr(DType::f32));
+  BufferPtr f32 = unary(Op::cast, spatial("x", 1), f64({0.1}), attrs::cast(DType::f32));
   CHECK(f32->as<float>()[0] == 0.1f);
 }
 
 TEST_CASE("sum, max and min over one and several dims", "[interpreter]") {
   Shape s = batch("b", 2) & spatial("x", 3);
   BufferPtr v = f64({1, 5, 3, 4, -2, 6});  // [[1, 5, 3], [4, -2, 6]]
-  CHECK(real_values(unary(Op::reduce_sum, s, v, names_attr({"x"}))) == Reals{9, 8});
-  CHECK(real_values(unary(Op::reduce_sum, s, v, names_attr({"b"}))) == Reals{5, 3, 9});
-  CHECK(real_values(unary(Op::reduce_sum, s, v, names_attr({"b", "x"}))) == Reals{17});
-  CHECK(real_values(unary(Op::reduce_max, s, v, names_attr({"x"}))) == Reals{5, 6});
-  CHECK(real_values(unary(Op::reduce_max, s, v, names_attr({"b"}))) == Reals{4, 5, 6});
-  CHECK(real_values(unary(Op::reduce_min, s, v, names_attr({"b"}))) == Reals{1, -2, 3});
-  CHECK(real_values(unary(Op::reduce_min, s, v, names_attr({"x", "b"}))) == Reals{-2});
-  CHECK(real_values(unary(Op::reduce_sum, s, v, names_attr({}))) == Reals{1, 5, 3, 4, -2, 6});
+  CHECK(real_values(unary(Op::reduce_sum, s, v, attrs::reduce({"x"}))) == Reals{9, 8});
+  CHECK(real_values(unary(Op::reduce_sum, s, v, attrs::reduce({"b"}))) == Reals{5, 3, 9});
+  CHECK(real_values(unary(Op::reduce_sum, s, v, attrs::reduce({"b", "x"}))) == Reals{17});
+  CHECK(real_values(unary(Op::reduce_max, s, v, attrs::reduce({"x"}))) == Reals{5, 6});
+  CHECK(real_values(unary(Op::reduce_max, s, v, attrs::reduce({"b"}))) == Reals{4, 5, 6});
+  CHECK(real_values(unary(Op::reduce_min, s, v, attrs::reduce({"b"}))) == Reals{1, -2, 3});
+  CHECK(real_values(unary(Op::reduce_min, s, v, attrs::reduce({"x", "b"}))) == Reals{-2});
+  CHECK(real_values(unary(Op::reduce_sum, s, v, attrs::reduce({}))) == Reals{1, 5, 3, 4, -2, 6});
 
   // Three dims, reducing the outer and inner one: v[b][x][y] = 6b + 3x + y.
   Shape s3 = batch("b", 2) & spatial("x", 2) & spatial("y", 3);
   BufferPtr w = f64({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
-  CHECK(real_values(unary(Op::reduce_sum, s3, w, names_attr({"b", "y"}))) == Reals{24, 42});
-  CHECK(real_values(unary(Op::reduce_max, s3, w, names_attr({"x"}))) == Reals{3, 4, 5, 9, 10, 11});
-  CHECK(real_values(unary(Op::reduce_min, s3, w, names_attr({"b", "x"}))) == Reals{0, 1, 2});
+  CHECK(real_values(unary(Op::reduce_sum, s3, w, attrs::reduce({"b", "y"}))) == Reals{24, 42});
+  CHECK(real_values(unary(Op::reduce_max, s3, w, attrs::reduce({"x"}))) == Reals{3, 4, 5, 9, 10, 11});
+  CHECK(real_values(unary(Op::reduce_min, s3, w, attrs::reduce({"b", "x"}))) == Reals{0, 1, 2});
 }
 
 TEST_CASE("reductions of integers, booleans and NaN", "[interpreter]") {
   Shape s = spatial("x", 3);
   // Negative ints: max must not start from 0.
   BufferPtr neg = ints(DType::i32, {-5, -3, -9});
-  CHECK(int_values(unary(Op::reduce_max, s, neg, names_attr({"x"}))) == Ints{-3});
-  CHECK(int_values(unary(Op::reduce_min, s, neg, names_attr({"x"}))) == Ints{-9});
-  CHECK(unary(Op::reduce_max, s, neg, names_attr({"x"}))->dtype() == DType::i32);
+  CHECK(int_values(unary(Op::reduce_max, s, neg, attrs::reduce({"x"}))) == Ints{-3});
+  CHECK(int_values(unary(Op::reduce_min, s, neg, attrs::reduce({"x"}))) == Ints{-9});
+  CHECK(unary(Op::reduce_max, s, neg, attrs::reduce({"x"}))->dtype() == DType::i32);
   BufferPtr fneg = f64({-5, -3, -9});
-  CHECK(real_values(unary(Op::reduce_max, s, fneg, names_attr({"x"}))) == Reals{-3});
+  CHECK(real_values(unary(Op::reduce_max, s, fneg, attrs::reduce({"x"}))) == Reals{-3});
   // int32 sums widen to int64 and do not overflow.
-  BufferPtr sum32 = unary(Op::reduce_sum, s, ints(DType::i32, {kI32Max, kI32Max, 2}), names_attr({"x"}));
+  BufferPtr sum32 = unary(Op::reduce_sum, s, ints(DType::i32, {kI32Max, kI32Max, 2}), attrs::reduce({"x"}));
   CHECK(sum32->dtype() == DType::i64);
   CHECK(int_values(sum32) == Ints{2 * kI32Max + 2});
   // Summing booleans counts the true values.
   Shape sb = batch("b", 2) & spatial("x", 3);
-  BufferPtr count = unary(Op::reduce_sum, sb, ints(DType::boolean, {1, 0, 1, 1, 1, 1}), names_attr({"x"}));
+  BufferPtr count = unary(Op::reduce_sum, sb, ints(DType::boolean, {1, 0, 1, 1, 1, 1}), attrs::reduce({"x"}));
   CHECK(count->dtype() == DType::i64);
   CHECK(int_values(count) == Ints{2, 3});
   // NaN propagates through max and min wherever it is.
   Shape s2 = spatial("x", 2) & spatial("y", 2);
   BufferPtr nan = f64({NAN, 1, 2, NAN});
-  CHECK(same_reals(real_values(unary(Op::reduce_max, s2, nan, names_attr({"y"}))), Reals{NAN, NAN}));
-  CHECK(same_reals(real_values(unary(Op::reduce_min, s2, f64({1, NAN, 2, 3}), names_attr({"y"}))),
+  CHECK(same_reals(real_values(unary(Op::reduce_max, s2, nan, attrs::reduce({"y"}))), Reals{NAN, NAN}));
+  CHECK(same_reals(real_values(unary(Op::reduce_min, s2, f64({1, NAN, 2, 3}), attrs::reduce({"y"}))),
                    Reals{NAN, 2}));
-  CHECK(same_reals(real_values(unary(Op::reduce_sum, s2, nan, names_attr({"x"}))), Reals{NAN, NAN}));
+  CHECK(same_reals(real_values(unary(Op::reduce_sum, s2, nan, attrs::reduce({"x"}))), Reals{NAN, NAN}));
   // The sum over an empty dim is 0.
-  CHECK(real_values(unary(Op::reduce_sum, spatial("x", 0) & batch("b", 2), f64({}), names_attr({"x"}))) ==
+  CHECK(real_values(unary(Op::reduce_sum, spatial("x", 0) & batch("b", 2), f64({}), attrs::reduce({"x"}))) ==
         Reals{0, 0});
 }
 
@@ -413,7 +383,7 @@ TEST_CASE("shift in 1D with every extrapolation", "[interpreter]") {
   Shape s = spatial("x", 4);
   BufferPtr v = f64({1, 2, 3, 4});
   auto shift = [&](int64_t offset, const Extrapolation& e) {
-    return real_values(unary(Op::shift, s, v, shift_attr("x", offset, e)));
+    return real_values(unary(Op::shift, s, v, attrs::shift("x", offset, e)));
   };
   // result[i] = v[i + offset]
   CHECK(shift(1, extrapolation::ZERO) == Reals{2, 3, 4, 0});
@@ -435,10 +405,10 @@ TEST_CASE("shift in 1D with every extrapolation", "[interpreter]") {
 TEST_CASE("shift of integers keeps the dtype", "[interpreter]") {
   Shape s = spatial("x", 3);
   BufferPtr v = ints(DType::i64, {kI64Max, 2, 3});
-  BufferPtr r = unary(Op::shift, s, v, shift_attr("x", -1, extrapolation::ONE));
+  BufferPtr r = unary(Op::shift, s, v, attrs::shift("x", -1, extrapolation::ONE));
   CHECK(r->dtype() == DType::i64);
   CHECK(int_values(r) == Ints{1, kI64Max, 2});
-  BufferPtr p = unary(Op::shift, s, v, shift_attr("x", 1, extrapolation::PERIODIC));
+  BufferPtr p = unary(Op::shift, s, v, attrs::shift("x", 1, extrapolation::PERIODIC));
   CHECK(int_values(p) == Ints{2, 3, kI64Max});
 }
 
@@ -446,7 +416,7 @@ TEST_CASE("shift in 2D moves along one dim only", "[interpreter]") {
   Shape s = spatial("x", 2) & spatial("y", 3);
   BufferPtr v = f64({1, 2, 3, 4, 5, 6});  // [[1, 2, 3], [4, 5, 6]]
   auto shift = [&](const std::string& dim, int64_t offset, const Extrapolation& e) {
-    return real_values(unary(Op::shift, s, v, shift_attr(dim, offset, e)));
+    return real_values(unary(Op::shift, s, v, attrs::shift(dim, offset, e)));
   };
   CHECK(shift("y", 1, extrapolation::ZERO) == Reals{2, 3, 0, 5, 6, 0});
   CHECK(shift("y", -1, extrapolation::PERIODIC) == Reals{3, 1, 2, 6, 4, 5});
@@ -460,9 +430,9 @@ TEST_CASE("pad in 1D with every extrapolation", "[interpreter]") {
   Shape s = spatial("x", 3);
   BufferPtr v = f64({1, 2, 3});
   auto pad = [&](int64_t lo, int64_t hi, const Extrapolation& e) {
-    return real_values(unary(Op::pad, s, v, pad_attr({"x"}, {lo, hi}, e)));
+    return real_values(unary(Op::pad, s, v, attrs::pad({{"x", lo, hi}}, e)));
   };
-  CHECK(unary_type(Op::pad, s, DType::f64, pad_attr({"x"}, {2, 1}, extrapolation::ZERO)).shape ==
+  CHECK(unary_type(Op::pad, s, DType::f64, attrs::pad({{"x", 2, 1}}, extrapolation::ZERO)).shape ==
         spatial("x", 6));
   CHECK(pad(2, 1, extrapolation::ZERO) == Reals{0, 0, 1, 2, 3, 0});
   CHECK(pad(2, 1, extrapolation::ONE) == Reals{1, 1, 1, 2, 3, 1});
@@ -474,75 +444,76 @@ TEST_CASE("pad in 1D with every extrapolation", "[interpreter]") {
   // Wider than the dim: periodic keeps wrapping.
   CHECK(pad(4, 4, extrapolation::PERIODIC) == Reals{3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1});
   // An empty dim padded with a constant.
-  CHECK(real_values(unary(Op::pad, spatial("x", 0), f64({}), pad_attr({"x"}, {1, 2}, extrapolation::ONE))) ==
-        Reals{1, 1, 1});
+  CHECK(real_values(unary(Op::pad, spatial("x", 0), f64({}),
+                          attrs::pad({{"x", 1, 2}}, extrapolation::ONE))) == Reals{1, 1, 1});
 }
 
 TEST_CASE("pad in 2D", "[interpreter]") {
   Shape s = spatial("x", 2) & spatial("y", 2);
   BufferPtr v = f64({1, 2, 3, 4});  // [[1, 2], [3, 4]]
-  auto pad = [&](Names dims, Ints widths, const Extrapolation& e) {
-    return real_values(unary(Op::pad, s, v, pad_attr(std::move(dims), std::move(widths), e)));
+  auto pad = [&](const Widths& widths, const Extrapolation& e) {
+    return real_values(unary(Op::pad, s, v, attrs::pad(widths, e)));
   };
   // x by (1, 0), y by (0, 1): 3×3
-  CHECK(pad({"x", "y"}, {1, 0, 0, 1}, extrapolation::ZERO) == Reals{0, 0, 0, 1, 2, 0, 3, 4, 0});
+  CHECK(pad({{"x", 1, 0}, {"y", 0, 1}}, extrapolation::ZERO) == Reals{0, 0, 0, 1, 2, 0, 3, 4, 0});
   // Only y: [[9, 1, 2], [9, 3, 4]]
-  CHECK(pad({"y"}, {1, 0}, extrapolation::constant(9)) == Reals{9, 1, 2, 9, 3, 4});
+  CHECK(pad({{"y", 1, 0}}, extrapolation::constant(9)) == Reals{9, 1, 2, 9, 3, 4});
   // One cell on every side.
-  CHECK(pad({"x", "y"}, {1, 1, 1, 1}, extrapolation::constant(9)) ==
+  CHECK(pad({{"x", 1, 1}, {"y", 1, 1}}, extrapolation::constant(9)) ==
         Reals{9, 9, 9, 9, 9, 1, 2, 9, 9, 3, 4, 9, 9, 9, 9, 9});
-  CHECK(pad({"x", "y"}, {1, 1, 1, 1}, extrapolation::PERIODIC) ==
+  CHECK(pad({{"x", 1, 1}, {"y", 1, 1}}, extrapolation::PERIODIC) ==
         Reals{4, 3, 4, 3, 2, 1, 2, 1, 4, 3, 4, 3, 2, 1, 2, 1});
-  CHECK(pad({"x", "y"}, {1, 1, 1, 1}, extrapolation::ZERO_GRADIENT) ==
+  CHECK(pad({{"x", 1, 1}, {"y", 1, 1}}, extrapolation::ZERO_GRADIENT) ==
         Reals{1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4});
   // The order of the dims in the attribute does not matter.
-  CHECK(pad({"y", "x"}, {0, 1, 1, 0}, extrapolation::ZERO) == Reals{0, 0, 0, 1, 2, 0, 3, 4, 0});
+  CHECK(pad({{"y", 0, 1}, {"x", 1, 0}}, extrapolation::ZERO) == Reals{0, 0, 0, 1, 2, 0, 3, 4, 0});
   // Periodic in y only, zero nowhere else: [[2, 1, 2, 1], [4, 3, 4, 3]]
-  CHECK(pad({"y"}, {1, 1}, extrapolation::PERIODIC) == Reals{2, 1, 2, 1, 4, 3, 4, 3});
+  CHECK(pad({{"y", 1, 1}}, extrapolation::PERIODIC) == Reals{2, 1, 2, 1, 4, 3, 4, 3});
 }
 
 TEST_CASE("pad of a batched integer tensor", "[interpreter]") {
   Shape s = batch("b", 2) & spatial("x", 2);
   BufferPtr r = unary(Op::pad, s, ints(DType::i32, {1, 2, 3, 4}),
-                      pad_attr({"x"}, {1, 1}, extrapolation::ZERO_GRADIENT));
+                      attrs::pad({{"x", 1, 1}}, extrapolation::ZERO_GRADIENT));
   CHECK(r->dtype() == DType::i32);
   CHECK(int_values(r) == Ints{1, 1, 2, 2, 3, 3, 4, 4});
-  BufferPtr c =
-      unary(Op::pad, s, ints(DType::i32, {1, 2, 3, 4}), pad_attr({"x"}, {0, 1}, extrapolation::constant(-2)));
+  BufferPtr c = unary(Op::pad, s, ints(DType::i32, {1, 2, 3, 4}),
+                      attrs::pad({{"x", 0, 1}}, extrapolation::constant(-2)));
   CHECK(int_values(c) == Ints{1, 2, -2, 3, 4, -2});
 }
 
 TEST_CASE("expand repeats values along the new dims", "[interpreter]") {
   Shape s = spatial("x", 3);
   BufferPtr v = f64({1, 2, 3});
-  CHECK(unary_type(Op::expand, s, DType::f64, shape_attr(batch("b", 2))).shape.names() == Names{"b", "x"});
-  CHECK(real_values(unary(Op::expand, s, v, shape_attr(batch("b", 2)))) == Reals{1, 2, 3, 1, 2, 3});
-  CHECK(real_values(unary(Op::expand, s, v, shape_attr(spatial("y", 2)))) == Reals{1, 1, 2, 2, 3, 3});
-  CHECK(real_values(unary(Op::expand, s, v, shape_attr(spatial("x", 3)))) == Reals{1, 2, 3});
-  CHECK(real_values(unary(Op::expand, Shape(), f64({7}), shape_attr(channel("c", 3)))) == Reals{7, 7, 7});
-  CHECK(int_values(unary(Op::expand, s, ints(DType::i64, {kI64Max, 0, -1}), shape_attr(channel("c", 2)))) ==
-        Ints{kI64Max, kI64Max, 0, 0, -1, -1});
+  CHECK(unary_type(Op::expand, s, DType::f64, attrs::expand(batch("b", 2))).shape.names() == Names{"b", "x"});
+  CHECK(real_values(unary(Op::expand, s, v, attrs::expand(batch("b", 2)))) == Reals{1, 2, 3, 1, 2, 3});
+  CHECK(real_values(unary(Op::expand, s, v, attrs::expand(spatial("y", 2)))) == Reals{1, 1, 2, 2, 3, 3});
+  CHECK(real_values(unary(Op::expand, s, v, attrs::expand(spatial("x", 3)))) == Reals{1, 2, 3});
+  CHECK(real_values(unary(Op::expand, Shape(), f64({7}), attrs::expand(channel("c", 3)))) == Reals{7, 7, 7});
+  CHECK(int_values(unary(Op::expand, s, ints(DType::i64, {kI64Max, 0, -1}),
+                         attrs::expand(channel("c", 2)))) == Ints{kI64Max, kI64Max, 0, 0, -1, -1});
 }
 
 TEST_CASE("slice keeps or drops the dim", "[interpreter]") {
   Shape s = spatial("x", 2) & spatial("y", 3);
   BufferPtr v = f64({1, 2, 3, 4, 5, 6});  // [[1, 2, 3], [4, 5, 6]]
-  CHECK(real_values(unary(Op::slice, s, v, names_attr({"y"}, {1, 3, 0}))) == Reals{2, 3, 5, 6});
-  CHECK(unary_type(Op::slice, s, DType::f64, names_attr({"y"}, {1, 3, 0})).shape ==
+  CHECK(real_values(unary(Op::slice, s, v, attrs::slice("y", 1, 3, false))) == Reals{2, 3, 5, 6});
+  CHECK(unary_type(Op::slice, s, DType::f64, attrs::slice("y", 1, 3, false)).shape ==
         (spatial("x", 2) & spatial("y", 2)));
-  CHECK(real_values(unary(Op::slice, s, v, names_attr({"x"}, {1, 2, 1}))) == Reals{4, 5, 6});
-  CHECK(unary_type(Op::slice, s, DType::f64, names_attr({"x"}, {1, 2, 1})).shape == spatial("y", 3));
-  CHECK(real_values(unary(Op::slice, s, v, names_attr({"y"}, {0, 1, 1}))) == Reals{1, 4});
-  CHECK(real_values(unary(Op::slice, s, v, names_attr({"y"}, {2, 3, 0}))) == Reals{3, 6});
-  CHECK(real_values(unary(Op::slice, s, v, names_attr({"x"}, {0, 2, 0}))) == Reals{1, 2, 3, 4, 5, 6});
-  CHECK(unary(Op::slice, s, v, names_attr({"y"}, {1, 1, 0}))->count() == 0);
+  CHECK(real_values(unary(Op::slice, s, v, attrs::slice("x", 1, 2, true))) == Reals{4, 5, 6});
+  CHECK(unary_type(Op::slice, s, DType::f64, attrs::slice("x", 1, 2, true)).shape == spatial("y", 3));
+  CHECK(real_values(unary(Op::slice, s, v, attrs::slice("y", 0, 1, true))) == Reals{1, 4});
+  CHECK(real_values(unary(Op::slice, s, v, attrs::slice("y", 2, 3, false))) == Reals{3, 6});
+  CHECK(real_values(unary(Op::slice, s, v, attrs::slice("x", 0, 2, false))) == Reals{1, 2, 3, 4, 5, 6});
+  CHECK(unary(Op::slice, s, v, attrs::slice("y", 1, 1, false))->count() == 0);
   // Item names are sliced with the values.
   Shape c = spatial("x", 2) & channel("vector", Names{"x", "y", "z"});
-  CHECK(real_values(unary(Op::slice, c, v, names_attr({"vector"}, {1, 3, 0}))) == Reals{2, 3, 5, 6});
-  CHECK(unary_type(Op::slice, c, DType::f64, names_attr({"vector"}, {1, 3, 0})).shape.item_names("vector") ==
-        Names{"y", "z"});
+  CHECK(real_values(unary(Op::slice, c, v, attrs::slice("vector", 1, 3, false))) == Reals{2, 3, 5, 6});
+  CHECK(
+      unary_type(Op::slice, c, DType::f64, attrs::slice("vector", 1, 3, false)).shape.item_names("vector") ==
+      Names{"y", "z"});
   CHECK(int_values(unary(Op::slice, spatial("x", 3), ints(DType::i64, {1, kI64Max, 3}),
-                         names_attr({"x"}, {1, 2, 1}))) == Ints{kI64Max});
+                         attrs::slice("x", 1, 2, true))) == Ints{kI64Max});
 }
 
 TEST_CASE("concat joins along a dim", "[interpreter]") {
@@ -550,8 +521,8 @@ TEST_CASE("concat joins along a dim", "[interpreter]") {
   Value a = g.add_input(spatial("x", 2) & spatial("y", 2), DType::f64);  // [[1, 2], [3, 4]]
   Value b = g.add_input(spatial("x", 1) & spatial("y", 2), DType::f64);  // [[5, 6]]
   Value c = g.add_input(spatial("x", 2) & spatial("y", 1), DType::f64);  // [[7], [8]]
-  Value along_x = g.add(Op::concat, {a, b}, names_attr({"x"}));
-  Value along_y = g.add(Op::concat, {a, c, a}, names_attr({"y"}));
+  Value along_x = g.add(Op::concat, {a, b}, attrs::concat("x"));
+  Value along_y = g.add(Op::concat, {a, c, a}, attrs::concat("y"));
   g.add_output(along_x);
   g.add_output(along_y);
   CHECK(g.type(along_x).shape == (spatial("x", 3) & spatial("y", 2)));
@@ -567,10 +538,10 @@ TEST_CASE("stack adds a dim and broadcasts its operands", "[interpreter]") {
   Value b = g.add_input(spatial("x", 2), DType::f64);
   Value s = g.add_input(Shape(), DType::f64);
   Value y = g.add_input(spatial("y", 3), DType::f64);
-  Value ch = g.add(Op::stack, {a, b}, shape_attr(channel("c", Names{"u", "v"})));
-  Value bt = g.add(Op::stack, {a, b}, shape_attr(batch("k", 2)));
-  Value sc = g.add(Op::stack, {a, s, b}, shape_attr(instance("i", 3)));
-  Value xy = g.add(Op::stack, {a, y}, shape_attr(batch("k", 2)));
+  Value ch = g.add(Op::stack, {a, b}, attrs::stack(channel("c", Names{"u", "v"})));
+  Value bt = g.add(Op::stack, {a, b}, attrs::stack(batch("k", 2)));
+  Value sc = g.add(Op::stack, {a, s, b}, attrs::stack(instance("i", 3)));
+  Value xy = g.add(Op::stack, {a, y}, attrs::stack(batch("k", 2)));
   for (Value v : {ch, bt, sc, xy}) g.add_output(v);
   CHECK(g.type(ch).shape.str() == "(xˢ=2, cᶜ=u,v)");
   CHECK(g.type(sc).shape.names() == Names{"i", "x"});
@@ -586,28 +557,28 @@ TEST_CASE("rename keeps values, and transposes when the dim order changes", "[in
   Shape s = spatial("x", 2) & spatial("y", 3);
   BufferPtr v = f64({1, 2, 3, 4, 5, 6});  // [[1, 2, 3], [4, 5, 6]]
   // Same position: values unchanged.
-  Attrs to_z = rename_attr({"y", "z"}, {DimType::spatial});
+  Attrs to_z = attrs::rename({{"y", "z", DimType::spatial}});
   CHECK(unary_type(Op::rename, s, DType::f64, to_z).shape == (spatial("x", 2) & spatial("z", 3)));
   CHECK(real_values(unary(Op::rename, s, v, to_z)) == Reals{1, 2, 3, 4, 5, 6});
   // spatial → dual moves y in front of x: result[~y][x] = v[x][y].
-  Attrs to_dual = rename_attr({"y", "~y"}, {DimType::dual});
+  Attrs to_dual = attrs::rename({{"y", "~y", DimType::dual}});
   CHECK(unary_type(Op::rename, s, DType::f64, to_dual).shape == (dual("y", 3) & spatial("x", 2)));
   CHECK(real_values(unary(Op::rename, s, v, to_dual)) == Reals{1, 4, 2, 5, 3, 6});
   // spatial → channel moves x behind y.
-  Attrs to_channel = rename_attr({"x", "c"}, {DimType::channel});
+  Attrs to_channel = attrs::rename({{"x", "c", DimType::channel}});
   CHECK(unary_type(Op::rename, s, DType::f64, to_channel).shape.names() == Names{"y", "c"});
   CHECK(real_values(unary(Op::rename, s, v, to_channel)) == Reals{1, 4, 2, 5, 3, 6});
   // Swapping two names: result[y=i][x=j] = v[x=i][y=j], laid out (y=2, x=3).
-  Attrs swap = rename_attr({"x", "y", "y", "x"}, {DimType::spatial, DimType::spatial});
+  Attrs swap = attrs::rename({{"x", "y", DimType::spatial}, {"y", "x", DimType::spatial}});
   CHECK(unary_type(Op::rename, s, DType::f64, swap).shape.str() == "(yˢ=2, xˢ=3)");
   CHECK(real_values(unary(Op::rename, s, v, swap)) == Reals{1, 2, 3, 4, 5, 6});
   // Swapping names and making one of them a batch dim: (bᵇ=3, yˢ=2) with b ← y, y ← x.
-  Attrs mixed = rename_attr({"x", "y", "y", "b"}, {DimType::spatial, DimType::batch});
+  Attrs mixed = attrs::rename({{"x", "y", DimType::spatial}, {"y", "b", DimType::batch}});
   CHECK(unary_type(Op::rename, s, DType::f64, mixed).shape.str() == "(bᵇ=3, yˢ=2)");
   CHECK(real_values(unary(Op::rename, s, v, mixed)) == Reals{1, 4, 2, 5, 3, 6});
   // A dual dim back to spatial.
   Shape m = dual("n", 2) & spatial("n", 2);  // (~n, n): m[~n][n]
-  Attrs primal = rename_attr({"~n", "k"}, {DimType::spatial});
+  Attrs primal = attrs::rename({{"~n", "k", DimType::spatial}});
   CHECK(unary_type(Op::rename, m, DType::f64, primal).shape.names() == Names{"n", "k"});
   CHECK(real_values(unary(Op::rename, m, f64({1, 2, 3, 4}), primal)) == Reals{1, 3, 2, 4});
 }
@@ -620,10 +591,10 @@ TEST_CASE("graphs chain ops, and outputs stay valid after later uses", "[interpr
   Value m = g.add(Op::mul, {x, c});
   Value a = g.add(Op::add, {m, t});
   Value lap =
-      g.add(Op::sub, {g.add(Op::add, {g.add(Op::shift, {a}, shift_attr("x", 1, extrapolation::PERIODIC)),
-                                      g.add(Op::shift, {a}, shift_attr("x", -1, extrapolation::PERIODIC))}),
+      g.add(Op::sub, {g.add(Op::add, {g.add(Op::shift, {a}, attrs::shift("x", 1, extrapolation::PERIODIC)),
+                                      g.add(Op::shift, {a}, attrs::shift("x", -1, extrapolation::PERIODIC))}),
                       g.add(Op::mul, {a, c})});
-  Value total = g.add(Op::reduce_sum, {lap}, names_attr({"x"}));
+  Value total = g.add(Op::reduce_sum, {lap}, attrs::reduce({"x"}));
   g.add_output(m);
   g.add_output(a);
   g.add_output(lap);
@@ -678,7 +649,7 @@ TEST_CASE("concat of operands whose other dims are laid out differently", "[inte
   Graph g;
   Value a = g.add_input(spatial("x", 2) & spatial("y", 2), DType::f64);  // [[1, 2], [3, 4]]
   Value b = g.add_input(spatial("y", 2) & spatial("x", 1), DType::f64);  // laid out (y, x): [[5], [6]]
-  Value c = g.add(Op::concat, {a, b}, names_attr({"x"}));
+  Value c = g.add(Op::concat, {a, b}, attrs::concat("x"));
   g.add_output(c);
   CHECK(g.type(c).shape.names() == Names{"x", "y"});
   auto out = run(g, {f64({1, 2, 3, 4}), f64({5, 6})});
@@ -698,20 +669,20 @@ TEST_CASE("int32 negation and abs of the minimum wrap like numpy", "[interpreter
 TEST_CASE("float32 and boolean operands keep their dtype through layout and reductions", "[interpreter]") {
   Shape s = spatial("x", 2) & spatial("y", 2);
   BufferPtr v = reals(DType::f32, {0.5, 0.25, -1, 2});
-  BufferPtr sum = unary(Op::reduce_sum, s, v, names_attr({"y"}));
+  BufferPtr sum = unary(Op::reduce_sum, s, v, attrs::reduce({"y"}));
   CHECK(sum->dtype() == DType::f32);
   CHECK(real_values(sum) == Reals{0.75, 1});
-  BufferPtr padded = unary(Op::pad, s, v, pad_attr({"x"}, {1, 0}, extrapolation::constant(0.1)));
+  BufferPtr padded = unary(Op::pad, s, v, attrs::pad({{"x", 1, 0}}, extrapolation::constant(0.1)));
   CHECK(padded->dtype() == DType::f32);
   CHECK(padded->as<float>()[0] == 0.1f);
   CHECK(real_values(padded)[2] == 0.5);
   BufferPtr flags = ints(DType::boolean, {1, 0, 0, 1});
-  BufferPtr shifted = unary(Op::shift, s, flags, shift_attr("y", 1, extrapolation::ONE));
+  BufferPtr shifted = unary(Op::shift, s, flags, attrs::shift("y", 1, extrapolation::ONE));
   CHECK(shifted->dtype() == DType::boolean);
   CHECK(int_values(shifted) == Ints{0, 1, 1, 1});
-  BufferPtr any = unary(Op::reduce_max, s, flags, names_attr({"x"}));
+  BufferPtr any = unary(Op::reduce_max, s, flags, attrs::reduce({"x"}));
   CHECK(any->dtype() == DType::boolean);
   CHECK(int_values(any) == Ints{1, 1});
-  BufferPtr all = unary(Op::reduce_min, s, flags, names_attr({"y"}));
+  BufferPtr all = unary(Op::reduce_min, s, flags, attrs::reduce({"y"}));
   CHECK(int_values(all) == Ints{0, 0});
 }
