@@ -55,26 +55,32 @@ bool runtime_ratio() {
   std::vector<bench::Timing> t = bench::time_interleaved(
       {{"phijit value", [&] { phijit_loss = value(u0).item(); }},
        {"phijit value and gradient", [&] { phijit_grad = value_and_grad(u0)[1]; }},
-       {"hand value", [&] { hand_loss = bench::rollout_loss(u0_values.data(), kN, kN, kSteps, a.get(), b.get()); }},
+       {"hand value",
+        [&] { hand_loss = bench::rollout_loss(u0_values.data(), kN, kN, kSteps, a.get(), b.get()); }},
        {"hand value and gradient",
         [&] {
-          bench::rollout_loss_and_gradient(u0_values.data(), kN, kN, kSteps, states.get(), lambda.get(), work.get());
+          bench::rollout_loss_and_gradient(u0_values.data(), kN, kN, kSteps, states.get(), lambda.get(),
+                                           work.get());
         }}},
       2, reps);
   std::vector<double> g = phijit_grad.to_vector();
-  std::printf("\n(a) %d steps on %lld², median of %d interleaved runs\n", kSteps, static_cast<long long>(kN), reps);
-  std::printf("    check: loss phijit %.12g hand %.12g; max |gradient difference| %.3g (max |gradient| %.3g)\n",
-              phijit_loss, hand_loss, bench::max_abs_diff(g.data(), lambda.get(), n),
-              bench::max_abs_diff(g.data(), std::vector<double>(static_cast<size_t>(n), 0.0).data(), n));
-  const char* names[] = {"phijit value", "phijit value and gradient", "hand value", "hand value and gradient"};
+  std::printf("\n(a) %d steps on %lld², median of %d interleaved runs\n", kSteps, static_cast<long long>(kN),
+              reps);
+  std::printf(
+      "    check: loss phijit %.12g hand %.12g; max |gradient difference| %.3g (max |gradient| %.3g)\n",
+      phijit_loss, hand_loss, bench::max_abs_diff(g.data(), lambda.get(), n),
+      bench::max_abs_diff(g.data(), std::vector<double>(static_cast<size_t>(n), 0.0).data(), n));
+  const char* names[] = {"phijit value", "phijit value and gradient", "hand value",
+                         "hand value and gradient"};
   for (size_t k = 0; k < t.size(); ++k) {
-    std::printf("    %-28s %8.3f ms (min %.3f, max %.3f)\n", names[k], ms(t[k].median), ms(t[k].min), ms(t[k].max));
+    std::printf("    %-28s %8.3f ms (min %.3f, max %.3f)\n", names[k], ms(t[k].median), ms(t[k].min),
+                ms(t[k].max));
   }
   double ratio = t[1].median / t[0].median;
   std::printf("RESULT time(value and gradient) / time(value): phijit %.2f, hand-written %.2f\n", ratio,
               t[3].median / t[2].median);
-  std::printf("RESULT phijit / hand-written: value %.2f, value and gradient %.2f\n", t[0].median / t[2].median,
-              t[1].median / t[3].median);
+  std::printf("RESULT phijit / hand-written: value %.2f, value and gradient %.2f\n",
+              t[0].median / t[2].median, t[1].median / t[3].median);
   return bench::print_goal("(a) value and gradient / value", ratio, 2.5, "x");
 }
 
@@ -88,7 +94,8 @@ double first_call_ms(F f, int64_t ny) {
 }
 
 bool first_calls() {
-  std::printf("\n(b) first call (trace, passes, compile, run) on 64 × ny, a new ny per call, disk cache off\n");
+  std::printf(
+      "\n(b) first call (trace, passes, compile, run) on 64 × ny, a new ny per call, disk cache off\n");
   int64_t ny = 64;
   first_call_ms(jit_compile(rollout_loss(1)), ny++);  // the LLJIT, the pool and libmvec are set up here
   const int reps = 3;
@@ -98,18 +105,19 @@ bool first_calls() {
     std::vector<double> f, g;
     for (int r = 0; r < reps; ++r) {
       f.push_back(first_call_ms(jit_compile(rollout_loss(steps[s])), ny++));
-      g.push_back(first_call_ms(jit_compile([s = steps[s]](const Tensor& u) { return gradient(rollout_loss(s))(u); }),
-                                ny++));
+      g.push_back(first_call_ms(
+          jit_compile([s = steps[s]](const Tensor& u) { return gradient(rollout_loss(s))(u); }), ny++));
     }
     forward[s] = bench::median(f);
     backward[s] = bench::median(g);
-    std::printf("    %3d steps: forward %9.1f ms, value and gradient %9.1f ms (medians of %d)\n", steps[s], forward[s],
-                backward[s], reps);
+    std::printf("    %3d steps: forward %9.1f ms, value and gradient %9.1f ms (medians of %d)\n", steps[s],
+                forward[s], backward[s], reps);
   }
-  std::printf("RESULT first call 100 steps / 10 steps: forward %.2f, gradient %.2f\n", forward[2] / forward[1],
-              backward[2] / backward[1]);
+  std::printf("RESULT first call 100 steps / 10 steps: forward %.2f, gradient %.2f\n",
+              forward[2] / forward[1], backward[2] / backward[1]);
   bool met = bench::print_goal("(b) first call 100 / 10 steps, forward", forward[2] / forward[1], 2.0, "x");
-  return bench::print_goal("(b) first call 100 / 10 steps, gradient", backward[2] / backward[1], 2.0, "x") && met;
+  return bench::print_goal("(b) first call 100 / 10 steps, gradient", backward[2] / backward[1], 2.0, "x") &&
+         met;
 }
 
 // The child of (c): one gradient of `steps` steps on 256², then its peak RSS.
@@ -139,8 +147,9 @@ void peak_memory() {
   for (int steps : {100, 1000}) {
     double states_mib = static_cast<double>(steps) * 256 * 256 * 8 / (1024.0 * 1024.0);
     double rss = child_peak_rss_mib(steps);
-    std::printf("RESULT %4d steps: peak RSS %.0f MiB; the states a reverse pass keeps: %.0f MiB (ratio %.2f)\n",
-                steps, rss, states_mib, rss / states_mib);
+    std::printf(
+        "RESULT %4d steps: peak RSS %.0f MiB; the states a reverse pass keeps: %.0f MiB (ratio %.2f)\n",
+        steps, rss, states_mib, rss / states_mib);
   }
 }
 

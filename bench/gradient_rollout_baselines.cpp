@@ -11,8 +11,8 @@ namespace {
 // out = u + 0.1·laplace(u) + c·w·u·u·v: the forward step is (w = u, v = u, c = −0.01) and the
 // adjoint step (w = u_k, v = λ, c = −0.03) have the same shape, since the zero-gradient
 // Laplacian is symmetric (Lᵀ = L).
-void step(const double* __restrict u, const double* __restrict w, double c, double* __restrict out, int64_t nx,
-          int64_t ny) {
+void step(const double* __restrict u, const double* __restrict w, double c, double* __restrict out,
+          int64_t nx, int64_t ny) {
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < nx; ++i) {
     const double* __restrict up = u + std::max<int64_t>(i - 1, 0) * ny;

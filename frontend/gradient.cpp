@@ -12,14 +12,16 @@ namespace {
 
 void check_differentiable(const Tensor& t, int index) {
   if (t.is_sparse()) {
-    throw Error(fmt::format("gradient: argument {} is a sparse matrix {}; gradients with respect to sparse "
-                            "matrices are not supported, pass its values as a dense tensor",
-                            index, t.shape().str()));
+    throw Error(
+        fmt::format("gradient: argument {} is a sparse matrix {}; gradients with respect to sparse "
+                    "matrices are not supported, pass its values as a dense tensor",
+                    index, t.shape().str()));
   }
   if (!is_float(t.dtype())) {
-    throw Error(fmt::format("gradient: argument {} has dtype {}; gradients exist only for float32 and float64 "
-                            "tensors (convert it with astype, or leave it out of wrt)",
-                            index, dtype_name(t.dtype())));
+    throw Error(
+        fmt::format("gradient: argument {} has dtype {}; gradients exist only for float32 and float64 "
+                    "tensors (convert it with astype, or leave it out of wrt)",
+                    index, dtype_name(t.dtype())));
   }
 }
 
@@ -58,12 +60,14 @@ std::vector<int> tensor_indices(const std::vector<int>& wrt, const std::vector<b
   std::vector<int> out;
   for (int i : wrt) {
     if (i < 0 || static_cast<size_t>(i) >= is_tensor.size()) {
-      throw Error(fmt::format("gradient: wrt index {} is outside the function's {} arguments", i, is_tensor.size()));
+      throw Error(
+          fmt::format("gradient: wrt index {} is outside the function's {} arguments", i, is_tensor.size()));
     }
     if (position[static_cast<size_t>(i)] < 0) {
-      throw Error(fmt::format("gradient: wrt index {} names an argument that is not a Tensor; only tensor "
-                              "arguments can be differentiated",
-                              i));
+      throw Error(
+          fmt::format("gradient: wrt index {} names an argument that is not a Tensor; only tensor "
+                      "arguments can be differentiated",
+                      i));
     }
     out.push_back(position[static_cast<size_t>(i)]);
     check_differentiable(tensors.at(static_cast<size_t>(out.back())), i);
@@ -74,7 +78,8 @@ std::vector<int> tensor_indices(const std::vector<int>& wrt, const std::vector<b
 std::vector<Tensor> GradientCore::call(const std::string& key, const std::vector<Tensor>& args,
                                        const std::vector<int>& wrt, const JitCore::TraceFn& f) {
   if (std::shared_ptr<TraceState> outer = innermost_trace(args)) return trace_into(outer, args, wrt, f);
-  auto traced = jit_.get_or_trace(key, args, f, [&](const ir::Graph& g) { return passes::run_gradient(g, wrt); });
+  auto traced =
+      jit_.get_or_trace(key, args, f, [&](const ir::Graph& g) { return passes::run_gradient(g, wrt); });
   return JitCore::run(*traced, args);
 }
 

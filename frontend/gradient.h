@@ -26,8 +26,8 @@ class GradientCore {
   // listed in `wrt` (indices into `args`). Traced and compiled once per key; when an argument
   // is a tracer (gradient inside jit_compile or inside another gradient), f is traced into
   // that trace instead, with its VJP.
-  std::vector<Tensor> call(const std::string& key, const std::vector<Tensor>& args, const std::vector<int>& wrt,
-                           const JitCore::TraceFn& f);
+  std::vector<Tensor> call(const std::string& key, const std::vector<Tensor>& args,
+                           const std::vector<int>& wrt, const JitCore::TraceFn& f);
   int trace_count() const { return jit_.trace_count(); }
   void clear_cache() { jit_.clear_cache(); }
 
@@ -46,7 +46,9 @@ template <class F>
 class GradientFunction {
  public:
   GradientFunction(F f, std::vector<int> wrt, bool get_output)
-      : f_(std::move(f)), wrt_(std::move(wrt)), get_output_(get_output),
+      : f_(std::move(f)),
+        wrt_(std::move(wrt)),
+        get_output_(get_output),
         core_(std::make_shared<detail::GradientCore>()) {}
 
   // With get_output: f's outputs, then one gradient per index of wrt; else the gradients.

@@ -31,8 +31,8 @@ int JitCore::trace_count() const { return cache_->trace_count(); }
 void JitCore::clear_cache() { cache_->clear(); }
 
 std::shared_ptr<const JitCore::Traced> JitCore::get_or_trace(const std::string& key,
-                                                             const std::vector<Tensor>& args, const TraceFn& f,
-                                                             const Transform& transform) {
+                                                             const std::vector<Tensor>& args,
+                                                             const TraceFn& f, const Transform& transform) {
   return cache_->get_or_make(key, [&](int count) {
     if (count == kRetraceWarning) {
       runtime::logger().warn(

@@ -279,7 +279,8 @@ Tensor apply(ir::Op op, std::vector<Tensor> operands, ir::Attrs attrs) {
   if (trace != nullptr) {
     std::vector<ir::Value> values;
     for (const Tensor& t : operands) values.push_back(trace_value(*trace, t));
-    return make_tracer(trace, ir::Builder(trace->graph).op(op, std::move(values), std::move(attrs)), result_weak);
+    return make_tracer(trace, ir::Builder(trace->graph).op(op, std::move(values), std::move(attrs)),
+                       result_weak);
   }
   ir::ValueType result = ir::infer_type(op, types, attrs);
   std::vector<runtime::BufferPtr> buffers;

@@ -82,7 +82,8 @@ SliceView slice_of(const Attrs& a) { return {a.names.at(0), a.ints.at(0), a.ints
 
 std::vector<PadWidth> pad_widths(const Attrs& a) {
   std::vector<PadWidth> out;
-  for (size_t k = 0; k < a.names.size(); ++k) out.push_back({a.names[k], a.ints.at(2 * k), a.ints.at(2 * k + 1)});
+  for (size_t k = 0; k < a.names.size(); ++k)
+    out.push_back({a.names[k], a.ints.at(2 * k), a.ints.at(2 * k + 1)});
   return out;
 }
 
@@ -120,7 +121,9 @@ Value Builder::cast(Value v, DType to) {
   return g_->add(Op::cast, {v}, attrs::cast(to));
 }
 
-Value Builder::sum(Value v, std::vector<std::string> dims) { return reduce(Op::reduce_sum, v, std::move(dims)); }
+Value Builder::sum(Value v, std::vector<std::string> dims) {
+  return reduce(Op::reduce_sum, v, std::move(dims));
+}
 
 Value Builder::reduce(Op reduction, Value v, std::vector<std::string> dims) {
   if (dims.empty()) return reduction == Op::reduce_sum ? cast(v, sum_type(dtype(v))) : v;
@@ -135,7 +138,9 @@ Value Builder::pad(Value v, const std::vector<attrs::PadWidth>& widths, const Ex
   return g_->add(Op::pad, {v}, attrs::pad(widths, e));
 }
 
-Value Builder::expand(Value v, const Shape& new_dims) { return g_->add(Op::expand, {v}, attrs::expand(new_dims)); }
+Value Builder::expand(Value v, const Shape& new_dims) {
+  return g_->add(Op::expand, {v}, attrs::expand(new_dims));
+}
 
 Value Builder::slice(Value v, const std::string& dim, int64_t start, int64_t stop, bool drop) {
   return g_->add(Op::slice, {v}, attrs::slice(dim, start, stop, drop));

@@ -294,7 +294,8 @@ Graph run_gradient(const Graph& g, std::span<const int> wrt) {
   std::vector<Value> wrt_values;
   for (int i : wrt) wrt_values.push_back(out.inputs().at(static_cast<size_t>(i)));
   Value seed = ir::Builder(out).full(loss_type, 1);
-  std::vector<Value> grads = vjp(out, std::span<const Value>(&loss, 1), std::span<const Value>(&seed, 1), wrt_values);
+  std::vector<Value> grads =
+      vjp(out, std::span<const Value>(&loss, 1), std::span<const Value>(&seed, 1), wrt_values);
   for (Value v : grads) out.add_output(v);
   return out;
 }

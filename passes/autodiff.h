@@ -13,8 +13,8 @@ namespace phijit::passes {
 // Appends to `g` the vector-Jacobian product of `outputs` at `cotangents` (one per output, of
 // its type) with respect to the float values `wrt`. Returns one value per entry of `wrt`, of
 // its type: zeros where it does not reach the outputs.
-std::vector<ir::Value> vjp(ir::Graph& g, std::span<const ir::Value> outputs, std::span<const ir::Value> cotangents,
-                           std::span<const ir::Value> wrt);
+std::vector<ir::Value> vjp(ir::Graph& g, std::span<const ir::Value> outputs,
+                           std::span<const ir::Value> cotangents, std::span<const ir::Value> wrt);
 
 // The gradient program of `g`: its inputs and outputs, then the gradient of output 0 (one scalar
 // per batch entry, summed over the batch) with respect to each input listed in `wrt`.

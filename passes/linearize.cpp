@@ -115,8 +115,7 @@ class Linearizer {
     for (int64_t i = 0; i < n; ++i) iota->as<int32_t>()[i] = static_cast<int32_t>(i);
     Abstract a;
     a.kind = Abstract::Kind::affine;
-    a.terms.push_back(
-        {form_.pattern.add_constant(std::move(iota), x.shape), vb_.scalar(1, x.dtype), {}});
+    a.terms.push_back({form_.pattern.add_constant(std::move(iota), x.shape), vb_.scalar(1, x.dtype), {}});
     return a;
   }
 
@@ -252,8 +251,8 @@ class Linearizer {
     }
     Value b1 = bias_of(in[1]), b2 = bias_of(in[2]);
     if (b1.valid() || b2.valid()) {
-      out.bias = vg(Op::where, {cond.val, vb_.cast(zero_if_invalid(b1, dt), dt),
-                                vb_.cast(zero_if_invalid(b2, dt), dt)});
+      out.bias = vg(Op::where,
+                    {cond.val, vb_.cast(zero_if_invalid(b1, dt), dt), vb_.cast(zero_if_invalid(b2, dt), dt)});
     }
     return out;
   }
@@ -364,7 +363,8 @@ class Linearizer {
       Value b = bias_of(part);
       any_bias = any_bias || b.valid();
       b = zero_if_invalid(b, dt);
-      biases.push_back(stack ? vb_.cast(b, dt) : vb_.broadcast_to(vb_.cast(b, dt), ps));  // concat: full parts
+      biases.push_back(stack ? vb_.cast(b, dt)
+                             : vb_.broadcast_to(vb_.cast(b, dt), ps));  // concat: full parts
       before += size;
     }
     if (any_bias) out.bias = vg(n.op, biases, n.attrs);

@@ -41,17 +41,21 @@ int main() {
     auto [next, loss] = descend(guess, observed, 1.0);
     if (it % 100 == 0) {
       std::cout << fmt::format("iteration {:3}: misfit {:.3e}, |u0 − truth|² / |truth|² = {:.4f}\n", it,
-                               loss.item(), sum((guess - truth) * (guess - truth)).item() / sum(truth * truth).item());
+                               loss.item(),
+                               sum((guess - truth) * (guess - truth)).item() / sum(truth * truth).item());
     }
     guess = next;
   }
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  std::cout << fmt::format("401 compiled descent steps (each: 20 steps forward and back) on {}x{} in {:.1f} ms ({} trace)\n",
-                           n, n, ms, descend.trace_count());
+  std::cout << fmt::format(
+      "401 compiled descent steps (each: 20 steps forward and back) on {}x{} in {:.1f} ms ({} trace)\n", n, n,
+      ms, descend.trace_count());
   // The gradient against a finite difference along one direction, as a sanity check users can copy.
   Tensor direction = random_normal(truth.shape(), 5);
   double h = 1e-6;
-  double fd = (misfit(guess + h * direction, observed).item() - misfit(guess - h * direction, observed).item()) / (2 * h);
+  double fd =
+      (misfit(guess + h * direction, observed).item() - misfit(guess - h * direction, observed).item()) /
+      (2 * h);
   double ad = sum(gradient(misfit, {0}, false)(guess, observed)[0] * direction).item();
   std::cout << fmt::format("directional derivative: autodiff {:.9e}, central difference {:.9e}\n", ad, fd);
   // The example doubles as a test (CTest runs it): the unknown must be found and the gradient right.

@@ -16,9 +16,12 @@ std::vector<Tensor> grad_of(const auto& f, const Tensor& x) { return gradient(f,
 
 TEST_CASE("gradient of elementwise functions equals the hand-computed derivative") {
   Tensor x = vec({0.5, 1.0, 2.0});
-  SECTION("x^2 / 2") { CHECK_VALUES(grad_of([](const Tensor& x) { return l2_loss(x); }, x)[0], {0.5, 1.0, 2.0}); }
+  SECTION("x^2 / 2") {
+    CHECK_VALUES(grad_of([](const Tensor& x) { return l2_loss(x); }, x)[0], {0.5, 1.0, 2.0});
+  }
   SECTION("exp") {
-    CHECK_VALUES(grad_of([](const Tensor& x) { return sum(exp(x)); }, x)[0], {std::exp(0.5), std::exp(1.0), std::exp(2.0)});
+    CHECK_VALUES(grad_of([](const Tensor& x) { return sum(exp(x)); }, x)[0],
+                 {std::exp(0.5), std::exp(1.0), std::exp(2.0)});
   }
   SECTION("log, sqrt, sin, cos, tanh") {
     auto f = [](const Tensor& x) { return sum(log(x) + sqrt(x) + sin(x) + cos(x) + tanh(x)); };
@@ -58,8 +61,12 @@ TEST_CASE("NaN safety: masked singularities give zero gradients") {
     auto f = [](const Tensor& x) { return sum(where(x > 0, sqrt(x), 0.0)); };
     CHECK_VALUES(grad_of(f, x)[0], {0.0, 0.25});
   }
-  SECTION("pow(x, 2) at 0") { CHECK_VALUES(grad_of([](const Tensor& x) { return sum(pow(x, 2.0)); }, x)[0], {0, 8}); }
-  SECTION("abs at 0") { CHECK_VALUES(grad_of([](const Tensor& x) { return sum(abs(x)); }, x)[0], {0, 1}); }
+  SECTION("pow(x, 2) at 0") {
+    CHECK_VALUES(grad_of([](const Tensor& x) { return sum(pow(x, 2.0)); }, x)[0], {0, 8});
+  }
+  SECTION("abs at 0") {
+    CHECK_VALUES(grad_of([](const Tensor& x) { return sum(abs(x)); }, x)[0], {0, 1});
+  }
   SECTION("where(x > 0, log(x), 0) at 0") {
     auto f = [](const Tensor& x) { return sum(where(x > 0, log(x), 0.0)); };
     CHECK_VALUES(grad_of(f, x)[0], {0.0, 0.25});
@@ -120,17 +127,21 @@ TEST_CASE("laplace and spatial_gradient adjoints in 2D equal the extracted matri
   Shape s = spatial("x", 5) & spatial("y", 4);
   Tensor u = random_normal(s, 3), v = random_normal(s, 4);
   Tensor vg = random_normal(s & channel("gradient", std::vector<std::string>{"x", "y"}), 5);
-  for (const Extrapolation& e : {extrapolation::ZERO, extrapolation::ONE, extrapolation::PERIODIC,
-                                 extrapolation::ZERO_GRADIENT}) {
+  for (const Extrapolation& e :
+       {extrapolation::ZERO, extrapolation::ONE, extrapolation::PERIODIC, extrapolation::ZERO_GRADIENT}) {
     INFO(e.str());
     // <v, L u + b> is affine in u: its gradient is Lᵀ v.
     auto lap = [&](const Tensor& u) { return laplace(u, e, 0.5); };
     Tensor g = grad_of([&](const Tensor& u) { return sum(v * lap(u)); }, u)[0];
     REQUIRE(g.shape() == u.shape());
-    CHECK_THAT(g.to_vector(), Catch::Matchers::Approx(matmul(transpose(matrix_from_function(lap, u).first), v).to_vector()).epsilon(1e-12));
+    CHECK_THAT(g.to_vector(),
+               Catch::Matchers::Approx(matmul(transpose(matrix_from_function(lap, u).first), v).to_vector())
+                   .epsilon(1e-12));
     auto grad_op = [&](const Tensor& u) { return spatial_gradient(u, e); };
     Tensor h = grad_of([&](const Tensor& u) { return sum(vg * grad_op(u)); }, u)[0];
-    CHECK_THAT(h.to_vector(), Catch::Matchers::Approx(matmul(transpose(matrix_from_function(grad_op, u).first), vg).to_vector()).epsilon(1e-12));
+    CHECK_THAT(h.to_vector(), Catch::Matchers::Approx(
+                                  matmul(transpose(matrix_from_function(grad_op, u).first), vg).to_vector())
+                                  .epsilon(1e-12));
   }
 }
 
@@ -155,7 +166,8 @@ TEST_CASE("gradient sums over batch dims and unbroadcasts arguments") {
 }
 
 TEST_CASE("gradient keeps the argument's dim order, item names and dtype") {
-  Tensor x = random_normal(spatial("y", 3) & spatial("x", 4) & channel("vector", std::vector<std::string>{"a", "b"}), 1);
+  Tensor x = random_normal(
+      spatial("y", 3) & spatial("x", 4) & channel("vector", std::vector<std::string>{"a", "b"}), 1);
   auto f = [](const Tensor& x) { return sum(sum(x, "y") * 2.0) + sum(x.slice("vector", 1)); };
   Tensor g = gradient(f, {0}, false)(x)[0];
   CHECK(g.shape() == x.shape());
@@ -231,8 +243,9 @@ TEST_CASE("a gradient of a gradient gives Hessian-vector products") {
   SECTION("of a stencil: the Hessian of ½|laplace u|² is LᵀL") {
     Tensor u = random_normal(spatial("x", 6), 2), w = random_normal(spatial("x", 6), 3);
     auto energy = [](const Tensor& u) { return l2_loss(laplace(u, extrapolation::ZERO_GRADIENT)); };
-    auto hv = gradient([&](const Tensor& u, const Tensor& w) { return sum(gradient(energy, {0}, false)(u)[0] * w); },
-                       {0}, false);
+    auto hv = gradient(
+        [&](const Tensor& u, const Tensor& w) { return sum(gradient(energy, {0}, false)(u)[0] * w); }, {0},
+        false);
     auto lap = [](const Tensor& u) { return laplace(u, extrapolation::ZERO_GRADIENT); };
     Tensor L = matrix_from_function(lap, u).first;
     Tensor want_hv = matmul(transpose(L), rename_dims(matmul(L, w), {}));
@@ -249,7 +262,8 @@ TEST_CASE("gradient errors say what was expected") {
   CHECK_THROWS_MATCHES(gradient(f, {-1})(x), Error, message_contains({"wrt index -1"}));
   CHECK_THROWS_MATCHES(gradient([](const Tensor& x, double s) { return sum(x * s); }, {1})(x, 2.0), Error,
                        message_contains({"wrt index 1", "not a Tensor"}));
-  CHECK_THROWS_MATCHES(gradient(f)(x.astype(DType::i32)), Error, message_contains({"argument 0", "int32", "float"}));
+  CHECK_THROWS_MATCHES(gradient(f)(x.astype(DType::i32)), Error,
+                       message_contains({"argument 0", "int32", "float"}));
   CHECK_THROWS_MATCHES(gradient([](const Tensor& x) { return sum(x > 0.0); })(x), Error,
                        message_contains({"first output", "float"}));
 }
