@@ -111,7 +111,7 @@ Value Builder::scalar(double value, DType dtype) {
   return g_->add_constant(std::move(b), Shape());
 }
 
-Value Builder::full(const ValueType& t, double value) {
+Value Builder::full(ValueType t, double value) {
   Value s = scalar(value, t.dtype);
   return t.shape.rank() == 0 ? s : expand(s, t.shape);
 }
@@ -163,7 +163,7 @@ Value Builder::with_dim(Value v, const Dim& d) {
   return expand(v, Shape({Dim{d.name, d.size, d.type, {}}}));
 }
 
-Value Builder::broadcast_to(Value v, const Shape& target) {
+Value Builder::broadcast_to(Value v, Shape target) {
   if (shape(v) == target) return v;
   std::vector<std::string> missing;
   for (const Dim& d : shape(v).dims()) {
@@ -184,7 +184,7 @@ Value Builder::broadcast_to(Value v, const Shape& target) {
   return g_->add(Op::add, {full(ValueType{target, dtype(v)}, 0), v});
 }
 
-Value Builder::unbroadcast(Value v, const ValueType& target) {
+Value Builder::unbroadcast(Value v, ValueType target) {
   std::vector<std::string> extra;
   for (const Dim& d : shape(v).dims()) {
     if (!target.shape.contains(d.name)) extra.push_back(d.name);
@@ -193,7 +193,7 @@ Value Builder::unbroadcast(Value v, const ValueType& target) {
   return broadcast_to(cast(summed, target.dtype), target.shape);
 }
 
-Value Builder::embed(Value v, const Dim& full_dim, int64_t start) {
+Value Builder::embed(Value v, Dim full_dim, int64_t start) {
   const Dim& have = shape(v).dim(full_dim.name);
   int64_t stop = start + have.size;
   if (start == 0 && stop == full_dim.size && have.item_names == full_dim.item_names) return v;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ir/graph.h"
@@ -64,8 +65,10 @@ class Builder {
   Value op(Op op, std::vector<Value> operands, Attrs a = {});
 
   Value scalar(double value, DType dtype);
-  Value full(const ValueType& t, double value);  // a broadcast scalar: no buffer of t's size
-  Value zeros(const ValueType& t) { return full(t, 0); }
+  // Arguments that describe types are taken by value: they may be read off this graph's
+  // nodes, which adding a node can move.
+  Value full(ValueType t, double value);  // a broadcast scalar: no buffer of t's size
+  Value zeros(ValueType t) { return full(std::move(t), 0); }
 
   Value neg(Value a) { return op(Op::neg, {a}); }
   Value add(Value a, Value b) { return op(Op::add, {a, b}); }
@@ -89,12 +92,12 @@ class Builder {
   // v given `d` (without its item names) as a dim of its own; v itself when it has one of that name.
   Value with_dim(Value v, const Dim& d);
   // v broadcast to `target`, a superset of its dims, with target's dim order and item names.
-  Value broadcast_to(Value v, const Shape& target);
+  Value broadcast_to(Value v, Shape target);
   // The reverse of broadcasting: v summed over the dims `target` lacks, cast to its dtype and
   // broadcast to its shape (dims it has but v lacks hold the same value everywhere).
-  Value unbroadcast(Value v, const ValueType& target);
+  Value unbroadcast(Value v, ValueType target);
   // v placed at [start, start + its size) along `dim` of `full_dim`, zero elsewhere; v has `dim`.
-  Value embed(Value v, const Dim& full_dim, int64_t start);
+  Value embed(Value v, Dim full_dim, int64_t start);
 
  private:
   Graph* g_;

@@ -20,6 +20,8 @@ using ir::Value;
 // The reverse walk: cotangents flow from the outputs back to the values that need them, one
 // rule per op. Every rule is written with existing ops, so the result is an ordinary graph
 // that can be differentiated again (Hessian-vector products).
+// The rules append to the graph they read, which can move its nodes: what they keep of a node
+// (the node itself, a dim, a type) is a copy.
 class Reverse {
  public:
   Reverse(Graph& g, std::span<const Value> wrt) : g_(g), b_(g), end_(g.size()) {
@@ -206,7 +208,7 @@ class Reverse {
 
   // shift(x, d, k, e)[i] = x[i + k]: ct moves back by k. Constant reads carry no gradient;
   // periodic ones wrap; zero-gradient reads past an edge add to the edge cell.
-  Value shift_adjoint(Value ct, const Dim& d, int64_t k, const Extrapolation& e) {
+  Value shift_adjoint(Value ct, Dim d, int64_t k, const Extrapolation& e) {
     switch (e.kind()) {
       case Extrapolation::Kind::constant: return b_.shift(ct, d.name, -k, extrapolation::ZERO);
       case Extrapolation::Kind::periodic: return b_.shift(ct, d.name, -k, extrapolation::PERIODIC);
@@ -222,7 +224,7 @@ class Reverse {
   }
 
   // pad(x, d, lo, hi, e): ct has lo + n + hi cells along d; each goes back to the cell it read.
-  Value pad_adjoint(Value ct, const Dim& d, int64_t lo, int64_t hi, const Extrapolation& e) {
+  Value pad_adjoint(Value ct, Dim d, int64_t lo, int64_t hi, const Extrapolation& e) {
     int64_t n = d.size;
     Value inside = b_.slice(ct, d.name, lo, lo + n);
     switch (e.kind()) {
