@@ -1,26 +1,56 @@
 #include "codegen/compile_schedule.h"
 
-#include <fmt/format.h>
+#include <string>
+#include <unordered_map>
 
 #include "codegen/emit_kernel.h"
+#include "codegen/kernel_graph.h"
+#include "runtime/thread_pool.h"
 
 namespace phijit::codegen {
 
 namespace {
-// Bump when the generated code changes for the same IR, so stale disk caches are not reused.
-constexpr int kCodegenVersion = 3;
-}  // namespace
 
-std::string normalized_ir(const ir::Graph& g) {
-  return fmt::format("phijit-codegen-v{}\n{}", kCodegenVersion, ir::print(g, /*constant_values=*/false));
+// Each module holds one kernel, so one name serves them all (every module is linked into a
+// JITDylib of its own).
+constexpr const char* kKernelSymbol = "phijit_kernel";
+
+LoadedObject load_kernel(const KernelGraph& kernel) {
+  return JitEngine::instance().load(kernel.key, {kKernelSymbol}, [&](llvm::Module& m) {
+    emit_kernel(m, kernel.graph, kernel.schedule, kernel.schedule.kernels.front(), kKernelSymbol);
+  });
 }
 
-LoadedObject compile_schedule(const ir::Graph& g, const passes::Schedule& s) {
-  std::vector<std::string> names;
-  for (size_t k = 0; k < s.kernels.size(); ++k) names.push_back(fmt::format("phijit_kernel_{}", k));
-  return JitEngine::instance().load(normalized_ir(g), names, [&](llvm::Module& m) {
-    for (size_t k = 0; k < s.kernels.size(); ++k) emit_kernel(m, g, s, s.kernels[k], names[k]);
+}  // namespace
+
+CompiledSchedule compile_schedule(const ir::Graph& g, const passes::Schedule& s) {
+  std::vector<KernelGraph> kernels;
+  kernels.reserve(s.kernels.size());
+  for (const passes::Kernel& k : s.kernels) kernels.push_back(extract_kernel(g, s, k));
+
+  // The first kernel with each key stands for all kernels with that key.
+  std::vector<size_t> distinct;                     // indices into `kernels`
+  std::vector<size_t> distinct_of(kernels.size());  // kernel → its index in `distinct`
+  std::unordered_map<std::string_view, size_t> by_key;
+  for (size_t k = 0; k < kernels.size(); ++k) {
+    auto [it, is_new] = by_key.try_emplace(kernels[k].key, distinct.size());
+    if (is_new) distinct.push_back(k);
+    distinct_of[k] = it->second;
+  }
+
+  std::vector<LoadedObject> loaded(distinct.size());
+  runtime::ThreadPool::instance().parallel_for(static_cast<int64_t>(distinct.size()), [&](int64_t d) {
+    loaded[static_cast<size_t>(d)] = load_kernel(kernels[distinct[static_cast<size_t>(d)]]);
   });
+
+  CompiledSchedule result;
+  auto code = std::make_shared<std::vector<std::shared_ptr<void>>>();
+  for (LoadedObject& object : loaded) code->push_back(std::move(object.keep_alive));
+  result.keep_alive = std::move(code);
+  for (size_t k = 0; k < kernels.size(); ++k) {
+    result.kernels.push_back({loaded[distinct_of[k]].kernels.front(), std::move(kernels[k].params)});
+  }
+  return result;
 }
 
 }  // namespace phijit::codegen

@@ -31,7 +31,7 @@ class JitEngine {
   // compiled now: `build` fills a fresh module (host triple and data layout already set);
   // it is verified (a broken module raises phijit::Error and logs its IR), optimized for the
   // host CPU (O2, vectorized, glibc's libmvec for exp/sin/...), compiled and cached.
-  // `key` must determine the module completely (it is the normalized IR of the program).
+  // `key` must determine the module completely (phijit's kernels use KernelGraph::key).
   LoadedObject load(const std::string& key, const std::vector<std::string>& symbols,
                     const std::function<void(llvm::Module&)>& build);
 
