@@ -44,6 +44,7 @@ CompiledSchedule compile_schedule(const ir::Graph& g, const passes::Schedule& s)
   });
 
   CompiledSchedule result;
+  result.distinct_kernels = static_cast<int>(distinct.size());
   auto code = std::make_shared<std::vector<std::shared_ptr<void>>>();
   for (LoadedObject& object : loaded) code->push_back(std::move(object.keep_alive));
   result.keep_alive = std::move(code);

@@ -19,6 +19,7 @@ struct CompiledKernel {
 
 struct CompiledSchedule {
   std::vector<CompiledKernel> kernels;  // one per kernel of the schedule, in its order
+  int distinct_kernels = 0;             // how many different functions `kernels` holds
   std::shared_ptr<void> keep_alive;     // the code of all of them lives as long as this does
 };
 

@@ -39,8 +39,9 @@ std::shared_ptr<const CompiledGraph> compile_graph(const ir::Graph& g) {
   codegen::CompiledSchedule code = codegen::compile_schedule(optimized, schedule);
   double codegen_ms = runtime::ms_since(t1);
   if (ir::dump_enabled("ir")) {
-    fmt::print(stderr, "=== schedule: {} kernels; passes {:.3f} ms, LLVM compile {:.3f} ms ===\n",
-               schedule.kernels.size(), passes_ms, codegen_ms);
+    fmt::print(stderr,
+               "=== schedule: {} kernels ({} distinct); passes {:.3f} ms, LLVM compile {:.3f} ms ===\n",
+               schedule.kernels.size(), code.distinct_kernels, passes_ms, codegen_ms);
   }
   std::vector<runtime::KernelCall> calls;
   for (size_t k = 0; k < schedule.kernels.size(); ++k) {
