@@ -159,12 +159,12 @@ double median_of(const std::vector<FirstCall>& calls, double (*get)(const FirstC
   return bench::median(v);
 }
 
-// Cold compiles of `f` at `reps` new shapes; prints the phases, returns the median of
-// first call - run in ms.
+// Cold compiles of `f` at `reps` new shapes (64.. x ny); prints the phases, returns the median
+// of first call - run in ms.
 template <class F>
-double cold_compiles(const char* title, const F& f, int reps) {
+double cold_compiles(const char* title, const F& f, int reps, int64_t ny) {
   std::vector<FirstCall> cold;
-  for (int k = 0; k < reps; ++k) cold.push_back(first_call(f, 64 + k, 64));
+  for (int k = 0; k < reps; ++k) cold.push_back(first_call(f, 64 + k, ny));
   auto med = [&](double (*get)(const FirstCall&)) { return median_of(cold, get); };
   double cold_ms = med([](const FirstCall& c) { return c.first_ms - c.run_ms; });
   std::printf("  %s; %d traced nodes\n", title, cold[0].phases.nodes);
@@ -329,20 +329,21 @@ int main(int argc, char** argv) {
   auto f = jit_compile(fifty_ops);
   FirstCall init = first_call(f, 32, 64);  // includes creating the LLJIT, the pool, libmvec
   std::printf(
-      "\n(a) cold compiles, disk cache off, a new shape per repetition (x = 64.., y = 64), median of %d;\n"
+      "\n(a) cold compiles, disk cache off, a new shape per repetition (x = 64..; y = 64, 65, 66 for the\n"
+      "    three functions, so that none reuses a kernel another compiled), median of %d;\n"
       "    the first call in the process (LLJIT set-up included) took %.2f ms\n",
       reps, init.first_ms);
   double cold_ms = cold_compiles(
       "fifty_ops: ~50 elementwise + stencil ops (sin, exp, sqrt, abs, where, clip,\n"
       "    shifts ZERO/PERIODIC, laplace)",
-      f, reps);
+      f, reps, 64);
   // The same amount of elementwise work without stencils: no boundary loops to generate.
   double cold_elementwise_ms = cold_compiles("fifty_elementwise: ~50 elementwise ops, no stencils",
-                                             jit_compile(fifty_elementwise), reps);
+                                             jit_compile(fifty_elementwise), reps, 65);
   // The fixed cost of a compile: a 2-op kernel.
   double cold_trivial_ms =
       cold_compiles("trivial: u*2 + v, 2 ops",
-                    jit_compile([](const Tensor& u, const Tensor& v) { return u * 2.0 + v; }), reps);
+                    jit_compile([](const Tensor& u, const Tensor& v) { return u * 2.0 + v; }), reps, 66);
   std::printf("    LLVM compiles in this process: %lld\n",
               static_cast<long long>(codegen::JitEngine::instance().compile_count()));
   std::printf("RESULT cold compile %.3f ms (elementwise only %.3f ms, trivial %.3f ms)\n", cold_ms,
