@@ -39,9 +39,17 @@ CompiledSchedule compile_schedule(const ir::Graph& g, const passes::Schedule& s)
   }
 
   std::vector<LoadedObject> loaded(distinct.size());
-  runtime::ThreadPool::instance().parallel_for(static_cast<int64_t>(distinct.size()), [&](int64_t d) {
+  auto load_distinct = [&](int64_t d) {
     loaded[static_cast<size_t>(d)] = load_kernel(kernels[distinct[static_cast<size_t>(d)]]);
-  });
+  };
+  if (distinct.size() == 1) {
+    // Not through the pool: its first use starts its threads, and a multi-threaded process
+    // pays for atomic reference counts and malloc locks on every call of a small program
+    // (0.36 → 0.43 µs per call of x*2 + 1 on one element).
+    load_distinct(0);
+  } else {
+    runtime::ThreadPool::instance().parallel_for(static_cast<int64_t>(distinct.size()), load_distinct);
+  }
 
   CompiledSchedule result;
   result.distinct_kernels = static_cast<int>(distinct.size());
