@@ -23,7 +23,6 @@
 namespace fs = std::filesystem;
 namespace ir = phijit::ir;
 namespace passes = phijit::passes;
-namespace runtime = phijit::runtime;
 using ir::Op;
 using ir::Value;
 using phijit::Buffer;
@@ -126,8 +125,9 @@ TEST_CASE("kernels: identical steps of a rollout cut to equal graphs with equal 
     INFO("kernel " << k << "\n" << kernels[k].key);
     CHECK(kernels[k].key == kernels[0].key);
     // The parameters map back to the program: the previous step's result comes first (it is
-    // reached first from the root), then the three scalars.
-    REQUIRE(kernels[k].params.size() == kernels[k].graph.inputs().size());
+    // reached first from the root), then the three scalars (rate, 4 and sink).
+    REQUIRE(kernels[k].params.size() == 4);
+    REQUIRE(kernels[k].graph.inputs().size() == 4);
     const Value previous = k == 0 ? p.graph.inputs()[0] : p.schedule.kernels[k - 1].root;
     CHECK(kernels[k].params[0] == previous);
     for (size_t i = 0; i < kernels[k].params.size(); ++i) {
