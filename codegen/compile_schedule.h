@@ -1,8 +1,7 @@
-// Compiles all kernels of a scheduled graph into one native module.
+// Compiles the kernels of a scheduled graph to native code, one module per distinct kernel.
 #pragma once
 
 #include <memory>
-#include <string>
 #include <vector>
 
 #include "codegen/jit_engine.h"
@@ -11,12 +10,23 @@
 
 namespace phijit::codegen {
 
-// One KernelFn per kernel of `s`, in order. The module is cached under the normalized IR
-// (constant values left out: they reach kernels as buffers), so programs that differ only in
-// the values of their constants share the compiled code.
-LoadedObject compile_schedule(const ir::Graph& g, const passes::Schedule& s);
+// A kernel of a program, compiled: its function and the program's values to pass as
+// params[1..] of it, in order (see KernelGraph::params; not passes::Kernel::loads' order).
+struct CompiledKernel {
+  KernelFn fn = nullptr;
+  std::vector<ir::Value> params;
+};
 
-// The cache key: the graph printed with constants as placeholders, plus the codegen version.
-std::string normalized_ir(const ir::Graph& g);
+struct CompiledSchedule {
+  std::vector<CompiledKernel> kernels;  // one per kernel of the schedule, in its order
+  int distinct_kernels = 0;             // how many different functions `kernels` holds
+  std::shared_ptr<void> keep_alive;     // the code of all of them lives as long as this does
+};
+
+// Compiles every distinct kernel of `s` once: kernels with equal keys (KernelGraph::key), in
+// this program or in any other compiled before, share one function. Distinct kernels not in
+// the memory cache compile in parallel on the thread pool (loading from the disk cache when
+// it has them).
+CompiledSchedule compile_schedule(const ir::Graph& g, const passes::Schedule& s);
 
 }  // namespace phijit::codegen

@@ -31,7 +31,10 @@ class JitEngine {
   // compiled now: `build` fills a fresh module (host triple and data layout already set);
   // it is verified (a broken module raises phijit::Error and logs its IR), optimized for the
   // host CPU (O2, vectorized, glibc's libmvec for exp/sin/...), compiled and cached.
-  // `key` must determine the module completely (it is the normalized IR of the program).
+  // `key` must determine the module completely (phijit's kernels use KernelGraph::key).
+  // Thread-safe: distinct keys compile concurrently (each module is built in an LLVMContext
+  // of its own and ORC only links finished object files); callers asking for a key that is
+  // being compiled wait for that compile instead of starting another.
   LoadedObject load(const std::string& key, const std::vector<std::string>& symbols,
                     const std::function<void(llvm::Module&)>& build);
 

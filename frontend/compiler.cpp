@@ -36,23 +36,24 @@ std::shared_ptr<const CompiledGraph> compile_graph(const ir::Graph& g) {
   passes::Schedule schedule = passes::run_schedule(optimized);
   double passes_ms = runtime::ms_since(t0);
   auto t1 = std::chrono::steady_clock::now();
-  codegen::LoadedObject code = codegen::compile_schedule(optimized, schedule);
+  codegen::CompiledSchedule code = codegen::compile_schedule(optimized, schedule);
   double codegen_ms = runtime::ms_since(t1);
   if (ir::dump_enabled("ir")) {
-    fmt::print(stderr, "=== schedule: {} kernels; passes {:.3f} ms, LLVM compile {:.3f} ms ===\n",
-               schedule.kernels.size(), passes_ms, codegen_ms);
+    fmt::print(stderr,
+               "=== schedule: {} kernels ({} distinct); passes {:.3f} ms, LLVM compile {:.3f} ms ===\n",
+               schedule.kernels.size(), code.distinct_kernels, passes_ms, codegen_ms);
   }
   std::vector<runtime::KernelCall> calls;
   for (size_t k = 0; k < schedule.kernels.size(); ++k) {
     const passes::Kernel& kernel = schedule.kernels[k];
     runtime::KernelCall c;
-    c.fn = code.kernels[k];
+    c.fn = code.kernels[k].fn;
     c.root = kernel.root;
     c.reduce = kernel.kind == passes::Kernel::Kind::reduce;
     if (c.reduce)
       c.accumulator = codegen::accumulator_dtype(optimized.type(optimized.node(kernel.root).inputs[0]).dtype);
     c.space_volume = kernel.space.volume();
-    c.loads = kernel.loads;
+    c.loads = std::move(code.kernels[k].params);
     calls.push_back(std::move(c));
   }
   return std::make_shared<NativeGraph>(

@@ -289,6 +289,28 @@ TEST_CASE("jit: concurrent loads of one key compile it once", "[jit][threads]") 
   CHECK(run(kernels[0], {1.0}, 0, 1) == std::vector<double>{7.0});
 }
 
+TEST_CASE("jit: concurrent loads of distinct keys compile and link each of them", "[jit][threads]") {
+  // compile_schedule loads the distinct kernels of a program from the thread pool at once.
+  JitEngine& jit = JitEngine::instance();
+  const int64_t compiles = jit.compile_count();
+  constexpr int kThreads = 8, kKeysPerThread = 4;
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int k = 0; k < kKeysPerThread; ++k) {
+        const double factor = 1 + t * kKeysPerThread + k;
+        LoadedObject obj = jit.load(fmt::format("test: distinct concurrent {}", factor), {"k"},
+                                    [&](llvm::Module& m) { add_map_kernel(m, "k", times(factor)); });
+        if (run(obj.kernels.at(0), {1.0, 2.0}, 0, 2) != std::vector<double>{factor, 2 * factor}) ++wrong;
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  CHECK(wrong == 0);
+  CHECK(jit.compile_count() == compiles + kThreads * kKeysPerThread);
+}
+
 TEST_CASE("jit: compiled objects are written to the disk cache", "[jit][disk]") {
   JitEngine& jit = JitEngine::instance();
   REQUIRE(jit.cache_dir() == kCacheDir.path.string());
