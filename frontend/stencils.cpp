@@ -38,7 +38,7 @@ Tensor laplace(const Tensor& x, const Extrapolation& padding, double dx) {
     Tensor term = shift(x, d, 1, padding) - 2.0 * x + shift(x, d, -1, padding);
     result = result.defined() ? result + term : term;
   }
-  return result / (dx * dx);
+  return dx == 1 ? result : result / (dx * dx);
 }
 
 Tensor spatial_gradient(const Tensor& x, const Extrapolation& padding, double dx) {

@@ -5,7 +5,8 @@
 
 namespace phijit::passes {
 
-// fold constants → algebraic identities → CSE → DCE, repeated until nothing changes.
+// fold constants → algebraic identities → DCE (each rebuild also merges equal nodes), cycled
+// until every pass has run without a change since the last change.
 // With PHIJIT_DUMP=ir the graph is printed after each pass (or "unchanged"), with its time.
 ir::Graph run_pipeline(const ir::Graph& g);
 
