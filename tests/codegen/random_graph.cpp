@@ -64,10 +64,10 @@ bool compatible(const Shape& a, const Shape& b) {
 
 class Builder {
  public:
-  explicit Builder(uint64_t seed) : rng_(seed) {}
+  Builder(uint64_t seed, const RandomGraphOptions& options) : rng_(seed), smooth_(options.smooth) {}
 
   ir::Graph build() {
-    f_ = rng_.coin() ? DType::f32 : DType::f64;
+    f_ = rng_.coin() && !smooth_ ? DType::f32 : DType::f64;
     // x is usually small; sometimes long enough for vector loops with remainders, and rarely
     // so long that kernels are split into several blocks on the thread pool.
     double size_class = rng_.real(0, 1);
@@ -108,6 +108,7 @@ class Builder {
 
  private:
   Rng rng_;
+  bool smooth_;  // see RandomGraphOptions::smooth
   ir::Graph g_;
   DType f_ = DType::f64;
   std::vector<Dim> pool_;
@@ -220,6 +221,15 @@ class Builder {
     }
   }
 
+  // |a|, for the positive operands of log, sqrt, div and pow. Smooth graphs take sqrt(a² + 1)
+  // instead: within 1 of |a| and without abs's kink at 0, which an inexact a can come close to.
+  Value magnitude(Value a) {
+    if (!smooth_) return unary(Op::abs, a);
+    return unary(Op::sqrt, binary(Op::add, binary(Op::mul, a, a), fscalar(1)));
+  }
+  double magnitude_bound(const Val& a) const { return smooth_ ? a.bound + 1 : a.bound; }
+  bool magnitude_exact(const Val& a) const { return a.exact && !smooth_; }
+
   // ---- steps ----------------------------------------------------------------------------
 
   void step() {
@@ -261,16 +271,16 @@ class Builder {
       case 3: push_float({unary(Op::tanh, a.v), 1, false}); return;
       case 4: push_float({unary(Op::exp, unary(Op::tanh, a.v)), std::exp(1.0), false}); return;
       case 5:
-        push_float(
-            {unary(Op::log, binary(Op::add, unary(Op::abs, a.v), fscalar(1))), std::log1p(a.bound), false});
+        push_float({unary(Op::log, binary(Op::add, magnitude(a.v), fscalar(1))),
+                    std::log1p(magnitude_bound(a)), false});
         return;
       case 6: push_float({unary(Op::sin, a.v), std::min(1.0, a.bound), false}); return;
       case 7: push_float({unary(Op::cos, a.v), 1, false}); return;
       case 8: {
-        // sqrt is steep at 0: an inexact operand is kept away from it.
-        Value arg = unary(Op::abs, a.v);
-        if (!a.exact) arg = binary(Op::add, arg, fscalar(0.5));
-        push_float({unary(Op::sqrt, arg), std::sqrt(a.bound + 0.5), false});
+        // sqrt is steep at 0: an inexact operand is kept away from it (a smooth graph's always is).
+        Value arg = magnitude(a.v);
+        if (!magnitude_exact(a)) arg = binary(Op::add, arg, fscalar(0.5));
+        push_float({unary(Op::sqrt, arg), std::sqrt(magnitude_bound(a) + 0.5), false});
         return;
       }
       case 9: push_float({unary(Op::tan, unary(Op::tanh, a.v)), std::tan(1.0), false}); return;
@@ -303,7 +313,7 @@ class Builder {
       case 2:
       case 3: push_float({binary(Op::mul, a.v, b.v), a.bound * b.bound, false}); return;
       case 4: {
-        Value den = binary(Op::add, unary(Op::abs, b.v), fscalar(0.5));
+        Value den = binary(Op::add, magnitude(b.v), fscalar(0.5));
         push_float({binary(Op::div, a.v, den), 2 * a.bound, false});
         return;
       }
@@ -315,8 +325,8 @@ class Builder {
         return;
       default: {
         double p = rng_.choose(std::vector<double>{0.5, 1.5, 2, 3, -0.5, -1, 0.25});
-        Value base = binary(Op::add, unary(Op::abs, a.v), fscalar(0.125));
-        double bound = p > 0 ? std::pow(a.bound + 0.125, p) : std::pow(0.125, p);
+        Value base = binary(Op::add, magnitude(a.v), fscalar(0.125));
+        double bound = p > 0 ? std::pow(magnitude_bound(a) + 0.125, p) : std::pow(0.125, p);
         push_float({binary(Op::pow, base, fscalar(p)), bound, false});
         return;
       }
@@ -633,7 +643,9 @@ class Builder {
 
 }  // namespace
 
-ir::Graph random_graph(uint64_t seed) { return Builder(seed).build(); }
+ir::Graph random_graph(uint64_t seed, const RandomGraphOptions& options) {
+  return Builder(seed, options).build();
+}
 
 std::vector<runtime::BufferPtr> random_inputs(const ir::Graph& g, uint64_t seed) {
   Rng rng(seed ^ 0xD1B54A32D192ED03ULL);

@@ -1,0 +1,438 @@
+// Randomized tests of reverse-mode autodiff (passes::run_gradient): the gradients of random
+// smooth graphs against central finite differences, both run by the reference interpreter, and
+// the same gradient programs compiled against the interpreter (the differential checker).
+//
+// The finite-difference rule. Each random graph g (random_graph with smooth = true) gets the loss
+//
+//     L(x) = Σ_o Σ_i w_o,i · o_i(x)      over g's float outputs o, fixed random weights w in [-1, 1]
+//
+// and its gradient program (run_gradient with respect to every float input). At a point x and
+// along a random direction d, the directional derivative D = <∇L(x), d> of the interpreted
+// gradient must satisfy
+//
+//     |D − D_{h/2}| <= 2 · ( |D_h − D_{h/2}| / 3 + 3·E_L / h + E_D )
+//
+// where D_s = (L(x + s·d) − L(x − s·d)) / 2s is the central difference of step s (h = 2^-12):
+//   - truncation: D_s = ∂_d L + s²·L'''/6 + O(s⁴), so D_h − D_{h/2} = 3·(the truncation error of
+//     D_{h/2}) up to rounding and higher orders (Richardson): measured per direction;
+//   - rounding of L: each value of L is within E_L of the exact one (analyze_errors of the loss
+//     graph, differential.h), so D_h is within E_L/h of its exact value and D_{h/2} within 2·E_L/h;
+//     through the estimate above that makes 2·E_L/h + (E_L/h + 2·E_L/h)/3 = 3·E_L/h;
+//   - the points are exact: x is on a 2^-20 grid and d on a 2^-10 grid in [-1, 1], so x ± s·d
+//     needs 24 significant bits and the step taken is exactly s·d;
+//   - E_D, the rounding of D: Σ_k E_g,k·‖d_k‖₁ (E_g,k: analyze_errors' bound of gradient k) plus
+//     (n + 1)·eps·Σ|g_i·d_i| for the dot product of n terms;
+//   - the factor 2 covers what the estimate leaves out: the O(h⁴) terms and E_L taken at x.
+// Finite differences need L smooth on the segment [x − h·d, x + h·d]. The graphs keep kinks
+// (abs, minimum/maximum, reduce_max/min) and jumps (sign, comparisons feeding where) on values
+// that depend on x; a point is used only if at all five sampled points x, x ± h·d, x ± h/2·d,
+// every such op's gap (its distance from the kink: a for abs and sign, a − b for min/max and
+// comparisons, x − max for a reduction) stays clear of zero, |gap(x)| > 2·max|gap(p) − gap(x)|,
+// or is exactly zero at all five (a tie that persists, as in maximum(a, a): the rules split ties
+// evenly, which is right when both sides move alike). Else the graph is tried at another point.
+#include <algorithm>
+#include <array>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <random>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "differential.h"
+#include "frontend/compiler.h"
+#include "ir/builder.h"
+#include "ir/error.h"
+#include "passes/autodiff.h"
+#include "passes/rebuild.h"
+#include "random_graph.h"
+
+namespace ir = phijit::ir;
+namespace runtime = phijit::runtime;
+namespace passes = phijit::passes;
+using phijit::Buffer;
+using phijit::DType;
+using phijit::testing::analyze_errors;
+using phijit::testing::compare_to_reference;
+using phijit::testing::random_graph;
+using phijit::testing::RandomGraphOptions;
+using phijit::testing::Runner;
+using Buffers = std::vector<runtime::BufferPtr>;
+
+namespace {
+
+constexpr double kStep = 0x1p-12;           // h at the first point tried; /4 at each next one
+constexpr double kInputGrid = 0x1p-20;      // x's values are multiples of this
+constexpr double kDirectionGrid = 0x1p-10;  // d's values are multiples of this
+constexpr double kSafety = 2;
+constexpr double kEps = 0x1p-52;
+constexpr int kDirections = 3;  // per point
+constexpr int kAttempts = 4;    // points tried per graph before it counts as too close to kinks
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// PHIJIT_GRAD_SEEDS overrides how many graphs the tests run.
+int graph_count(int fallback) {
+  const char* env = std::getenv("PHIJIT_GRAD_SEEDS");
+  if (env == nullptr || *env == '\0') return fallback;
+  char* end = nullptr;
+  long n = std::strtol(env, &end, 10);
+  return *end == '\0' && n > 0 ? static_cast<int>(n) : fallback;
+}
+
+// Uniform in [lo, hi] on a grid of `step`: the same numbers with every standard library.
+class GridRng {
+ public:
+  explicit GridRng(uint64_t seed) : engine_(seed) {}
+  double on_grid(double lo, double hi, double step) {
+    double u = static_cast<double>(engine_() >> 11) * 0x1p-53;
+    return std::round((lo + (hi - lo) * u) / step) * step;
+  }
+
+ private:
+  std::mt19937_64 engine_;
+};
+
+bool is_float_input(const ir::Graph& g, size_t k) { return phijit::is_float(g.type(g.inputs()[k]).dtype); }
+
+// g with the loss: output 0 is L, then g's outputs.
+ir::Graph with_loss(const ir::Graph& g, uint64_t seed) {
+  ir::Graph out;
+  std::vector<ir::Value> inputs;
+  for (ir::Value v : g.inputs()) inputs.push_back(out.add_input(g.type(v).shape, g.type(v).dtype));
+  std::vector<ir::Value> outputs = passes::inline_graph(out, g, inputs);
+  ir::Builder b(out);
+  GridRng rng(seed ^ 0x5DEECE66DULL);
+  ir::Value loss;
+  for (ir::Value o : outputs) {
+    const ir::ValueType t = out.type(o);
+    if (!phijit::is_float(t.dtype)) continue;
+    auto w = std::make_shared<Buffer>(t.dtype, t.shape.volume());
+    for (int64_t i = 0; i < w->count(); ++i) w->set_real(i, rng.on_grid(-1, 1, 0x1p-30));
+    ir::Value term = b.sum(b.mul(out.add_constant(std::move(w), t.shape), o), t.shape.names());
+    loss = loss.valid() ? b.add(loss, term) : term;
+  }
+  out.add_output(loss);
+  for (ir::Value o : outputs) out.add_output(o);
+  return out;
+}
+
+std::vector<int> float_inputs(const ir::Graph& g) {
+  std::vector<int> out;
+  for (size_t k = 0; k < g.inputs().size(); ++k) {
+    if (is_float_input(g, k)) out.push_back(static_cast<int>(k));
+  }
+  return out;
+}
+
+// random_inputs with the floats rounded to the input grid.
+Buffers grid_point(const ir::Graph& g, uint64_t seed) {
+  Buffers x = phijit::testing::random_inputs(g, seed);
+  for (size_t k = 0; k < x.size(); ++k) {
+    if (!is_float_input(g, k)) continue;
+    auto b = std::make_shared<Buffer>(x[k]->dtype(), x[k]->count());
+    for (int64_t i = 0; i < b->count(); ++i)
+      b->set_real(i, std::round(x[k]->get_real(i) / kInputGrid) * kInputGrid);
+    x[k] = std::move(b);
+  }
+  return x;
+}
+
+// A direction: grid values in [-1, 1] for the float inputs, nothing for the others.
+Buffers random_direction(const ir::Graph& g, uint64_t seed) {
+  GridRng rng(seed);
+  Buffers d(g.inputs().size());
+  for (size_t k = 0; k < d.size(); ++k) {
+    if (!is_float_input(g, k)) continue;
+    const ir::ValueType& t = g.type(g.inputs()[k]);
+    auto b = std::make_shared<Buffer>(t.dtype, t.shape.volume());
+    for (int64_t i = 0; i < b->count(); ++i) b->set_real(i, rng.on_grid(-1, 1, kDirectionGrid));
+    d[k] = std::move(b);
+  }
+  return d;
+}
+
+// x + s·d (exact: both are on their grids and s is a power of two).
+Buffers along(const Buffers& x, const Buffers& d, double s) {
+  Buffers out = x;
+  for (size_t k = 0; k < x.size(); ++k) {
+    if (!d[k]) continue;
+    auto b = std::make_shared<Buffer>(x[k]->dtype(), x[k]->count());
+    for (int64_t i = 0; i < b->count(); ++i) b->set_real(i, x[k]->get_real(i) + s * d[k]->get_real(i));
+    out[k] = std::move(b);
+  }
+  return out;
+}
+
+// Every node's value, as the interpreter computes them.
+Buffers evaluate_nodes(const ir::Graph& g, const Buffers& inputs) {
+  Buffers values(static_cast<size_t>(g.size()));
+  for (size_t i = 0; i < values.size(); ++i) {
+    const ir::Node& n = g.nodes()[i];
+    if (n.op == ir::Op::input) {
+      values[i] = inputs[static_cast<size_t>(n.attrs.ints[0])];
+      continue;
+    }
+    Buffers in;
+    std::vector<ir::ValueType> types;
+    for (ir::Value v : n.inputs) {
+      in.push_back(values[static_cast<size_t>(v.id)]);
+      types.push_back(g.type(v));
+    }
+    values[i] = runtime::evaluate(n.op, n.attrs, n.type, in, types);
+  }
+  return values;
+}
+
+// Which nodes depend on a float input (the variables of the finite differences).
+std::vector<bool> depends_on_x(const ir::Graph& g) {
+  std::vector<bool> out(static_cast<size_t>(g.size()), false);
+  for (size_t i = 0; i < out.size(); ++i) {
+    const ir::Node& n = g.nodes()[i];
+    if (n.op == ir::Op::input) out[i] = phijit::is_float(n.type.dtype);
+    for (ir::Value v : n.inputs) out[i] = out[i] || out[static_cast<size_t>(v.id)];
+  }
+  return out;
+}
+
+runtime::BufferPtr difference(const ir::Graph& g, ir::Value a, ir::Value b, const Buffers& values) {
+  std::array<ir::ValueType, 2> types{g.type(a), g.type(b)};
+  std::array<runtime::BufferPtr, 2> in{values[static_cast<size_t>(a.id)], values[static_cast<size_t>(b.id)]};
+  return runtime::evaluate(ir::Op::sub, {}, ir::infer_type(ir::Op::sub, types, {}), in, types);
+}
+
+// The gap of node v: its distance from the op's kink or jump (zero there), or none for an op
+// that is smooth wherever the graphs use it.
+runtime::BufferPtr kink_gap(const ir::Graph& g, ir::Value v, const Buffers& values) {
+  const ir::Node& n = g.node(v);
+  switch (n.op) {
+    case ir::Op::abs:
+    case ir::Op::sign: return values[static_cast<size_t>(n.inputs[0].id)];
+    case ir::Op::minimum:
+    case ir::Op::maximum:
+    case ir::Op::lt:
+    case ir::Op::le:
+    case ir::Op::gt:
+    case ir::Op::ge:
+    case ir::Op::eq:
+    case ir::Op::ne: return difference(g, n.inputs[0], n.inputs[1], values);
+    case ir::Op::reduce_max:
+    case ir::Op::reduce_min: return difference(g, n.inputs[0], v, values);
+    case ir::Op::cast:
+      if (!phijit::is_float(n.type.dtype)) {
+        throw phijit::InternalError("the finite-difference check has no gap for a cast of x to an integer");
+      }
+      return nullptr;
+    case ir::Op::input:
+    case ir::Op::constant:
+    case ir::Op::neg:
+    case ir::Op::exp:
+    case ir::Op::log:  // log, sqrt, div and pow: smooth graphs keep their operands positive
+    case ir::Op::sin:
+    case ir::Op::cos:
+    case ir::Op::tan:
+    case ir::Op::tanh:
+    case ir::Op::sqrt:
+    case ir::Op::isfinite:  // jumps at infinity only
+    case ir::Op::add:
+    case ir::Op::sub:
+    case ir::Op::mul:
+    case ir::Op::div:
+    case ir::Op::pow:
+    case ir::Op::where:  // its condition's comparisons have gaps of their own
+    case ir::Op::reduce_sum:
+    case ir::Op::shift:
+    case ir::Op::pad:
+    case ir::Op::expand:
+    case ir::Op::slice:
+    case ir::Op::concat:
+    case ir::Op::stack:
+    case ir::Op::rename: return nullptr;
+  }
+  return nullptr;
+}
+
+// L and the gaps of every kinked op that depends on x, at one point.
+struct Sample {
+  double loss = 0;
+  Buffers gaps;
+};
+
+Sample sample(const ir::Graph& loss_graph, const std::vector<bool>& depends, const Buffers& inputs) {
+  Buffers values = evaluate_nodes(loss_graph, inputs);
+  Sample s;
+  s.loss = values[static_cast<size_t>(loss_graph.outputs()[0].id)]->get_real(0);
+  for (int i = 0; i < loss_graph.size(); ++i) {
+    if (!depends[static_cast<size_t>(i)]) continue;
+    if (runtime::BufferPtr gap = kink_gap(loss_graph, ir::Value{i}, values)) s.gaps.push_back(gap);
+  }
+  return s;
+}
+
+// Whether every gap stays clear of zero over the samples, or is zero at all of them.
+bool clear_of_kinks(const Sample& center, std::span<const Sample> around) {
+  for (size_t k = 0; k < center.gaps.size(); ++k) {
+    const Buffer& c = *center.gaps[k];
+    for (int64_t i = 0; i < c.count(); ++i) {
+      double g0 = c.get_real(i), moved = 0;
+      bool tie = g0 == 0;
+      for (const Sample& s : around) {
+        double gi = s.gaps[k]->get_real(i);
+        moved = std::max(moved, std::fabs(gi - g0));
+        tie = tie && gi == 0;
+      }
+      if (!tie && !(std::fabs(g0) > 2 * moved)) return false;
+    }
+  }
+  return true;
+}
+
+// One direction's finite differences and the directional derivative of the gradient.
+struct DirectionCheck {
+  double derivative = 0;  // D
+  double fd = 0;          // D_{h/2}
+  double allowed = 0;
+  bool ok() const { return std::fabs(derivative - fd) <= allowed; }
+};
+
+double l1_norm(const Buffer& b) {
+  double s = 0;
+  for (int64_t i = 0; i < b.count(); ++i) s += std::fabs(b.get_real(i));
+  return s;
+}
+
+// <g, d> and its rounding bound E_D; g and its bounds are the gradient outputs of the program.
+std::pair<double, double> directional(std::span<const runtime::BufferPtr> grads,
+                                      std::span<const double> bounds, const Buffers& d,
+                                      const std::vector<int>& wrt) {
+  double dot = 0, magnitude = 0, bound = 0;
+  int64_t terms = 0;
+  for (size_t k = 0; k < wrt.size(); ++k) {
+    const Buffer& dk = *d[static_cast<size_t>(wrt[k])];
+    for (int64_t i = 0; i < dk.count(); ++i) {
+      double p = grads[k]->get_real(i) * dk.get_real(i);
+      dot += p;
+      magnitude += std::fabs(p);
+    }
+    terms += dk.count();
+    bound += bounds[k] * l1_norm(dk);
+  }
+  return {dot, bound + static_cast<double>(terms + 1) * kEps * magnitude};
+}
+
+struct GraphCheck {
+  bool tested = false;  // a point clear of kinks was found
+  int attempts = 0;
+  double worst_ratio = 0;  // max over directions of |D − D_{h/2}| / allowed
+  std::string failure;     // empty when every direction passed
+};
+
+// Finite differences of the loss graph against the gradient `program` (run_gradient of it, or a
+// wrong one in the tests of the checker).
+GraphCheck check_gradient(const ir::Graph& loss_graph, const ir::Graph& program, uint64_t seed) {
+  const std::vector<int> wrt = float_inputs(loss_graph);
+  const std::vector<bool> depends = depends_on_x(loss_graph);
+  const size_t first_grad = loss_graph.outputs().size();
+  GraphCheck result;
+  for (int attempt = 0; attempt < kAttempts && !result.tested; ++attempt) {
+    ++result.attempts;
+    uint64_t point_seed = seed + 1000003ULL * static_cast<uint64_t>(attempt);
+    const double h = std::ldexp(kStep, -2 * attempt);
+    Buffers x = grid_point(loss_graph, point_seed);
+    Sample center = sample(loss_graph, depends, x);
+    std::vector<DirectionCheck> checks;
+    bool clear = true;
+    Buffers grads;
+    std::vector<double> grad_bounds;
+    for (int j = 0; j < kDirections && clear; ++j) {
+      Buffers d = random_direction(loss_graph, point_seed * 31 + static_cast<uint64_t>(j));
+      std::array<Sample, 4> around = {
+          sample(loss_graph, depends, along(x, d, h)), sample(loss_graph, depends, along(x, d, -h)),
+          sample(loss_graph, depends, along(x, d, h / 2)), sample(loss_graph, depends, along(x, d, -h / 2))};
+      clear = clear_of_kinks(center, around);
+      if (!clear) break;
+      if (grads.empty()) {
+        Buffers out = runtime::interpret(program, x);
+        grads.assign(out.begin() + static_cast<std::ptrdiff_t>(first_grad), out.end());
+        std::vector<double> all = analyze_errors(program, x).bounds;
+        grad_bounds.assign(all.begin() + static_cast<std::ptrdiff_t>(first_grad), all.end());
+      }
+      double loss_bound = analyze_errors(loss_graph, x).bounds[0];
+      double d_h = (around[0].loss - around[1].loss) / (2 * h);
+      double d_half = (around[2].loss - around[3].loss) / h;
+      auto [derivative, derivative_bound] = directional(grads, grad_bounds, d, wrt);
+      DirectionCheck c;
+      c.derivative = derivative;
+      c.fd = d_half;
+      c.allowed = kSafety * (std::fabs(d_h - d_half) / 3 + 3 * loss_bound / h + derivative_bound);
+      checks.push_back(c);
+    }
+    // A bound that is not finite (a comparison in the gradient program that rounding could
+    // flip) gives no tolerance: the point is not usable either.
+    bool bounded = std::all_of(checks.begin(), checks.end(),
+                               [](const DirectionCheck& c) { return std::isfinite(c.allowed); });
+    if (!clear || !bounded) continue;
+    result.tested = true;
+    for (size_t j = 0; j < checks.size(); ++j) {
+      const DirectionCheck& c = checks[j];
+      double error = std::fabs(c.derivative - c.fd);
+      result.worst_ratio = std::max(result.worst_ratio, error == 0 ? 0 : error / c.allowed);
+      if (!c.ok() && result.failure.empty()) {
+        result.failure = "direction " + std::to_string(j) + " at point seed " + std::to_string(point_seed) +
+                         ": <gradient, d> = " + std::to_string(c.derivative) + ", finite differences give " +
+                         std::to_string(c.fd) + ", |difference| " + std::to_string(error) + " > allowed " +
+                         std::to_string(c.allowed);
+      }
+    }
+  }
+  return result;
+}
+
+struct SmoothCase {
+  ir::Graph loss_graph;
+  ir::Graph program;
+};
+
+SmoothCase smooth_case(uint64_t seed) {
+  SmoothCase c{with_loss(random_graph(seed, RandomGraphOptions{.smooth = true}), seed), {}};
+  std::vector<int> wrt = float_inputs(c.loss_graph);
+  c.program = passes::run_gradient(c.loss_graph, wrt);
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("gradients of random smooth graphs match finite differences", "[codegen][gradient]") {
+  const int n = graph_count(300);
+  int tested = 0;
+  double worst = 0;
+  std::vector<uint64_t> failing, untested;
+  for (int s = 0; s < n; ++s) {
+    auto seed = static_cast<uint64_t>(s);
+    SmoothCase c = smooth_case(seed);
+    GraphCheck r = check_gradient(c.loss_graph, c.program, seed);
+    if (!r.tested) {
+      untested.push_back(seed);
+      continue;
+    }
+    ++tested;
+    worst = std::max(worst, r.worst_ratio);
+    if (!r.failure.empty()) {
+      if (failing.size() < 5) {
+        INFO("seed " << seed << "\n" << ir::print(c.program));
+        FAIL_CHECK(r.failure);
+      }
+      failing.push_back(seed);
+    }
+  }
+  std::string seeds;
+  for (uint64_t s : failing) seeds += (seeds.empty() ? "" : " ") + std::to_string(s);
+  INFO("failing seeds: " << seeds);
+  CHECK(failing.empty());
+  INFO(tested << " of " << n << " graphs tested, worst |D - FD| / allowed " << worst);
+  CHECK(tested >= n * 95 / 100);
+  WARN(tested << " of " << n << " graphs tested, worst ratio " << worst);
+}
