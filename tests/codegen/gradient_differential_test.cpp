@@ -36,6 +36,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
@@ -403,6 +404,76 @@ SmoothCase smooth_case(uint64_t seed) {
   return c;
 }
 
+// Which nodes some output of g reads.
+std::vector<bool> live_nodes(const ir::Graph& g) {
+  std::vector<bool> live(static_cast<size_t>(g.size()), false);
+  for (ir::Value v : g.outputs()) live[static_cast<size_t>(v.id)] = true;
+  for (int i = g.size() - 1; i >= 0; --i) {
+    if (!live[static_cast<size_t>(i)]) continue;
+    for (ir::Value in : g.nodes()[static_cast<size_t>(i)].inputs) live[static_cast<size_t>(in.id)] = true;
+  }
+  return live;
+}
+
+bool can_mutate(const ir::Node& n) {
+  switch (n.op) {
+    case ir::Op::add:
+    case ir::Op::sub:
+    case ir::Op::neg:
+    case ir::Op::mul: return true;
+    case ir::Op::shift: return ir::attrs::shift_of(n.attrs).offset != 0;
+    default: return false;
+  }
+}
+
+// The node as a wrong VJP rule would have built it: a sign flipped (add ↔ sub, neg dropped), a
+// factor added instead of multiplied, a stencil adjoint shifted the wrong way. Same type.
+ir::Value mutated(ir::Graph& out, const ir::Node& n, std::span<const ir::Value> operands) {
+  std::vector<ir::Value> in(operands.begin(), operands.end());
+  switch (n.op) {
+    case ir::Op::add: return out.add(ir::Op::sub, in);
+    case ir::Op::sub: return out.add(ir::Op::add, in);
+    case ir::Op::neg: return in[0];
+    case ir::Op::mul: return out.add(ir::Op::add, in);
+    case ir::Op::shift: {
+      ir::attrs::ShiftView s = ir::attrs::shift_of(n.attrs);
+      return out.add(ir::Op::shift, in, ir::attrs::shift(s.dim, -s.offset, s.extrap));
+    }
+    default: throw phijit::InternalError("mutated: not a mutable op");
+  }
+}
+
+// `program` with one live node of its VJP part (the nodes after the loss graph's) mutated, or
+// nothing when it has no node to mutate.
+std::optional<ir::Graph> mutant(const ir::Graph& program, int vjp_begin, uint64_t seed) {
+  std::vector<bool> live = live_nodes(program);
+  std::vector<int> candidates;
+  for (int i = vjp_begin; i < program.size(); ++i) {
+    if (live[static_cast<size_t>(i)] && can_mutate(program.nodes()[static_cast<size_t>(i)]))
+      candidates.push_back(i);
+  }
+  if (candidates.empty()) return std::nullopt;
+  const ir::Node* target = &program.nodes()[static_cast<size_t>(candidates[seed % candidates.size()])];
+  return passes::rebuild(
+      program, [target](ir::Graph& out, const ir::Node& n, std::span<const ir::Value> operands) {
+        return &n == target ? mutated(out, n, operands) : passes::copy_node(out, n, operands);
+      });
+}
+
+// max over the gradient outputs of |a − b|, relative to 1 + max|a|.
+double gradient_change(const ir::Graph& loss_graph, const ir::Graph& a, const ir::Graph& b, uint64_t seed) {
+  Buffers x = grid_point(loss_graph, seed);
+  Buffers ga = runtime::interpret(a, x), gb = runtime::interpret(b, x);
+  double diff = 0, scale = 0;
+  for (size_t k = loss_graph.outputs().size(); k < ga.size(); ++k) {
+    for (int64_t i = 0; i < ga[k]->count(); ++i) {
+      diff = std::max(diff, std::fabs(ga[k]->get_real(i) - gb[k]->get_real(i)));
+      scale = std::max(scale, std::fabs(ga[k]->get_real(i)));
+    }
+  }
+  return std::isnan(diff) ? kInf : diff / (1 + scale);
+}
+
 }  // namespace
 
 TEST_CASE("gradients of random smooth graphs match finite differences", "[codegen][gradient]") {
@@ -435,4 +506,110 @@ TEST_CASE("gradients of random smooth graphs match finite differences", "[codege
   INFO(tested << " of " << n << " graphs tested, worst |D - FD| / allowed " << worst);
   CHECK(tested >= n * 95 / 100);
   WARN(tested << " of " << n << " graphs tested, worst ratio " << worst);
+}
+
+TEST_CASE("compiled gradient programs match the interpreter", "[codegen][gradient]") {
+  const int n = graph_count(300);
+  int64_t outputs = 0, unbounded = 0;
+  std::vector<uint64_t> failing;
+  for (int s = 0; s < n; ++s) {
+    auto seed = static_cast<uint64_t>(s);
+    SmoothCase c = smooth_case(seed);
+    Buffers x = grid_point(c.loss_graph, seed);
+    for (double b : analyze_errors(c.program, x).bounds) {
+      ++outputs;
+      unbounded += !std::isfinite(b);
+    }
+    auto r =
+        compare_to_reference(c.program, x, [](const ir::Graph& g, std::span<const runtime::BufferPtr> in) {
+          return phijit::compile_graph(g)->run(in);
+        });
+    if (!r.ok) {
+      if (failing.size() < 5) {
+        INFO("seed " << seed);
+        FAIL_CHECK(r.message);
+      }
+      failing.push_back(seed);
+    }
+  }
+  std::string seeds;
+  for (uint64_t s : failing) seeds += (seeds.empty() ? "" : " ") + std::to_string(s);
+  INFO("failing seeds: " << seeds);
+  CHECK(failing.empty());
+  // An output whose bound is infinite is compared vacuously: such outputs must stay rare.
+  INFO(unbounded << " of " << outputs << " outputs have no finite error bound");
+  CHECK(unbounded * 100 <= outputs);
+}
+
+TEST_CASE("the finite-difference check finds wrong VJP rules", "[codegen][gradient]") {
+  int wrong = 0, caught = 0;
+  std::vector<uint64_t> missed;
+  for (uint64_t seed = 0; seed < 200; ++seed) {
+    SmoothCase c = smooth_case(seed);
+    std::optional<ir::Graph> m = mutant(c.program, c.loss_graph.size(), seed);
+    if (!m) continue;
+    REQUIRE_NOTHROW(ir::verify(*m));
+    // Mutants that change no gradient visibly (a term that is zero here) are not wrong here.
+    if (gradient_change(c.loss_graph, c.program, *m, seed) <= 1e-6) continue;
+    GraphCheck r = check_gradient(c.loss_graph, *m, seed);
+    if (!r.tested) continue;
+    ++wrong;
+    if (!r.failure.empty()) {
+      ++caught;
+    } else {
+      missed.push_back(seed);
+    }
+  }
+  std::string seeds;
+  for (uint64_t s : missed) seeds += (seeds.empty() ? "" : " ") + std::to_string(s);
+  INFO(caught << " of " << wrong << " wrong gradient programs caught; missed seeds: " << seeds);
+  CHECK(wrong >= 150);
+  CHECK(caught >= wrong * 95 / 100);
+  WARN(caught << " of " << wrong << " wrong gradient programs caught; missed seeds: " << seeds);
+}
+
+namespace {
+
+// Nodes that depend on x per op (stencils per extrapolation; pow/exponent: pow whose exponent
+// depends on x) in the first n smooth graphs: which VJP rules the tests above exercise.
+std::map<std::string, int> differentiated_ops(int n) {
+  std::map<std::string, int> counts;
+  for (int s = 0; s < n; ++s) {
+    ir::Graph g = random_graph(static_cast<uint64_t>(s), RandomGraphOptions{.smooth = true});
+    std::vector<bool> depends = depends_on_x(g);
+    for (int i = 0; i < g.size(); ++i) {
+      if (!depends[static_cast<size_t>(i)]) continue;
+      const ir::Node& node = g.nodes()[static_cast<size_t>(i)];
+      std::string key(ir::op_name(node.op));
+      if (node.op == ir::Op::shift || node.op == ir::Op::pad)
+        key += "/" + node.attrs.extrap.str().substr(0, 8);
+      ++counts[key];
+      if (node.op == ir::Op::pow && depends[static_cast<size_t>(node.inputs[1].id)]) ++counts["pow/exponent"];
+    }
+  }
+  return counts;
+}
+
+}  // namespace
+
+TEST_CASE("random smooth graphs differentiate every op and extrapolation", "[codegen][gradient]") {
+  std::map<std::string, int> counts = differentiated_ops(300);
+  for (int i = 0; i < ir::kNumOps; ++i) {
+    auto op = static_cast<ir::Op>(i);
+    // Sources have no rule; smooth graphs are float64 only, so no float cast depends on x.
+    if (op == ir::Op::input || op == ir::Op::constant || op == ir::Op::cast) continue;
+    std::string name(ir::op_name(op));
+    int n = 0;
+    for (const auto& [key, count] : counts) {
+      if (key.substr(0, key.find('/')) == name) n += count;
+    }
+    INFO(name);
+    CHECK(n >= 10);
+  }
+  for (const char* key :
+       {"shift/zero", "shift/one", "shift/periodic", "shift/zero-gra", "shift/constant", "pad/zero",
+        "pad/one", "pad/periodic", "pad/zero-gra", "pad/constant", "pow/exponent"}) {
+    INFO(key);
+    CHECK(counts[key] >= 10);
+  }
 }

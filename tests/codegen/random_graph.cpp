@@ -324,6 +324,13 @@ class Builder {
         push_float({binary(Op::maximum, a.v, b.v), std::max(a.bound, b.bound), a.exact && b.exact});
         return;
       default: {
+        if (smooth_ && rng_.coin()) {
+          // An exponent that depends on the inputs too (in [-1, 1], on a base >= 1.125), so that
+          // the exponent's derivative a^b·log(a) is exercised.
+          Value base = binary(Op::add, magnitude(a.v), fscalar(0.125));
+          push_float({binary(Op::pow, base, unary(Op::tanh, b.v)), magnitude_bound(a) + 0.125, false});
+          return;
+        }
         double p = rng_.choose(std::vector<double>{0.5, 1.5, 2, 3, -0.5, -1, 0.25});
         Value base = binary(Op::add, magnitude(a.v), fscalar(0.125));
         double bound = p > 0 ? std::pow(magnitude_bound(a) + 0.125, p) : std::pow(0.125, p);
