@@ -30,6 +30,8 @@
 // comparisons, x − max for a reduction) stays clear of zero, |gap(x)| > 2·max|gap(p) − gap(x)|,
 // or is exactly zero at all five (a tie that persists, as in maximum(a, a): the rules split ties
 // evenly, which is right when both sides move alike). Else the graph is tried at another point.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <catch2/catch.hpp>
@@ -82,6 +84,18 @@ int graph_count(int fallback) {
   char* end = nullptr;
   long n = std::strtol(env, &end, 10);
   return *end == '\0' && n > 0 ? static_cast<int>(n) : fallback;
+}
+
+std::string seed_list(const std::vector<uint64_t>& seeds) {
+  std::string out;
+  for (uint64_t s : seeds) out += (out.empty() ? "" : " ") + std::to_string(s);
+  return out;
+}
+
+Runner compiled_runner() {
+  return [](const ir::Graph& g, std::span<const runtime::BufferPtr> inputs) {
+    return phijit::compile_graph(g)->run(inputs);
+  };
 }
 
 // Uniform in [lo, hi] on a grid of `step`: the same numbers with every standard library.
@@ -291,117 +305,174 @@ bool clear_of_kinks(const Sample& center, std::span<const Sample> around) {
   return true;
 }
 
-// One direction's finite differences and the directional derivative of the gradient.
-struct DirectionCheck {
-  double derivative = 0;  // D
-  double fd = 0;          // D_{h/2}
-  double allowed = 0;
-  bool ok() const { return std::fabs(derivative - fd) <= allowed; }
-};
-
 double l1_norm(const Buffer& b) {
   double s = 0;
   for (int64_t i = 0; i < b.count(); ++i) s += std::fabs(b.get_real(i));
   return s;
 }
 
-// <g, d> and its rounding bound E_D; g and its bounds are the gradient outputs of the program.
-std::pair<double, double> directional(std::span<const runtime::BufferPtr> grads,
-                                      std::span<const double> bounds, const Buffers& d,
-                                      const std::vector<int>& wrt) {
+// A random smooth graph with its loss, and the gradient program.
+struct SmoothCase {
+  ir::Graph loss_graph;       // output 0: L, then the random graph's outputs
+  ir::Graph program;          // run_gradient(loss_graph, wrt)
+  std::vector<int> wrt;       // the float inputs
+  std::vector<bool> depends;  // which nodes of loss_graph depend on x
+  size_t first_gradient = 0;  // the program's output index of the gradient of wrt[0]
+};
+
+SmoothCase smooth_case(uint64_t seed) {
+  SmoothCase c;
+  c.loss_graph = with_loss(random_graph(seed, RandomGraphOptions{.smooth = true}), seed);
+  c.wrt = float_inputs(c.loss_graph);
+  c.depends = depends_on_x(c.loss_graph);
+  c.program = passes::run_gradient(c.loss_graph, c.wrt);
+  c.first_gradient = c.loss_graph.outputs().size();
+  return c;
+}
+
+// A gradient program's gradients at x, as the interpreter computes them, with their error bounds.
+struct Gradient {
+  Buffers values;
+  std::vector<double> bounds;  // analyze_errors' E_g,k
+};
+
+Gradient interpreted_gradient(const ir::Graph& program, size_t first_gradient, const Buffers& x) {
+  auto from = static_cast<std::ptrdiff_t>(first_gradient);
+  Buffers out = runtime::interpret(program, x);
+  std::vector<double> bounds = analyze_errors(program, x).bounds;
+  return {Buffers(out.begin() + from, out.end()), std::vector<double>(bounds.begin() + from, bounds.end())};
+}
+
+// <g, d> with Σ|g_i·d_i| and the rounding bound E_D (see the top of the file).
+struct Directional {
   double dot = 0, magnitude = 0, bound = 0;
+};
+
+Directional directional(const Gradient& g, const Buffers& d, const std::vector<int>& wrt) {
+  Directional r;
   int64_t terms = 0;
   for (size_t k = 0; k < wrt.size(); ++k) {
     const Buffer& dk = *d[static_cast<size_t>(wrt[k])];
     for (int64_t i = 0; i < dk.count(); ++i) {
-      double p = grads[k]->get_real(i) * dk.get_real(i);
-      dot += p;
-      magnitude += std::fabs(p);
+      double p = g.values[k]->get_real(i) * dk.get_real(i);
+      r.dot += p;
+      r.magnitude += std::fabs(p);
     }
     terms += dk.count();
-    bound += bounds[k] * l1_norm(dk);
+    r.bound += g.bounds[k] * l1_norm(dk);
   }
-  return {dot, bound + static_cast<double>(terms + 1) * kEps * magnitude};
+  r.bound += static_cast<double>(terms + 1) * kEps * r.magnitude;
+  return r;
+}
+
+// Central differences of L along d with steps h and h/2, or none when a kink is near.
+struct FiniteDifferences {
+  double d_h = 0, d_half = 0;
+};
+
+std::optional<FiniteDifferences> finite_differences(const SmoothCase& c, const Buffers& x,
+                                                    const Sample& center, const Buffers& d, double h) {
+  std::array<Sample, 4> around = {sample(c.loss_graph, c.depends, along(x, d, h)),
+                                  sample(c.loss_graph, c.depends, along(x, d, -h)),
+                                  sample(c.loss_graph, c.depends, along(x, d, h / 2)),
+                                  sample(c.loss_graph, c.depends, along(x, d, -h / 2))};
+  if (!clear_of_kinks(center, around)) return std::nullopt;
+  return FiniteDifferences{(around[0].loss - around[1].loss) / (2 * h),
+                           (around[2].loss - around[3].loss) / h};
+}
+
+// One direction: the gradient's directional derivative D against D_{h/2}, and the rule's bound.
+struct DirectionCheck {
+  double derivative = 0;                                                    // D
+  double magnitude = 0;                                                     // Σ|g_i·d_i|
+  double fd = 0;                                                            // D_{h/2}
+  double truncation = 0, rounding_of_loss = 0, rounding_of_derivative = 0;  // the rule's three terms
+  double allowed() const { return kSafety * (truncation + rounding_of_loss + rounding_of_derivative); }
+  double error() const { return std::fabs(derivative - fd); }
+  bool ok() const { return error() <= allowed(); }
+};
+
+DirectionCheck compare_direction(const FiniteDifferences& fd, double h, double loss_bound, const Gradient& g,
+                                 const Buffers& d, const std::vector<int>& wrt) {
+  Directional dir = directional(g, d, wrt);
+  DirectionCheck r;
+  r.derivative = dir.dot;
+  r.magnitude = dir.magnitude;
+  r.rounding_of_derivative = dir.bound;
+  r.fd = fd.d_half;
+  r.truncation = std::fabs(fd.d_h - fd.d_half) / 3;
+  r.rounding_of_loss = 3 * loss_bound / h;
+  return r;
+}
+
+// kDirections directions at the point of `point_seed` with step h, or none when the point is
+// near a kink or a bound is infinite (a comparison in the gradient program that rounding could
+// flip: no tolerance follows).
+std::optional<std::vector<DirectionCheck>> check_point(const SmoothCase& c, const ir::Graph& program,
+                                                       uint64_t point_seed, double h) {
+  Buffers x = grid_point(c.loss_graph, point_seed);
+  Sample center = sample(c.loss_graph, c.depends, x);
+  std::vector<Buffers> directions;
+  std::vector<FiniteDifferences> fds;
+  for (int j = 0; j < kDirections; ++j) {
+    directions.push_back(random_direction(c.loss_graph, point_seed * 31 + static_cast<uint64_t>(j)));
+    std::optional<FiniteDifferences> fd = finite_differences(c, x, center, directions.back(), h);
+    if (!fd) return std::nullopt;
+    fds.push_back(*fd);
+  }
+  Gradient g = interpreted_gradient(program, c.first_gradient, x);
+  double loss_bound = analyze_errors(c.loss_graph, x).bounds[0];
+  std::vector<DirectionCheck> checks;
+  for (int j = 0; j < kDirections; ++j) {
+    checks.push_back(compare_direction(fds[static_cast<size_t>(j)], h, loss_bound, g,
+                                       directions[static_cast<size_t>(j)], c.wrt));
+    if (!std::isfinite(checks.back().allowed())) return std::nullopt;
+  }
+  return checks;
 }
 
 struct GraphCheck {
-  bool tested = false;  // a point clear of kinks was found
-  int attempts = 0;
+  bool tested = false;     // a usable point was found
   double worst_ratio = 0;  // max over directions of |D − D_{h/2}| / allowed
   std::string failure;     // empty when every direction passed
+  bool nonzero_gradient = false;
+  double resolution = 0;      // max over directions of allowed / Σ|g_i·d_i|
+  std::string dominant_term;  // of the bound, in the direction of that resolution
 };
 
-// Finite differences of the loss graph against the gradient `program` (run_gradient of it, or a
-// wrong one in the tests of the checker).
-GraphCheck check_gradient(const ir::Graph& loss_graph, const ir::Graph& program, uint64_t seed) {
-  const std::vector<int> wrt = float_inputs(loss_graph);
-  const std::vector<bool> depends = depends_on_x(loss_graph);
-  const size_t first_grad = loss_graph.outputs().size();
+// Finite differences of c's loss against the gradients of `program` (c.program, or a wrong one
+// in the test of the checker) at the first usable point: each next point takes a 4 times
+// smaller step, so that a large graph's many kinks are missed.
+GraphCheck check_gradient(const SmoothCase& c, const ir::Graph& program, uint64_t seed) {
   GraphCheck result;
-  for (int attempt = 0; attempt < kAttempts && !result.tested; ++attempt) {
-    ++result.attempts;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
     uint64_t point_seed = seed + 1000003ULL * static_cast<uint64_t>(attempt);
-    const double h = std::ldexp(kStep, -2 * attempt);
-    Buffers x = grid_point(loss_graph, point_seed);
-    Sample center = sample(loss_graph, depends, x);
-    std::vector<DirectionCheck> checks;
-    bool clear = true;
-    Buffers grads;
-    std::vector<double> grad_bounds;
-    for (int j = 0; j < kDirections && clear; ++j) {
-      Buffers d = random_direction(loss_graph, point_seed * 31 + static_cast<uint64_t>(j));
-      std::array<Sample, 4> around = {
-          sample(loss_graph, depends, along(x, d, h)), sample(loss_graph, depends, along(x, d, -h)),
-          sample(loss_graph, depends, along(x, d, h / 2)), sample(loss_graph, depends, along(x, d, -h / 2))};
-      clear = clear_of_kinks(center, around);
-      if (!clear) break;
-      if (grads.empty()) {
-        Buffers out = runtime::interpret(program, x);
-        grads.assign(out.begin() + static_cast<std::ptrdiff_t>(first_grad), out.end());
-        std::vector<double> all = analyze_errors(program, x).bounds;
-        grad_bounds.assign(all.begin() + static_cast<std::ptrdiff_t>(first_grad), all.end());
-      }
-      double loss_bound = analyze_errors(loss_graph, x).bounds[0];
-      double d_h = (around[0].loss - around[1].loss) / (2 * h);
-      double d_half = (around[2].loss - around[3].loss) / h;
-      auto [derivative, derivative_bound] = directional(grads, grad_bounds, d, wrt);
-      DirectionCheck c;
-      c.derivative = derivative;
-      c.fd = d_half;
-      c.allowed = kSafety * (std::fabs(d_h - d_half) / 3 + 3 * loss_bound / h + derivative_bound);
-      checks.push_back(c);
-    }
-    // A bound that is not finite (a comparison in the gradient program that rounding could
-    // flip) gives no tolerance: the point is not usable either.
-    bool bounded = std::all_of(checks.begin(), checks.end(),
-                               [](const DirectionCheck& c) { return std::isfinite(c.allowed); });
-    if (!clear || !bounded) continue;
+    double h = std::ldexp(kStep, -2 * attempt);
+    std::optional<std::vector<DirectionCheck>> checks = check_point(c, program, point_seed, h);
+    if (!checks) continue;
     result.tested = true;
-    for (size_t j = 0; j < checks.size(); ++j) {
-      const DirectionCheck& c = checks[j];
-      double error = std::fabs(c.derivative - c.fd);
-      result.worst_ratio = std::max(result.worst_ratio, error == 0 ? 0 : error / c.allowed);
-      if (!c.ok() && result.failure.empty()) {
-        result.failure = "direction " + std::to_string(j) + " at point seed " + std::to_string(point_seed) +
-                         ": <gradient, d> = " + std::to_string(c.derivative) + ", finite differences give " +
-                         std::to_string(c.fd) + ", |difference| " + std::to_string(error) + " > allowed " +
-                         std::to_string(c.allowed);
+    for (size_t j = 0; j < checks->size(); ++j) {
+      const DirectionCheck& d = (*checks)[j];
+      result.worst_ratio = std::max(result.worst_ratio, d.error() == 0 ? 0 : d.error() / d.allowed());
+      result.nonzero_gradient = result.nonzero_gradient || d.magnitude > 0;
+      if (d.magnitude > 0 && d.allowed() / d.magnitude >= result.resolution) {
+        result.resolution = d.allowed() / d.magnitude;
+        result.dominant_term = d.truncation >= std::max(d.rounding_of_loss, d.rounding_of_derivative)
+                                   ? "truncation"
+                               : d.rounding_of_loss >= d.rounding_of_derivative ? "rounding of L"
+                                                                                : "rounding of D";
       }
+      if (d.ok() || !result.failure.empty()) continue;
+      result.failure = fmt::format(
+          "point seed {}, h = {}, direction {}: <gradient, d> = {:.17g}, finite differences give {:.17g}; "
+          "|difference| {:.3g} > allowed {:.3g} (truncation {:.3g}, rounding of L {:.3g}, of <gradient, d> "
+          "{:.3g})",
+          point_seed, h, j, d.derivative, d.fd, d.error(), d.allowed(), d.truncation, d.rounding_of_loss,
+          d.rounding_of_derivative);
     }
+    return result;
   }
   return result;
-}
-
-struct SmoothCase {
-  ir::Graph loss_graph;
-  ir::Graph program;
-};
-
-SmoothCase smooth_case(uint64_t seed) {
-  SmoothCase c{with_loss(random_graph(seed, RandomGraphOptions{.smooth = true}), seed), {}};
-  std::vector<int> wrt = float_inputs(c.loss_graph);
-  c.program = passes::run_gradient(c.loss_graph, wrt);
-  return c;
 }
 
 // Which nodes some output of g reads.
@@ -477,35 +548,32 @@ double gradient_change(const ir::Graph& loss_graph, const ir::Graph& a, const ir
 }  // namespace
 
 TEST_CASE("gradients of random smooth graphs match finite differences", "[codegen][gradient]") {
-  const int n = graph_count(300);
-  int tested = 0;
-  double worst = 0;
+  // 320 graphs: about 300 of them have a gradient that is not zero at the point tested.
+  const int n = graph_count(320);
+  int nonzero = 0;
   std::vector<uint64_t> failing, untested;
   for (int s = 0; s < n; ++s) {
     auto seed = static_cast<uint64_t>(s);
     SmoothCase c = smooth_case(seed);
-    GraphCheck r = check_gradient(c.loss_graph, c.program, seed);
-    if (!r.tested) {
-      untested.push_back(seed);
-      continue;
+    GraphCheck r = check_gradient(c, c.program, seed);
+    if (!r.tested) untested.push_back(seed);
+    nonzero += r.tested && r.nonzero_gradient;
+    if (r.failure.empty()) continue;
+    if (failing.size() < 5) {
+      INFO("seed " << seed << "\n" << ir::print(c.program));
+      FAIL_CHECK(r.failure);
     }
-    ++tested;
-    worst = std::max(worst, r.worst_ratio);
-    if (!r.failure.empty()) {
-      if (failing.size() < 5) {
-        INFO("seed " << seed << "\n" << ir::print(c.program));
-        FAIL_CHECK(r.failure);
-      }
-      failing.push_back(seed);
-    }
+    failing.push_back(seed);
   }
-  std::string seeds;
-  for (uint64_t s : failing) seeds += (seeds.empty() ? "" : " ") + std::to_string(s);
-  INFO("failing seeds: " << seeds);
+  INFO("failing seeds: " << seed_list(failing));
   CHECK(failing.empty());
-  INFO(tested << " of " << n << " graphs tested, worst |D - FD| / allowed " << worst);
-  CHECK(tested >= n * 95 / 100);
-  WARN(tested << " of " << n << " graphs tested, worst ratio " << worst);
+  // A graph that is near a kink (or unbounded) at every point tried is not tested: rare.
+  INFO("untested seeds: " << seed_list(untested));
+  CHECK(untested.size() * 100 <= static_cast<size_t>(n) * 2);
+  // A loss that varies with x only through piecewise-constant ops, or whose dependence is cut
+  // (a maximum that a constant wins, a shift past the end) has a zero gradient: rare too.
+  INFO(nonzero << " of " << n << " graphs tested with a gradient that is not zero");
+  CHECK(nonzero * 100 >= n * 90);
 }
 
 TEST_CASE("compiled gradient programs match the interpreter", "[codegen][gradient]") {
@@ -520,10 +588,7 @@ TEST_CASE("compiled gradient programs match the interpreter", "[codegen][gradien
       ++outputs;
       unbounded += !std::isfinite(b);
     }
-    auto r =
-        compare_to_reference(c.program, x, [](const ir::Graph& g, std::span<const runtime::BufferPtr> in) {
-          return phijit::compile_graph(g)->run(in);
-        });
+    auto r = compare_to_reference(c.program, x, compiled_runner());
     if (!r.ok) {
       if (failing.size() < 5) {
         INFO("seed " << seed);
@@ -532,9 +597,7 @@ TEST_CASE("compiled gradient programs match the interpreter", "[codegen][gradien
       failing.push_back(seed);
     }
   }
-  std::string seeds;
-  for (uint64_t s : failing) seeds += (seeds.empty() ? "" : " ") + std::to_string(s);
-  INFO("failing seeds: " << seeds);
+  INFO("failing seeds: " << seed_list(failing));
   CHECK(failing.empty());
   // An output whose bound is infinite is compared vacuously: such outputs must stay rare.
   INFO(unbounded << " of " << outputs << " outputs have no finite error bound");
@@ -551,7 +614,7 @@ TEST_CASE("the finite-difference check finds wrong VJP rules", "[codegen][gradie
     REQUIRE_NOTHROW(ir::verify(*m));
     // Mutants that change no gradient visibly (a term that is zero here) are not wrong here.
     if (gradient_change(c.loss_graph, c.program, *m, seed) <= 1e-6) continue;
-    GraphCheck r = check_gradient(c.loss_graph, *m, seed);
+    GraphCheck r = check_gradient(c, *m, seed);
     if (!r.tested) continue;
     ++wrong;
     if (!r.failure.empty()) {
@@ -560,12 +623,9 @@ TEST_CASE("the finite-difference check finds wrong VJP rules", "[codegen][gradie
       missed.push_back(seed);
     }
   }
-  std::string seeds;
-  for (uint64_t s : missed) seeds += (seeds.empty() ? "" : " ") + std::to_string(s);
-  INFO(caught << " of " << wrong << " wrong gradient programs caught; missed seeds: " << seeds);
+  INFO(caught << " of " << wrong << " wrong gradient programs caught; missed seeds: " << seed_list(missed));
   CHECK(wrong >= 150);
   CHECK(caught >= wrong * 95 / 100);
-  WARN(caught << " of " << wrong << " wrong gradient programs caught; missed seeds: " << seeds);
 }
 
 namespace {
@@ -612,4 +672,36 @@ TEST_CASE("random smooth graphs differentiate every op and extrapolation", "[cod
     INFO(key);
     CHECK(counts[key] >= 10);
   }
+}
+
+// How close the finite differences come to the tolerance and which term of the rule dominates
+// (run by hand: `test_codegen "[gradient-tolerance]"`).
+TEST_CASE("finite-difference tolerance margins", "[.][gradient-tolerance]") {
+  const int n = graph_count(320);
+  int tested = 0;
+  double worst = 0;
+  uint64_t worst_seed = 0;
+  std::vector<double> relative;  // allowed / Σ|g_i·d_i|, the check's resolution
+  std::map<std::string, int> dominant;
+  for (int s = 0; s < n; ++s) {
+    auto seed = static_cast<uint64_t>(s);
+    SmoothCase c = smooth_case(seed);
+    GraphCheck r = check_gradient(c, c.program, seed);
+    CHECK(r.failure.empty());
+    if (!r.tested) continue;
+    ++tested;
+    if (r.worst_ratio > worst) {
+      worst = r.worst_ratio;
+      worst_seed = seed;
+    }
+    if (!r.nonzero_gradient) continue;
+    relative.push_back(r.resolution);
+    ++dominant[r.dominant_term];
+  }
+  std::sort(relative.begin(), relative.end());
+  std::string terms;
+  for (const auto& [term, count] : dominant) terms += " " + term + ": " + std::to_string(count);
+  WARN(tested << " of " << n << " graphs tested; the largest |D - D_h/2| / allowed is " << worst << " (seed "
+              << worst_seed << "); allowed / sum |g_i d_i|: median " << relative[relative.size() / 2]
+              << ", max " << relative.back() << "; the largest term of the bound:" << terms);
 }

@@ -92,14 +92,18 @@ class Builder {
     int n_steps = static_cast<int>(rng_.uniform(3, 25));
     for (int i = 0; i < n_steps; ++i) step();
 
-    // Outputs: the last float value, then a few others (sometimes a boolean or integer one).
-    std::vector<Value> outs = {floats_.back().v};
+    // Outputs: the last float value, then a few others (sometimes a boolean or integer one). A
+    // smooth graph's float outputs are values that vary with its float inputs, where it has any:
+    // the loss of the gradient tests is built from them.
+    std::vector<Val> outputs_pool = smooth_ ? varying(floats_) : floats_;
+    if (outputs_pool.empty()) outputs_pool = floats_;
+    std::vector<Value> outs = {outputs_pool.back().v};
     int n_outputs = static_cast<int>(rng_.uniform(1, 3));
     for (int tries = 0; static_cast<int>(outs.size()) < n_outputs && tries < 10; ++tries) {
       double r = rng_.real(0, 1);
       Value v = r < 0.15 && !bools_.empty() ? pick(bools_).v
                 : r < 0.3 && !ints_.empty() ? pick(ints_).v
-                                            : pick(floats_).v;
+                                            : pick(outputs_pool).v;
       if (std::find(outs.begin(), outs.end(), v) == outs.end()) outs.push_back(v);
     }
     for (Value v : outs) g_.add_output(v);
@@ -117,6 +121,25 @@ class Builder {
 
   const Shape& shape(Value v) const { return g_.type(v).shape; }
   DType dtype(Value v) const { return g_.type(v).dtype; }
+
+  // The values of `pool` that vary with the graph's float inputs: depend on them other than
+  // through sign or a where's condition (piecewise constant).
+  std::vector<Val> varying(const std::vector<Val>& pool) const {
+    std::vector<bool> depends(static_cast<size_t>(g_.size()), false);
+    for (size_t i = 0; i < depends.size(); ++i) {
+      const ir::Node& n = g_.nodes()[i];
+      depends[i] = n.op == Op::input && is_float(n.type.dtype);
+      if (n.op == Op::sign || !is_float(n.type.dtype)) continue;
+      for (size_t k = n.op == Op::where ? 1 : 0; k < n.inputs.size(); ++k) {
+        depends[i] = depends[i] || depends[static_cast<size_t>(n.inputs[k].id)];
+      }
+    }
+    std::vector<Val> out;
+    for (const Val& v : pool) {
+      if (depends[static_cast<size_t>(v.v.id)]) out.push_back(v);
+    }
+    return out;
+  }
 
   // A shape over a random subset of the pool's dims; the two spatial dims in either order.
   Shape random_pool_shape(double p) {
