@@ -645,6 +645,33 @@ TEST_CASE("compiled float32 gradient programs match the interpreter", "[codegen]
   });
 }
 
+// The error bounds of gradient programs (differential.h's rules for autodiff's comparisons and
+// masks) must not make compare_to_reference blind: one gradient element off by 0.1% is found.
+TEST_CASE("the differential checker finds wrong gradient values", "[codegen][gradient]") {
+  int tried = 0, caught = 0;
+  for (uint64_t seed = 0; seed < 100; ++seed) {
+    SmoothCase c = smooth_case(seed);
+    Buffers x = grid_point(c.loss_graph, seed);
+    const size_t wrong_output = c.first_gradient + seed % c.wrt.size();
+    Runner perturbed = [&](const ir::Graph& g, std::span<const runtime::BufferPtr> inputs) {
+      Buffers out = runtime::interpret(g, inputs);
+      const Buffer& right = *out[wrong_output];
+      auto b = std::make_shared<Buffer>(right.dtype(), right.count());
+      double amax = 0;
+      for (int64_t i = 0; i < b->count(); ++i) amax = std::max(amax, std::fabs(right.get_real(i)));
+      const int64_t at = static_cast<int64_t>(seed) % b->count();
+      for (int64_t i = 0; i < b->count(); ++i)
+        b->set_real(i, right.get_real(i) + (i == at ? 1e-3 * (amax + 1) : 0));
+      out[wrong_output] = b;
+      return out;
+    };
+    ++tried;
+    caught += !compare_to_reference(c.program, x, perturbed).ok;
+  }
+  INFO(caught << " of " << tried << " caught");
+  CHECK(caught >= tried * 95 / 100);
+}
+
 TEST_CASE("the finite-difference check finds wrong VJP rules", "[codegen][gradient]") {
   int wrong = 0, caught = 0;
   std::vector<uint64_t> missed;
