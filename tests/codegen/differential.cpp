@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <exception>
 #include <limits>
@@ -61,6 +62,82 @@ bool is_power_of_two_scalar(const ir::Node& n) {
   return m == 0.5;
 }
 
+// a − b, broadcast by dim name as the graph's elementwise ops do.
+runtime::BufferPtr difference(const ir::ValueType& ta, const runtime::BufferPtr& a, const ir::ValueType& tb,
+                              const runtime::BufferPtr& b) {
+  std::array<ir::ValueType, 2> types{ta, tb};
+  std::array<runtime::BufferPtr, 2> in{a, b};
+  return runtime::evaluate(Op::sub, {}, ir::infer_type(Op::sub, types, {}), in, types);
+}
+
+// The node values and error bounds computed so far, for the rules that look at more than max-norms.
+struct Analyzed {
+  const ir::Graph& g;
+  const std::vector<runtime::BufferPtr>& values;
+  const std::vector<double>& err;
+  const runtime::BufferPtr& value(ir::Value v) const { return values[static_cast<size_t>(v.id)]; }
+  double E(ir::Value v) const { return err[static_cast<size_t>(v.id)]; }
+};
+
+// Whether sign or a comparison of inexact operands gives the reference's booleans in any
+// implementation whose operands are within their bounds: at every element the operands are
+// further apart than E_a + E_b (sign: |a| > E_a), or exactly equal. A tie is taken as one value
+// reached twice (copies made by layout ops, the winner of a min/max or a where), which every
+// implementation reproduces; a coincidental tie of two computations would make the bound too
+// small (a failure to look into), never too large.
+bool comparison_is_decided(const Analyzed& a, const ir::Node& n) {
+  ir::Value l = n.inputs[0];
+  if (!is_float(a.g.type(l).dtype)) return false;
+  runtime::BufferPtr gap = a.value(l);
+  double e = a.E(l);
+  if (n.op != Op::sign) {
+    ir::Value r = n.inputs[1];
+    gap = difference(a.g.type(l), a.value(l), a.g.type(r), a.value(r));
+    e += a.E(r);
+  }
+  for (int64_t i = 0; i < gap->count(); ++i) {
+    double d = gap->get_real(i);
+    if (d != 0 && !(std::fabs(d) > e)) return false;
+  }
+  return true;
+}
+
+bool is_zero_constant(const ir::Graph& g, ir::Value v) {
+  const ir::Node& n = g.node(v);
+  if (n.op == Op::expand) return is_zero_constant(g, n.inputs[0]);
+  if (n.op != Op::constant) return false;
+  for (int64_t i = 0; i < n.attrs.data->count(); ++i) {
+    if (n.attrs.data->get_real(i) != 0) return false;
+  }
+  return true;
+}
+
+// p = t·f, t/f, −t, (t·f)/f', ...: p is 0 wherever t is, and |p| <= E_p wherever |t| <= E_t
+// (E_p carries E_t through the same factors).
+bool proportional_to(const ir::Graph& g, ir::Value p, ir::Value t) {
+  if (p == t) return true;
+  const ir::Node& n = g.node(p);
+  switch (n.op) {
+    case Op::mul: return proportional_to(g, n.inputs[0], t) || proportional_to(g, n.inputs[1], t);
+    case Op::div:
+    case Op::neg: return proportional_to(g, n.inputs[0], t);
+    case Op::cast: return is_float(n.type.dtype) && proportional_to(g, n.inputs[0], t);
+    default: return false;
+  }
+}
+
+// where(eq(t, 0), 0, p) with p proportional to t: autodiff's guard against 0·inf. Where rounding
+// flips the condition, |t| <= E_t, so both branches are within E_p of each other: p's error.
+bool is_masked_product(const ir::Graph& g, const ir::Node& n) {
+  const ir::Node& cond = g.node(n.inputs[0]);
+  if (cond.op != Op::eq || !is_zero_constant(g, n.inputs[1])) return false;
+  for (auto [t, zero] :
+       {std::pair{cond.inputs[0], cond.inputs[1]}, std::pair{cond.inputs[1], cond.inputs[0]}}) {
+    if (is_zero_constant(g, zero) && proportional_to(g, n.inputs[2], t)) return true;
+  }
+  return false;
+}
+
 std::string index_str(const Shape& s, int64_t flat) {
   std::vector<std::string> parts(static_cast<size_t>(s.rank()));
   for (int d = s.rank() - 1; d >= 0; --d) {
@@ -111,6 +188,7 @@ ErrorAnalysis analyze_errors(const ir::Graph& g, std::span<const runtime::Buffer
       for (size_t k = 0; k < n.inputs.size(); ++k) m = std::max(m, E(k));
       return m;
     };
+    const Analyzed analyzed{g, values, err};
     double eps = eps_of(n.type.dtype);
     double round = eps * r.amax;             // one rounding of the result
     double math = kMathUlps * eps * r.amax;  // a libm function's error
@@ -126,7 +204,7 @@ ErrorAnalysis analyze_errors(const ir::Graph& g, std::span<const runtime::Buffer
       case Op::gt:
       case Op::ge:
       case Op::eq:
-      case Op::ne: e = all_exact() ? 0 : kInf; break;
+      case Op::ne: e = all_exact() || comparison_is_decided(analyzed, n) ? 0 : kInf; break;
       case Op::isfinite: e = std::isfinite(E(0)) ? 0 : kInf; break;
       case Op::cast: {
         DType from = types[0].dtype;
@@ -187,7 +265,7 @@ ErrorAnalysis analyze_errors(const ir::Graph& g, std::span<const runtime::Buffer
       }
       case Op::minimum:
       case Op::maximum: e = std::max(E(0), E(1)); break;
-      case Op::where: e = E(0) == 0 ? std::max(E(1), E(2)) : kInf; break;
+      case Op::where: e = E(0) == 0 ? std::max(E(1), E(2)) : is_masked_product(g, n) ? E(2) : kInf; break;
       case Op::reduce_sum: {
         if (!is_float(n.type.dtype)) {
           e = E(0) == 0 ? 0 : kInf;

@@ -19,6 +19,13 @@
 //     output element (the classic bound for summation in any order);
 //   - sign, comparisons, casts to integers and where's condition are discontinuous: their
 //     operand must be exact (E = 0), else the bound is infinite (random_graph never does that).
+//     Exceptions, for gradient programs (autodiff compares inexact values): a comparison is
+//     exact when, at every element, its operands are further apart than E_a + E_b (sign:
+//     |a| > E_a) or exactly equal — a tie is taken as one value reached twice (a copy by a layout
+//     op, the winner of a min/max), which any implementation reproduces; were a tie a
+//     coincidence of two computations, the bound would be too small, never too large; and
+//     where(eq(t, 0), 0, p) with p proportional to t (t·f, t/f: autodiff's guard against 0·inf)
+//     has p's error: where rounding flips the condition, |t| <= E_t, so |p| <= E_p.
 // Integer and boolean outputs must match exactly. E_o covers the rounding of the reference and
 // of the compiled code alike; the 8·eps·depth·|ref_i| term is slack for relative rounding
 // (e.g. an FMA or a different association inside one element).

@@ -64,10 +64,10 @@ bool compatible(const Shape& a, const Shape& b) {
 
 class Builder {
  public:
-  explicit Builder(uint64_t seed) : rng_(seed) {}
+  Builder(uint64_t seed, const RandomGraphOptions& options) : rng_(seed), smooth_(options.smooth) {}
 
   ir::Graph build() {
-    f_ = rng_.coin() ? DType::f32 : DType::f64;
+    f_ = rng_.coin() && !smooth_ ? DType::f32 : DType::f64;
     // x is usually small; sometimes long enough for vector loops with remainders, and rarely
     // so long that kernels are split into several blocks on the thread pool.
     double size_class = rng_.real(0, 1);
@@ -92,14 +92,18 @@ class Builder {
     int n_steps = static_cast<int>(rng_.uniform(3, 25));
     for (int i = 0; i < n_steps; ++i) step();
 
-    // Outputs: the last float value, then a few others (sometimes a boolean or integer one).
-    std::vector<Value> outs = {floats_.back().v};
+    // Outputs: the last float value, then a few others (sometimes a boolean or integer one). A
+    // smooth graph's float outputs are values that vary with its float inputs, where it has any:
+    // the loss of the gradient tests is built from them.
+    std::vector<Val> outputs_pool = smooth_ ? varying(floats_) : floats_;
+    if (outputs_pool.empty()) outputs_pool = floats_;
+    std::vector<Value> outs = {outputs_pool.back().v};
     int n_outputs = static_cast<int>(rng_.uniform(1, 3));
     for (int tries = 0; static_cast<int>(outs.size()) < n_outputs && tries < 10; ++tries) {
       double r = rng_.real(0, 1);
       Value v = r < 0.15 && !bools_.empty() ? pick(bools_).v
                 : r < 0.3 && !ints_.empty() ? pick(ints_).v
-                                            : pick(floats_).v;
+                                            : pick(outputs_pool).v;
       if (std::find(outs.begin(), outs.end(), v) == outs.end()) outs.push_back(v);
     }
     for (Value v : outs) g_.add_output(v);
@@ -108,6 +112,7 @@ class Builder {
 
  private:
   Rng rng_;
+  bool smooth_;  // see RandomGraphOptions::smooth
   ir::Graph g_;
   DType f_ = DType::f64;
   std::vector<Dim> pool_;
@@ -116,6 +121,25 @@ class Builder {
 
   const Shape& shape(Value v) const { return g_.type(v).shape; }
   DType dtype(Value v) const { return g_.type(v).dtype; }
+
+  // The values of `pool` that vary with the graph's float inputs: depend on them other than
+  // through sign or a where's condition (piecewise constant).
+  std::vector<Val> varying(const std::vector<Val>& pool) const {
+    std::vector<bool> depends(static_cast<size_t>(g_.size()), false);
+    for (size_t i = 0; i < depends.size(); ++i) {
+      const ir::Node& n = g_.nodes()[i];
+      depends[i] = n.op == Op::input && is_float(n.type.dtype);
+      if (n.op == Op::sign || !is_float(n.type.dtype)) continue;
+      for (size_t k = n.op == Op::where ? 1 : 0; k < n.inputs.size(); ++k) {
+        depends[i] = depends[i] || depends[static_cast<size_t>(n.inputs[k].id)];
+      }
+    }
+    std::vector<Val> out;
+    for (const Val& v : pool) {
+      if (depends[static_cast<size_t>(v.v.id)]) out.push_back(v);
+    }
+    return out;
+  }
 
   // A shape over a random subset of the pool's dims; the two spatial dims in either order.
   Shape random_pool_shape(double p) {
@@ -220,6 +244,15 @@ class Builder {
     }
   }
 
+  // |a|, for the positive operands of log, sqrt, div and pow. Smooth graphs take sqrt(a² + 1)
+  // instead: within 1 of |a| and without abs's kink at 0, which an inexact a can come close to.
+  Value magnitude(Value a) {
+    if (!smooth_) return unary(Op::abs, a);
+    return unary(Op::sqrt, binary(Op::add, binary(Op::mul, a, a), fscalar(1)));
+  }
+  double magnitude_bound(const Val& a) const { return smooth_ ? a.bound + 1 : a.bound; }
+  bool magnitude_exact(const Val& a) const { return a.exact && !smooth_; }
+
   // ---- steps ----------------------------------------------------------------------------
 
   void step() {
@@ -261,16 +294,16 @@ class Builder {
       case 3: push_float({unary(Op::tanh, a.v), 1, false}); return;
       case 4: push_float({unary(Op::exp, unary(Op::tanh, a.v)), std::exp(1.0), false}); return;
       case 5:
-        push_float(
-            {unary(Op::log, binary(Op::add, unary(Op::abs, a.v), fscalar(1))), std::log1p(a.bound), false});
+        push_float({unary(Op::log, binary(Op::add, magnitude(a.v), fscalar(1))),
+                    std::log1p(magnitude_bound(a)), false});
         return;
       case 6: push_float({unary(Op::sin, a.v), std::min(1.0, a.bound), false}); return;
       case 7: push_float({unary(Op::cos, a.v), 1, false}); return;
       case 8: {
-        // sqrt is steep at 0: an inexact operand is kept away from it.
-        Value arg = unary(Op::abs, a.v);
-        if (!a.exact) arg = binary(Op::add, arg, fscalar(0.5));
-        push_float({unary(Op::sqrt, arg), std::sqrt(a.bound + 0.5), false});
+        // sqrt is steep at 0: an inexact operand is kept away from it (a smooth graph's always is).
+        Value arg = magnitude(a.v);
+        if (!magnitude_exact(a)) arg = binary(Op::add, arg, fscalar(0.5));
+        push_float({unary(Op::sqrt, arg), std::sqrt(magnitude_bound(a) + 0.5), false});
         return;
       }
       case 9: push_float({unary(Op::tan, unary(Op::tanh, a.v)), std::tan(1.0), false}); return;
@@ -303,7 +336,7 @@ class Builder {
       case 2:
       case 3: push_float({binary(Op::mul, a.v, b.v), a.bound * b.bound, false}); return;
       case 4: {
-        Value den = binary(Op::add, unary(Op::abs, b.v), fscalar(0.5));
+        Value den = binary(Op::add, magnitude(b.v), fscalar(0.5));
         push_float({binary(Op::div, a.v, den), 2 * a.bound, false});
         return;
       }
@@ -314,9 +347,16 @@ class Builder {
         push_float({binary(Op::maximum, a.v, b.v), std::max(a.bound, b.bound), a.exact && b.exact});
         return;
       default: {
+        if (smooth_ && rng_.coin()) {
+          // An exponent that depends on the inputs too (in [-1, 1], on a base >= 1.125), so that
+          // the exponent's derivative a^b·log(a) is exercised.
+          Value base = binary(Op::add, magnitude(a.v), fscalar(0.125));
+          push_float({binary(Op::pow, base, unary(Op::tanh, b.v)), magnitude_bound(a) + 0.125, false});
+          return;
+        }
         double p = rng_.choose(std::vector<double>{0.5, 1.5, 2, 3, -0.5, -1, 0.25});
-        Value base = binary(Op::add, unary(Op::abs, a.v), fscalar(0.125));
-        double bound = p > 0 ? std::pow(a.bound + 0.125, p) : std::pow(0.125, p);
+        Value base = binary(Op::add, magnitude(a.v), fscalar(0.125));
+        double bound = p > 0 ? std::pow(magnitude_bound(a) + 0.125, p) : std::pow(0.125, p);
         push_float({binary(Op::pow, base, fscalar(p)), bound, false});
         return;
       }
@@ -633,7 +673,9 @@ class Builder {
 
 }  // namespace
 
-ir::Graph random_graph(uint64_t seed) { return Builder(seed).build(); }
+ir::Graph random_graph(uint64_t seed, const RandomGraphOptions& options) {
+  return Builder(seed, options).build();
+}
 
 std::vector<runtime::BufferPtr> random_inputs(const ir::Graph& g, uint64_t seed) {
   Rng rng(seed ^ 0xD1B54A32D192ED03ULL);

@@ -19,7 +19,15 @@
 
 namespace phijit::testing {
 
-ir::Graph random_graph(uint64_t seed);
+struct RandomGraphOptions {
+  // For finite differences (gradient_differential_test): every float is float64, and the
+  // positive operands of log, sqrt, div and pow are sqrt(a² + 1) rather than |a|, so the only
+  // kinks and jumps left are those of abs, sign, minimum/maximum, reduce_max/min and of the
+  // comparisons feeding where; the test samples its points away from them.
+  bool smooth = false;
+};
+
+ir::Graph random_graph(uint64_t seed, const RandomGraphOptions& options = {});
 
 // One buffer per input of g: floats uniform in [-2, 2], integers in [-5, 5], booleans 0/1.
 std::vector<runtime::BufferPtr> random_inputs(const ir::Graph& g, uint64_t seed);

@@ -2,7 +2,8 @@
 // functions f(x) (and f(x, k, m) with a coefficient argument k and a mask argument m) as
 // expression trees of the linearizable ops, and each is checked against the independent
 // answer: f itself, probed with unit vectors (check_by_probing), plus A·x + b == f(x) and
-// jit_compile_linear(f)(x) == f(x) for random (also batched) x.
+// jit_compile_linear(f)(x) == f(x) for random (also batched) x. The probed A is in turn the
+// oracle of autodiff: the VJP of f at a random v (gradient of sum(v · f(x))) must be Aᵀ·v.
 //
 // Every subexpression keeps x's dims (possibly reordered, possibly with an extra batch dim from
 // a batched coefficient); shape-changing ops come in pairs (pad then slice, sum then
@@ -707,6 +708,34 @@ double diff_any_order(const Tensor& a, const Tensor& b) {
   return m;
 }
 
+// Aᵀ·v summed over the dims of the result that x lacks: a batch dim of the function (from a
+// batched coefficient) gives one matrix per entry, and the gradient of a batched loss sums them.
+Tensor transpose_times(const Tensor& A, const Tensor& v, const Shape& x_shape) {
+  Tensor r = matmul(transpose(A), v);
+  for (const std::string& n : r.shape().names())
+    if (!x_shape.contains(n)) r = sum(r, n);
+  return r;
+}
+
+// The linear-function oracle of autodiff (DESIGN decision 5): the VJP of the affine f at v, i.e.
+// the gradient of sum(v · f(x)) with respect to x (the public gradient), is Aᵀ·v with A the
+// matrix extracted from f. With `traced_args`, k and m are arguments of the traced function,
+// else captured constants. Tolerance: rel times max_i Σ_j |A_ji|·|v_j|, the magnitude of the
+// terms that Aᵀ·v adds up.
+void check_vjp_is_transpose(const Fn& fn, bool traced_args, const Tensor& k, const Tensor& m, const Tensor& A,
+                            const Tensor& x, uint64_t seed, double rel) {
+  Tensor v = random_normal(fn(x, k, m).shape(), seed + 55529).astype(x.dtype());
+  auto loss = [fn, v](const Tensor& x, const Tensor& k, const Tensor& m) { return sum(v * fn(x, k, m)); };
+  Tensor vjp = traced_args
+                   ? gradient(loss, {0}, false)(x, k, m).at(0)
+                   : gradient([loss, k, m](const Tensor& x) { return loss(x, k, m); }, {0}, false)(x).at(0);
+  INFO("the VJP at a random v");
+  CHECK(vjp.dtype() == x.dtype());
+  CHECK(vjp.shape() == x.shape());
+  double scale = 1 + max_abs(transpose_times(abs(dense(A)), abs(v), x.shape()));
+  CHECK(diff_any_order(vjp, transpose_times(A, v, x.shape())) <= rel * scale);
+}
+
 // Runs every check on the random function of `seed`.
 void check_random_function(uint64_t seed, bool f32, int depth) {
   Generator g(seed, f32);
@@ -750,6 +779,7 @@ void check_random_function(uint64_t seed, bool f32, int depth) {
     double scale = 1 + max_abs(dense(A)) + max_abs(b) + max_abs(fx);
     check_by_probing(f_probe, A, b, S, rel * scale);
     CHECK(diff_any_order(matmul(A, x) + b, fx) <= rel * scale * (1 + max_abs(x)));
+    check_vjp_is_transpose(fn, g.with_args(), k, m, A, x, seed, f32 ? 1e-5 : 1e-10);
 
     // jit_compile_linear(f)(x) == f(x), for x and for a batched x (compared per entry).
     auto jf = jit_compile_linear(f);
@@ -768,11 +798,13 @@ void check_random_function(uint64_t seed, bool f32, int depth) {
 
 }  // namespace
 
-TEST_CASE("linear random: 240 random affine f64 functions match probing", "[linear-random]") {
+TEST_CASE("linear random: 240 random affine f64 functions match probing, their VJP is Aᵀv",
+          "[linear-random]") {
   for (uint64_t seed = 1; seed <= 240; ++seed) check_random_function(seed, false, seed % 3 == 0 ? 5 : 4);
 }
 
-TEST_CASE("linear random: 12 random affine f32 functions match probing", "[linear-random]") {
+TEST_CASE("linear random: 12 random affine f32 functions match probing, their VJP is Aᵀv",
+          "[linear-random]") {
   for (uint64_t seed = 5001; seed <= 5012; ++seed) check_random_function(seed, true, 3);
 }
 
