@@ -263,6 +263,15 @@ const Tensor& require_x0(const Solve& solve) {
   return *solve.x0;
 }
 
+void reject_traced(const std::vector<Tensor>& ts) {
+  if (any_tracer(ts)) {
+    throw Error(
+        "solve_linear cannot run inside jit_compile, jit_compile_linear or gradient yet: its right-hand "
+        "side, "
+        "x0, matrix or f's arguments are being traced. Call it outside the traced function");
+  }
+}
+
 Tensor solve_linear_system(LinearSystem& sys, const Tensor& y, const Solve& solve) {
   auto t0 = std::chrono::steady_clock::now();
   const Tensor& x0 = require_x0(solve);

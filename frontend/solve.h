@@ -92,6 +92,8 @@ struct LinearSystem {
 
 Tensor solve_linear_system(LinearSystem& system, const Tensor& y, const Solve& solve);
 const Tensor& require_x0(const Solve& solve);
+// Solves run on concrete values only, so far: an Error when one of `ts` is being traced.
+void reject_traced(const std::vector<Tensor>& ts);
 
 template <class F>
 struct IsLinearFunction : std::false_type {};
@@ -105,6 +107,10 @@ template <class F, class... Args>
 Tensor solve_linear(F&& f, const Tensor& y, const Solve& solve, const Args&... f_args) {
   using D = std::decay_t<F>;
   const Tensor& x0 = detail::require_x0(solve);
+  std::vector<Tensor> tensors{y, x0};
+  if constexpr (std::is_same_v<D, Tensor>) tensors.push_back(f);
+  (detail::collect_tensor(f_args, tensors), ...);
+  detail::reject_traced(tensors);
   detail::LinearSystem sys;
   if constexpr (std::is_same_v<D, Tensor>) {
     static_assert(sizeof...(Args) == 0, "solve_linear: a matrix takes no extra arguments");

@@ -266,6 +266,21 @@ TEST_CASE("gradient errors say what was expected") {
                        message_contains({"argument 0", "int32", "float"}));
   CHECK_THROWS_MATCHES(gradient([](const Tensor& x) { return sum(x > 0.0); })(x), Error,
                        message_contains({"first output", "float"}));
+  CHECK_THROWS_MATCHES(gradient([](const Tensor& x) { return std::vector<Tensor>{}; })(x), Error,
+                       message_contains({"returns nothing"}));
+  SECTION("a sparse matrix in wrt") {
+    Tensor S = matrix_from_function([](const Tensor& x) { return 2.0 * x; }, x).first;
+    auto h = [](const Tensor& S, const Tensor& x) { return sum(matmul(S, x)); };
+    CHECK_THROWS_MATCHES(gradient(h, {0})(S, x), Error, message_contains({"argument 0", "sparse"}));
+  }
+  SECTION("solve_linear under gradient is an Error until solves are graph nodes, never a crash") {
+    auto solve = [](const Tensor& y) {
+      return sum(solve_linear([](const Tensor& v) { return 2.0 * v; }, y,
+                              Solve{.method = "CG", .x0 = zeros(y.shape())}));
+    };
+    CHECK_THROWS_MATCHES(gradient(solve)(x), Error, message_contains({"solve_linear cannot run inside"}));
+    CHECK_THROWS_MATCHES(jit_compile(solve)(x), Error, message_contains({"solve_linear cannot run inside"}));
+  }
 }
 
 namespace {
