@@ -65,7 +65,8 @@ class Reverse {
 
   Value scalar_like(double value, Value like) { return b_.scalar(value, b_.dtype(like)); }
   // ct · factor and ct / divisor, but 0 where ct is 0: an unselected where-branch or a masked
-  // cell passes 0, which must not become inf·0 = NaN (sqrt, log, div, pow at a singularity).
+  // cell passes 0, which must not become inf·0 = NaN (sqrt, log, div, pow at a singularity,
+  // exp and tan where they overflow).
   Value masked(Value ct, Value product) {
     Value zero = scalar_like(0, product);
     return b_.where(b_.eq(ct, scalar_like(0, ct)), zero, product);
@@ -100,11 +101,11 @@ class Reverse {
       case Op::input:
       case Op::constant: return;
       case Op::neg: return give(0, b_.neg(ct));
-      case Op::exp: return give(0, b_.mul(ct, v));
+      case Op::exp: return give(0, safe_mul(ct, v));  // exp may overflow where ct is masked
       case Op::log: return give(0, safe_div(ct, x(0)));
       case Op::sin: return give(0, b_.mul(ct, b_.op(Op::cos, {x(0)})));
       case Op::cos: return give(0, b_.neg(b_.mul(ct, b_.op(Op::sin, {x(0)}))));
-      case Op::tan: return give(0, b_.mul(ct, b_.add(scalar_like(1, v), b_.mul(v, v))));
+      case Op::tan: return give(0, safe_mul(ct, b_.add(scalar_like(1, v), b_.mul(v, v))));
       case Op::tanh: return give(0, b_.mul(ct, b_.sub(scalar_like(1, v), b_.mul(v, v))));
       case Op::sqrt: return give(0, safe_div(ct, b_.mul(scalar_like(2, v), v)));
       case Op::abs: return give(0, b_.mul(ct, b_.op(Op::sign, {x(0)})));

@@ -67,6 +67,10 @@ TEST_CASE("NaN safety: masked singularities give zero gradients") {
   SECTION("abs at 0") {
     CHECK_VALUES(grad_of([](const Tensor& x) { return sum(abs(x)); }, x)[0], {0, 1});
   }
+  SECTION("where(x < 100, exp(x), 0) where exp overflows") {
+    auto f = [](const Tensor& x) { return sum(where(x < 100.0, exp(x), 0.0)); };
+    CHECK_VALUES(grad_of(f, vec({1000.0, 1.0}))[0], {0.0, std::exp(1.0)});
+  }
   SECTION("where(x > 0, log(x), 0) at 0") {
     auto f = [](const Tensor& x) { return sum(where(x > 0, log(x), 0.0)); };
     CHECK_VALUES(grad_of(f, x)[0], {0.0, 0.25});
