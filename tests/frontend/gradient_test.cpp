@@ -114,6 +114,30 @@ TEST_CASE("stencil adjoints for every extrapolation and offsets of one and two")
   CHECK_VALUES(weighted(-1, extrapolation::ZERO), {10, 100, 1000, 10000, 0});
 }
 
+TEST_CASE("shift adjoints for every extrapolation and offsets ±1, ±2 against a hand-written scatter") {
+  // result[i] = x[i + k] read with the extrapolation's rule, written out here by hand.
+  auto source = [](int64_t i, int64_t n, const Extrapolation& e) -> int64_t {
+    if (i >= 0 && i < n) return i;
+    if (e == extrapolation::PERIODIC) return ((i % n) + n) % n;
+    if (e == extrapolation::ZERO_GRADIENT) return i < 0 ? 0 : n - 1;
+    return -1;  // a constant: no gradient
+  };
+  const std::vector<double> w = {1, 10, 100, 1000, 10000};
+  Tensor x = vec({1, 2, 3, 4, 5}), wt = vec(w);
+  for (const Extrapolation& e : {extrapolation::ZERO, extrapolation::ONE, extrapolation::constant(-2.5),
+                                 extrapolation::PERIODIC, extrapolation::ZERO_GRADIENT}) {
+    for (int64_t k : {-2, -1, 1, 2}) {
+      INFO(e.str() << " offset " << k);
+      std::vector<double> want(5, 0.0);
+      for (int64_t i = 0; i < 5; ++i) {
+        int64_t j = source(i + k, 5, e);
+        if (j >= 0) want[static_cast<size_t>(j)] += w[static_cast<size_t>(i)];
+      }
+      CHECK_VALUES(grad_of([&](const Tensor& x) { return sum(wt * shift(x, "x", k, e)); }, x)[0], want);
+    }
+  }
+}
+
 TEST_CASE("pad adjoints for every extrapolation") {
   Tensor x = vec({1, 2, 3});
   Tensor w = vec({1, 10, 100, 1000, 10000, 100000});  // pad (2, 1) makes 6 cells
