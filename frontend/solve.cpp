@@ -11,8 +11,8 @@
 #include "frontend/matrices.h"
 #include "frontend/print.h"
 #include "frontend/tensor_data.h"
-#include "runtime/krylov.h"
 #include "runtime/layout.h"
+#include "runtime/linear_solve.h"
 #include "runtime/log.h"
 #include "runtime/odometer.h"
 #include "runtime/sparse_solvers.h"
@@ -40,9 +40,6 @@ namespace detail {
 namespace {
 
 using runtime::BufferPtr;
-
-const std::vector<std::string> kMethods = {"auto", "CG", "CG-adaptive", "biCG-stab", "GMRES", "direct"};
-const std::vector<std::string> kPreconditioners = {"", "jacobi", "ilu"};
 
 std::vector<Dim> concat_dims(const Shape& a, const Shape& b) {
   std::vector<Dim> out = a.dims();
@@ -120,37 +117,9 @@ class FunctionOperator final : public runtime::LinearOperator {
   int64_t n_ = 1, m_ = 1, rows_ = 0, cols_ = 0;
 };
 
-// A dense matrix as CSR with every entry stored, laid out [batch][rows][cols].
-runtime::CsrMatrix dense_as_csr(const Tensor& A, const Shape& batch, const Shape& rows, const Shape& cols,
-                                DType dtype) {
-  std::vector<Dim> order = concat_dims(batch, rows);
-  Shape duals = dual_of(cols);
-  order.insert(order.end(), duals.dims().begin(), duals.dims().end());
-  BufferPtr values = runtime::relayout(A.astype(dtype).data().buffer, A.shape().dims(), order);
-  int64_t n_rows = rows.volume(), n_cols = cols.volume();
-  auto row_ptr = std::make_shared<Buffer>(DType::i64, n_rows + 1);
-  auto col = std::make_shared<Buffer>(DType::i32, n_rows * n_cols);
-  for (int64_t r = 0; r <= n_rows; ++r) row_ptr->as<int64_t>()[r] = r * n_cols;
-  for (int64_t k = 0; k < n_rows * n_cols; ++k) col->as<int32_t>()[k] = static_cast<int32_t>(k % n_cols);
-  auto pattern = std::make_shared<runtime::CsrPattern>(runtime::CsrPattern{n_rows, n_cols, row_ptr, col});
-  return runtime::CsrMatrix{pattern, values, batch.volume()};
-}
-
 bool any_nonzero(const Tensor& t) {
   std::vector<double> v = t.to_vector();
   return std::any_of(v.begin(), v.end(), [](double e) { return e != 0; });
-}
-
-std::string list(const std::vector<std::string>& names) {
-  std::vector<std::string> quoted;
-  for (const std::string& n : names) quoted.push_back("'" + n + "'");
-  return fmt::format("{}", fmt::join(quoted, ", "));
-}
-
-void check_name(const std::string& what, const std::string& value, const std::vector<std::string>& allowed) {
-  if (std::find(allowed.begin(), allowed.end(), value) == allowed.end()) {
-    throw Error(fmt::format("solve_linear: unknown {} '{}'; expected one of {}", what, value, list(allowed)));
-  }
 }
 
 // The same dims (names and sizes, any order), or a ShapeError naming both shapes.
@@ -206,44 +175,29 @@ bool symmetric(const SparseData* cached, const runtime::CsrMatrix& csr) {
 
 std::shared_ptr<const runtime::Preconditioner> preconditioner(const SparseData* cached,
                                                               const runtime::CsrMatrix& csr,
-                                                              const std::string& name,
+                                                              runtime::PreconditionerKind kind,
                                                               const std::vector<int64_t>& a_batch) {
-  auto build = [&] { return name == "jacobi" ? runtime::jacobi(csr, a_batch) : runtime::ilu0(csr, a_batch); };
+  auto build = [&] {
+    return kind == runtime::PreconditionerKind::jacobi ? runtime::jacobi(csr, a_batch)
+                                                       : runtime::ilu0(csr, a_batch);
+  };
   if (cached == nullptr) return build();
   SolverCache& cache = *cached->cache;
-  std::string key = fmt::format("{}:{}:{}", name, dtype_name(csr.values->dtype()), fmt::join(a_batch, ","));
+  std::string key = fmt::format("{}:{}:{}", runtime::preconditioner_name(kind),
+                                dtype_name(csr.values->dtype()), fmt::join(a_batch, ","));
   std::lock_guard lock(cache.mutex);
   auto& slot = cache.preconditioners[key];
   if (!slot) slot = build();
   return slot;
 }
 
-// A with its rows (laid out in `rows` order) reordered into the order of `order` (same dims).
-runtime::CsrMatrix permute_rows(const runtime::CsrMatrix& A, const Shape& rows, const Shape& order) {
+// For each row in `order`'s layout, the row of the `rows` layout it is (the same dims).
+std::vector<int64_t> row_order(const Shape& rows, const Shape& order) {
   int64_t n = rows.volume();
   auto iota = std::make_shared<Buffer>(DType::i64, n, Buffer::Uninitialized{});
   for (int64_t i = 0; i < n; ++i) iota->as<int64_t>()[i] = i;
-  BufferPtr from = runtime::relayout(iota, rows.dims(), order.dims());  // new row → old row
-  const int64_t* src = from->as<int64_t>();
-  const int64_t* rp = A.pattern->row_ptr->as<int64_t>();
-  auto row_ptr = std::make_shared<Buffer>(DType::i64, n + 1);
-  auto col = std::make_shared<Buffer>(DType::i32, A.pattern->nnz(), Buffer::Uninitialized{});
-  auto values = std::make_shared<Buffer>(A.values->dtype(), A.values->count(), Buffer::Uninitialized{});
-  int64_t* nrp = row_ptr->as<int64_t>();
-  auto es = static_cast<int64_t>(dtype_size(A.values->dtype()));
-  int64_t nnz = A.pattern->nnz();
-  for (int64_t r = 0; r < n; ++r) {
-    int64_t b = rp[src[r]], len = rp[src[r] + 1] - b;
-    nrp[r + 1] = nrp[r] + len;
-    std::copy_n(A.pattern->col->as<int32_t>() + b, len, col->as<int32_t>() + nrp[r]);
-    for (int64_t v = 0; v < A.batch; ++v) {
-      std::memcpy(static_cast<char*>(values->data()) + (v * nnz + nrp[r]) * es,
-                  static_cast<const char*>(A.values->data()) + (v * nnz + b) * es,
-                  static_cast<size_t>(len * es));
-    }
-  }
-  auto pattern = std::make_shared<runtime::CsrPattern>(runtime::CsrPattern{n, A.pattern->cols, row_ptr, col});
-  return runtime::CsrMatrix{pattern, values, A.batch};
+  BufferPtr from = runtime::relayout(iota, rows.dims(), order.dims());
+  return {from->as<int64_t>(), from->as<int64_t>() + n};
 }
 
 std::string describe(const Solve& s, const std::string& method) {
@@ -272,172 +226,129 @@ void reject_traced(const std::vector<Tensor>& ts) {
   }
 }
 
-Tensor solve_linear_system(LinearSystem& sys, const Tensor& y, const Solve& solve) {
-  auto t0 = std::chrono::steady_clock::now();
-  const Tensor& x0 = require_x0(solve);
-  check_name("method", solve.method, kMethods);
-  check_name("preconditioner", solve.preconditioner, kPreconditioners);
-  if (y.is_sparse() || x0.is_sparse()) throw Error("solve_linear: y and x0 must be dense tensors");
+namespace {
 
-  std::string method = solve.method;
-  bool needs_matrix = method == "direct" || !solve.preconditioner.empty() || !sys.apply;
+// The solve on flat buffers: the vector spaces, dtype, matrix and method that solve_linear's
+// arguments make.
+struct Layout {
+  Shape batch, x_cols, y_rows;  // x and y: batch × x_cols and batch × y_rows, in these dim orders
+  DType dtype = DType::f64;
+  std::optional<MatrixDims> matrix;
+  std::optional<runtime::CsrMatrix> csr;  // the matrix in the solve's dtype and y_rows' row order
+  std::vector<int64_t> a_batch;           // the matrix entry of each batch entry
+  const SparseData* cached = nullptr;     // where symmetry and preconditioners are kept
+  bool matrix_free = false;
+  runtime::SolveMethod method = runtime::SolveMethod::automatic;
+};
+
+// The matrix as CSR in the solve's dtype. When its rows are x's dims in another order, they are
+// permuted into x's order: the methods pair y's element i with x's element i.
+void lay_out_matrix(const Tensor& A, Layout& l) {
+  const MatrixDims& md = *l.matrix;
+  l.a_batch = batch_map(l.batch, md.batch);
+  bool permute = same_dims(md.rows, md.cols) && md.rows.names() != md.cols.names();
+  if (permute) l.y_rows = md.cols;
+  if (!A.is_sparse()) {
+    std::vector<Dim> order = concat_dims(md.batch, l.y_rows);
+    Shape duals = dual_of(md.cols);
+    order.insert(order.end(), duals.dims().begin(), duals.dims().end());
+    BufferPtr values = runtime::relayout(A.astype(l.dtype).data().buffer, A.shape().dims(), order);
+    l.csr = runtime::dense_as_csr(values, l.y_rows.volume(), md.cols.volume(), md.batch.volume());
+    return;
+  }
+  l.csr = A.data().sparse->csr;
+  if (l.csr->values->dtype() != l.dtype) {  // convert the values once for this solve
+    auto v = std::make_shared<Buffer>(l.dtype, l.csr->values->count(), Buffer::Uninitialized{});
+    for (int64_t i = 0; i < v->count(); ++i) v->set_real(i, l.csr->values->get_real(i));
+    l.csr->values = v;
+  }
+  if (permute) {
+    l.csr = runtime::permute_rows(*l.csr, row_order(md.rows, md.cols));
+  } else {
+    l.cached = A.data().sparse.get();
+  }
+}
+
+Layout lay_out(LinearSystem& sys, const Tensor& y, const Tensor& x0, const Solve& solve) {
+  Layout l;
+  l.method = runtime::parse_solve_method(solve.method);
+  bool needs_matrix = l.method == runtime::SolveMethod::direct || !solve.preconditioner.empty() || !sys.apply;
   if (needs_matrix && !sys.matrix && sys.build_matrix) {
     auto [A, b] = sys.build_matrix();
     sys.matrix = A;
     if (sys.offset_unknown && any_nonzero(b)) sys.offset = b;
     sys.offset_unknown = false;
   }
-  bool matrix_free = sys.apply && method != "direct";
+  l.matrix_free = sys.apply && l.method != runtime::SolveMethod::direct;
 
   // The vector spaces: x's non-batch dims in the matrix's column order, y's in its row order.
-  Shape x_cols = x0.shape().non_batch(), y_rows = y.shape().non_batch();
-  Shape batch = y.shape().batch() & x0.shape().batch();
-  DType dtype = promote(y.dtype(), x0.dtype());
-  std::optional<MatrixDims> md;
+  l.x_cols = x0.shape().non_batch();
+  l.y_rows = y.shape().non_batch();
+  l.batch = y.shape().batch() & x0.shape().batch();
+  l.dtype = promote(y.dtype(), x0.dtype());
   if (sys.matrix) {
-    md = matrix_dims(*sys.matrix, x0);
+    const MatrixDims& md = *(l.matrix = matrix_dims(*sys.matrix, x0));
     check_same_dims(
-        md->cols, x_cols,
-        fmt::format("the matrix {} has columns {} but x0 has", sys.matrix->shape().str(), md->cols.str()));
+        md.cols, l.x_cols,
+        fmt::format("the matrix {} has columns {} but x0 has", sys.matrix->shape().str(), md.cols.str()));
     check_same_dims(
-        md->rows, y_rows,
-        fmt::format("the matrix {} has rows {} but y has", sys.matrix->shape().str(), md->rows.str()));
-    x_cols = md->cols;
-    y_rows = md->rows;
-    batch = batch & md->batch;
-    dtype = promote(dtype, sys.matrix->dtype());
+        md.rows, l.y_rows,
+        fmt::format("the matrix {} has rows {} but y has", sys.matrix->shape().str(), md.rows.str()));
+    l.x_cols = md.cols;
+    l.y_rows = md.rows;
+    l.batch = l.batch & md.batch;
+    l.dtype = promote(l.dtype, sys.matrix->dtype());
   }
-  dtype = float_type(dtype);
-  if (matrix_free) {
-    Tensor out = sys.apply(x0.astype(dtype));
-    check_same_dims(out.shape().non_batch(), y_rows, "f returned other dims than y has: f(x0)");
-    batch = batch & out.shape().batch();
-    dtype = float_type(promote(dtype, out.dtype()));
+  l.dtype = float_type(l.dtype);
+  if (l.matrix_free) {
+    Tensor out = sys.apply(x0.astype(l.dtype));
+    check_same_dims(out.shape().non_batch(), l.y_rows, "f returned other dims than y has: f(x0)");
+    l.batch = l.batch & out.shape().batch();
+    l.dtype = float_type(promote(l.dtype, out.dtype()));
     if (sys.offset_unknown) {
-      Tensor f0 = sys.apply(zeros(x0.shape(), dtype));
+      Tensor f0 = sys.apply(zeros(x0.shape(), l.dtype));
       if (any_nonzero(f0)) sys.offset = f0;
     }
   }
   // A square system on the same dims: y in x's dim order, so that the methods' vectors (r, p = r)
   // and x line up element by element. (A matrix fixes its own row order.)
-  if (!md && same_dims(y_rows, x_cols)) y_rows = x_cols;
-  if (x_cols.volume() != y_rows.volume()) {
+  if (!l.matrix && same_dims(l.y_rows, l.x_cols)) l.y_rows = l.x_cols;
+  if (l.x_cols.volume() != l.y_rows.volume()) {
     throw Error(fmt::format("solve_linear needs a square system: x has {} values {} but y has {} values {}",
-                            x_cols.volume(), x_cols.str(), y_rows.volume(), y_rows.str()));
+                            l.x_cols.volume(), l.x_cols.str(), l.y_rows.volume(), l.y_rows.str()));
   }
-  // The matrix as CSR in the solve's dtype. When its rows are x's dims in another order, the rows
-  // are permuted into x's order: the methods pair y's element i with x's element i.
-  std::optional<runtime::CsrMatrix> csr;
-  std::vector<int64_t> a_batch;
-  const SparseData* cached = nullptr;  // where symmetry and preconditioners are kept
-  if (sys.matrix) {
-    const Tensor& A = *sys.matrix;
-    a_batch = batch_map(batch, md->batch);
-    bool permute = same_dims(md->rows, md->cols) && md->rows.names() != md->cols.names();
-    if (permute) y_rows = md->cols;
-    if (A.is_sparse()) {
-      csr = A.data().sparse->csr;
-      if (csr->values->dtype() != dtype) {  // convert the values once for this solve
-        auto v = std::make_shared<Buffer>(dtype, csr->values->count(), Buffer::Uninitialized{});
-        for (int64_t i = 0; i < v->count(); ++i) v->set_real(i, csr->values->get_real(i));
-        csr->values = v;
-      }
-      if (permute) {
-        csr = permute_rows(*csr, md->rows, md->cols);
-      } else {
-        cached = A.data().sparse.get();
-      }
-    } else {
-      csr = dense_as_csr(A, md->batch, y_rows, md->cols, dtype);
-    }
-  }
-  if (method == "auto") {
+  if (sys.matrix) lay_out_matrix(*sys.matrix, l);
+  if (l.method == runtime::SolveMethod::automatic) {
     if (sys.matrix && !sys.matrix->is_sparse()) {
-      method = "direct";
+      l.method = runtime::SolveMethod::direct;
     } else if (sys.matrix) {
-      method = symmetric(cached, *csr) ? "CG" : "biCG-stab";
+      l.method = symmetric(l.cached, *l.csr) ? runtime::SolveMethod::cg : runtime::SolveMethod::bicgstab;
     } else {
-      method = "biCG-stab";
+      l.method = runtime::SolveMethod::bicgstab;
     }
   }
+  return l;
+}
 
-  std::vector<Dim> x_order = concat_dims(batch, x_cols), y_order = concat_dims(batch, y_rows);
-  int64_t B = batch.volume(), n = x_cols.volume();
-  Tensor rhs = sys.offset ? y - *sys.offset : y;
-  std::shared_ptr<Buffer> yb = owned_layout(rhs, dtype, y_order);
-  std::shared_ptr<Buffer> xb = owned_layout(x0, dtype, x_order);
-  // Tolerances from the given y (per batch entry).
-  std::vector<double> tol(static_cast<size_t>(B));
-  {
-    std::shared_ptr<Buffer> yu = owned_layout(y, DType::f64, y_order);
-    for (int64_t b = 0; b < B; ++b) {
-      double s = 0;
-      for (int64_t i = 0; i < n; ++i) s += yu->as<double>()[b * n + i] * yu->as<double>()[b * n + i];
-      tol[static_cast<size_t>(b)] = std::max(solve.rel_tol * std::sqrt(s), solve.abs_tol);
-    }
-  }
-
+// The runtime's result as SolveInfo: tensors with the solve's dims, and the message.
+SolveInfo solve_info(const Layout& l, const Solve& solve, runtime::KrylovResult& r, BufferPtr x) {
+  std::string method(runtime::solve_method_name(l.method));
   SolveInfo info;
   info.solve = solve;
   info.method = method;
-  bool record = std::any_of(active_tapes.begin(), active_tapes.end(),
-                            [](const SolveTape* t) { return t->record_trajectories(); });
-  runtime::KrylovResult r;
-  if (method == "direct") {
-    // A dense matrix's CSR values are its row-major entries: dense LU takes them as they are.
-    std::vector<bool> ok = sys.matrix->is_sparse()
-                               ? runtime::solve_direct(*csr, a_batch, *yb, *xb)
-                               : runtime::solve_direct_dense(*csr->values, n, a_batch, *yb, *xb);
-    auto op = runtime::csr_operator(*csr, a_batch);
-    auto res = std::make_shared<Buffer>(dtype, B * n, Buffer::Uninitialized{});
-    op->apply(*xb, *res);
-    r.residual_norm.assign(static_cast<size_t>(B), 0.0);
-    for (int64_t b = 0; b < B; ++b) {
-      double s = 0;
-      for (int64_t i = b * n; i < (b + 1) * n; ++i) {
-        double v = yb->get_real(i) - res->get_real(i);
-        res->set_real(i, v);
-        s += v * v;
-      }
-      r.residual_norm[static_cast<size_t>(b)] = std::sqrt(s);
-      bool good = ok[static_cast<size_t>(b)] && std::isfinite(s);
-      r.converged.push_back(good);
-      r.diverged.push_back(!good);
-    }
-    r.residual = res;
-    r.iterations.assign(static_cast<size_t>(B), 0);
-    r.function_evaluations.assign(static_cast<size_t>(B), 1);
-    if (record) r.trajectory = {owned_layout(x0, dtype, x_order), xb};
-  } else {
-    std::unique_ptr<runtime::LinearOperator> op;
-    if (matrix_free) {
-      BufferPtr offset;  // subtracted inside the operator: f(x) − f(0) is the linear part
-      if (sys.offset) offset = owned_layout(*sys.offset, dtype, y_order);
-      auto fop = std::make_unique<FunctionOperator>(sys.apply, x_order, y_order, offset);
-      fop->set_batch(B);
-      op = std::move(fop);
-    } else {
-      op = runtime::csr_operator(*csr, a_batch);
-    }
-    std::shared_ptr<const runtime::Preconditioner> pre;
-    if (!solve.preconditioner.empty()) pre = preconditioner(cached, *csr, solve.preconditioner, a_batch);
-    runtime::KrylovSettings settings{method, tol, solve.max_iterations, pre.get(), record};
-    r = runtime::solve_krylov(*op, *yb, *xb, B, settings);
-  }
-
-  Shape x_shape(x_order);
-  info.x = make_tensor(xb, x_shape);
-  info.residual = make_tensor(r.residual, Shape(y_order));
-  info.iterations = integers(r.iterations, batch);
-  info.function_evaluations = integers(r.function_evaluations, batch);
-  info.converged = booleans(r.converged, batch);
-  info.diverged = booleans(r.diverged, batch);
-  if (record) {
+  Shape x_shape(concat_dims(l.batch, l.x_cols));
+  info.x = make_tensor(x, x_shape);
+  info.residual = make_tensor(r.residual, Shape(concat_dims(l.batch, l.y_rows)));
+  info.iterations = integers(r.iterations, l.batch);
+  info.function_evaluations = integers(r.function_evaluations, l.batch);
+  info.converged = booleans(r.converged, l.batch);
+  info.diverged = booleans(r.diverged, l.batch);
+  if (!r.trajectory.empty()) {
     auto k = static_cast<int64_t>(r.trajectory.size());
-    auto traj = std::make_shared<Buffer>(dtype, k * B * n, Buffer::Uninitialized{});
+    auto traj = std::make_shared<Buffer>(x->dtype(), k * x->count(), Buffer::Uninitialized{});
     for (int64_t i = 0; i < k; ++i) {
-      std::memcpy(static_cast<char*>(traj->data()) + i * xb->bytes(),
-                  r.trajectory[static_cast<size_t>(i)]->data(), xb->bytes());
+      std::memcpy(static_cast<char*>(traj->data()) + i * x->bytes(),
+                  r.trajectory[static_cast<size_t>(i)]->data(), x->bytes());
     }
     info.trajectory = make_tensor(traj, phijit::batch("trajectory", k) & x_shape);
   }
@@ -446,14 +357,13 @@ Tensor solve_linear_system(LinearSystem& sys, const Tensor& y, const Solve& solv
   double max_res = 0;
   for (double v : r.residual_norm) max_res = std::isnan(v) ? v : std::max(max_res, v);
   int64_t max_it = r.iterations.empty() ? 0 : *std::max_element(r.iterations.begin(), r.iterations.end());
-  if (diverged && method == "direct") {
+  if (diverged && l.method == runtime::SolveMethod::direct) {
     info.message = fmt::format("{} diverged: the matrix is singular or y holds non-finite values",
                                describe(solve, method));
   } else if (diverged) {
     info.message = fmt::format(
         "{} diverged: non-finite values or a breakdown after {} iterations (max residual {:.3g}); x holds "
-        "the last "
-        "finite estimate",
+        "the last finite estimate",
         describe(solve, method), max_it, max_res);
   } else if (!converged) {
     info.message = fmt::format("{} did not converge within {} iterations. Max residual: {:.3g}",
@@ -462,16 +372,76 @@ Tensor solve_linear_system(LinearSystem& sys, const Tensor& y, const Solve& solv
     info.message = fmt::format("{} converged in {} iterations (max residual {:.3g})", describe(solve, method),
                                max_it, max_res);
   }
-  runtime::logger().debug("solve_linear ({}{}, x {}, batch {}): {}; {:.3f} ms", sys.kind,
-                          matrix_free ? ", matrix-free" : "", x_cols.str(), batch.str(), info.message,
-                          runtime::ms_since(t0));
+  return info;
+}
+
+// Every solve ends here: the tapes record it, and a failure not in `suppress` throws.
+Tensor finish(const SolveInfo& info) {
   for (SolveTape* tape : active_tapes) tape->add(info);
+  std::vector<bool> diverged_entries, converged_entries;
+  for (double v : info.diverged.to_vector()) diverged_entries.push_back(v != 0);
+  for (double v : info.converged.to_vector()) converged_entries.push_back(v != 0);
+  bool diverged = std::find(diverged_entries.begin(), diverged_entries.end(), true) != diverged_entries.end();
+  bool converged =
+      std::find(converged_entries.begin(), converged_entries.end(), false) == converged_entries.end();
   auto suppressed = [&](Failure f) {
-    return std::find(solve.suppress.begin(), solve.suppress.end(), f) != solve.suppress.end();
+    return std::find(info.solve.suppress.begin(), info.solve.suppress.end(), f) != info.solve.suppress.end();
   };
   if (diverged && !suppressed(Failure::diverged)) throw Diverged(info, info.message);
   if (!diverged && !converged && !suppressed(Failure::not_converged)) throw NotConverged(info, info.message);
   return info.x;
+}
+
+}  // namespace
+
+Tensor solve_linear_system(LinearSystem& sys, const Tensor& y, const Solve& solve) {
+  auto t0 = std::chrono::steady_clock::now();
+  const Tensor& x0 = require_x0(solve);
+  runtime::PreconditionerKind pre_kind = runtime::parse_preconditioner(solve.preconditioner);
+  if (y.is_sparse() || x0.is_sparse()) throw Error("solve_linear: y and x0 must be dense tensors");
+  Layout l = lay_out(sys, y, x0, solve);
+
+  std::vector<Dim> x_order = concat_dims(l.batch, l.x_cols), y_order = concat_dims(l.batch, l.y_rows);
+  int64_t batch = l.batch.volume();
+  std::shared_ptr<Buffer> yb = owned_layout(sys.offset ? y - *sys.offset : y, l.dtype, y_order);
+  std::shared_ptr<Buffer> xb = owned_layout(x0, l.dtype, x_order);
+
+  runtime::LinearSolveRequest request;
+  request.method = l.method;
+  request.max_iterations = solve.max_iterations;
+  request.tolerance =
+      runtime::residual_tolerances(*owned_layout(y, DType::f64, y_order), batch, solve.rel_tol,
+                                   solve.abs_tol);  // from the given y
+  request.record_trajectory = std::any_of(active_tapes.begin(), active_tapes.end(),
+                                          [](const SolveTape* t) { return t->record_trajectories(); });
+  std::unique_ptr<runtime::LinearOperator> op;
+  if (l.matrix_free) {
+    BufferPtr offset;  // subtracted inside the operator: f(x) − f(0) is the linear part
+    if (sys.offset) offset = owned_layout(*sys.offset, l.dtype, y_order);
+    auto fop = std::make_unique<FunctionOperator>(sys.apply, x_order, y_order, offset);
+    fop->set_batch(batch);
+    op = std::move(fop);
+  } else if (l.csr) {
+    op = runtime::csr_operator(*l.csr, l.a_batch);
+  }
+  request.op = op.get();
+  if (l.csr) {
+    request.matrix = &*l.csr;
+    request.dense_matrix = !sys.matrix->is_sparse();
+    request.matrix_of_entry = l.a_batch;
+  }
+  std::shared_ptr<const runtime::Preconditioner> pre;
+  if (pre_kind != runtime::PreconditionerKind::none && l.method != runtime::SolveMethod::direct) {
+    pre = preconditioner(l.cached, *l.csr, pre_kind, l.a_batch);
+  }
+  request.preconditioner = pre.get();
+  runtime::KrylovResult r = runtime::solve_linear_system(request, *yb, *xb, batch);
+
+  SolveInfo info = solve_info(l, solve, r, xb);
+  runtime::logger().debug("solve_linear ({}{}, x {}, batch {}): {}; {:.3f} ms", sys.kind,
+                          l.matrix_free ? ", matrix-free" : "", l.x_cols.str(), l.batch.str(), info.message,
+                          runtime::ms_since(t0));
+  return finish(info);
 }
 
 }  // namespace detail

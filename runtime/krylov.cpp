@@ -78,16 +78,15 @@ class Solver {
 
   KrylovResult run() {
     record();
-    if (s_.method == "CG") {
-      cg();
-    } else if (s_.method == "CG-adaptive") {
-      cg_adaptive();
-    } else if (s_.method == "biCG-stab") {
-      bicgstab();
-    } else if (s_.method == "GMRES") {
-      gmres();
-    } else {
-      throw Error(fmt::format("solve_krylov: unknown method '{}'", s_.method));
+    switch (s_.method) {
+      case SolveMethod::cg: cg(); break;
+      case SolveMethod::cg_adaptive: cg_adaptive(); break;
+      case SolveMethod::bicgstab: bicgstab(); break;
+      case SolveMethod::gmres: gmres(); break;
+      case SolveMethod::automatic:
+      case SolveMethod::direct:
+        throw InternalError(
+            fmt::format("solve_krylov: '{}' is not a Krylov method", solve_method_name(s_.method)));
     }
     // The returned residual is always the true one.
     auto r = vec();
@@ -587,7 +586,7 @@ KrylovResult solve_krylov(const LinearOperator& A, const Buffer& y, Buffer& x, i
                           const KrylovSettings& settings) {
   if (A.rows() != A.cols()) {
     throw Error(fmt::format("solve_krylov: {} needs a square operator, got {} rows and {} columns",
-                            settings.method, A.rows(), A.cols()));
+                            solve_method_name(settings.method), A.rows(), A.cols()));
   }
   if (y.dtype() != x.dtype() || (y.dtype() != DType::f32 && y.dtype() != DType::f64)) {
     throw Error(fmt::format("solve_krylov: y and x must share a float dtype, got {} and {}",

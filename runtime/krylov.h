@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "runtime/linear_operator.h"
+#include "runtime/solve_method.h"
 
 namespace phijit::runtime {
 
@@ -16,8 +17,8 @@ namespace phijit::runtime {
 inline constexpr int kGmresRestart = 20;
 
 struct KrylovSettings {
-  std::string method;             // "CG", "CG-adaptive", "biCG-stab" or "GMRES"
-  std::vector<double> tolerance;  // per batch entry: the residual norm ‖y − A x‖₂ to reach
+  SolveMethod method = SolveMethod::cg;  // cg, cg_adaptive, bicgstab or gmres
+  std::vector<double> tolerance;         // per batch entry: the residual norm ‖y − A x‖₂ to reach
   int max_iterations = 1000;
   const Preconditioner* preconditioner = nullptr;
   bool record_trajectory = false;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "ir/error.h"
@@ -165,6 +166,38 @@ CsrMatrix transpose(const CsrMatrix& A) {
   }
   auto pattern = std::make_shared<CsrPattern>(CsrPattern{p.cols, p.rows, std::move(t_ptr), std::move(t_col)});
   return CsrMatrix{std::move(pattern), std::move(values), A.batch};
+}
+
+CsrMatrix dense_as_csr(BufferPtr values, int64_t rows, int64_t cols, int64_t batch) {
+  auto row_ptr = std::make_shared<Buffer>(DType::i64, rows + 1);
+  auto col = std::make_shared<Buffer>(DType::i32, rows * cols);
+  for (int64_t r = 0; r <= rows; ++r) row_ptr->as<int64_t>()[r] = r * cols;
+  for (int64_t k = 0; k < rows * cols; ++k) col->as<int32_t>()[k] = static_cast<int32_t>(k % cols);
+  auto pattern = std::make_shared<CsrPattern>(CsrPattern{rows, cols, row_ptr, col});
+  return CsrMatrix{pattern, std::move(values), batch};
+}
+
+CsrMatrix permute_rows(const CsrMatrix& A, std::span<const int64_t> from) {
+  auto n = static_cast<int64_t>(from.size());
+  const int64_t* rp = A.pattern->row_ptr->as<int64_t>();
+  auto row_ptr = std::make_shared<Buffer>(DType::i64, n + 1);
+  auto col = std::make_shared<Buffer>(DType::i32, A.pattern->nnz(), Buffer::Uninitialized{});
+  auto values = std::make_shared<Buffer>(A.values->dtype(), A.values->count(), Buffer::Uninitialized{});
+  int64_t* nrp = row_ptr->as<int64_t>();
+  auto es = static_cast<int64_t>(dtype_size(A.values->dtype()));
+  int64_t nnz = A.pattern->nnz();
+  for (int64_t r = 0; r < n; ++r) {
+    int64_t b = rp[from[static_cast<size_t>(r)]], len = rp[from[static_cast<size_t>(r)] + 1] - b;
+    nrp[r + 1] = nrp[r] + len;
+    std::copy_n(A.pattern->col->as<int32_t>() + b, len, col->as<int32_t>() + nrp[r]);
+    for (int64_t v = 0; v < A.batch; ++v) {
+      std::memcpy(static_cast<char*>(values->data()) + (v * nnz + nrp[r]) * es,
+                  static_cast<const char*>(A.values->data()) + (v * nnz + b) * es,
+                  static_cast<size_t>(len * es));
+    }
+  }
+  auto pattern = std::make_shared<CsrPattern>(CsrPattern{n, A.pattern->cols, row_ptr, col});
+  return CsrMatrix{pattern, values, A.batch};
 }
 
 void scatter_dense(const CsrMatrix& A, std::span<const int64_t> batch_offset,

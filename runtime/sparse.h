@@ -42,6 +42,13 @@ void spmv(const CsrMatrix& A, const Buffer& x, Buffer& y, std::span<const int64_
 // Aᵀ with the same batch; O(nnz).
 CsrMatrix transpose(const CsrMatrix& A);
 
+// `batch` dense rows × cols matrices (values row-major, one after another) as CSR matrices that
+// store every entry.
+CsrMatrix dense_as_csr(BufferPtr values, int64_t rows, int64_t cols, int64_t batch);
+
+// A with its rows reordered: row r of the result is row from[r] of A.
+CsrMatrix permute_rows(const CsrMatrix& A, std::span<const int64_t> from);
+
 // Adds each batch's entries into `out` at out[batch_offset[b] + row_offset[r] + col_offset[c]]
 // (out must be zero-filled and of A's dtype).
 void scatter_dense(const CsrMatrix& A, std::span<const int64_t> batch_offset,

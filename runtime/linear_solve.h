@@ -1,0 +1,37 @@
+// The runtime's one linear-solve entry (DESIGN decision 7): a batch of systems on flat buffers,
+// by any method — the method and preconditioner names parsed once, tolerances from y, direct
+// or Krylov, residuals and trajectories. The frontend maps named dims to these buffers and turns
+// the result into SolveInfo, tape entries and exceptions.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "runtime/krylov.h"
+#include "runtime/solve_method.h"
+#include "runtime/sparse.h"
+
+namespace phijit::runtime {
+
+// Per batch entry of y (batch × n values): the residual norm to reach, max(rel_tol·‖y‖₂, abs_tol).
+std::vector<double> residual_tolerances(const Buffer& y, int64_t batch, double rel_tol, double abs_tol);
+
+struct LinearSolveRequest {
+  SolveMethod method = SolveMethod::cg;  // resolved: never automatic
+  // Krylov methods apply `op`; direct factorizes `matrix` (dense: every entry stored row-major).
+  const LinearOperator* op = nullptr;
+  const CsrMatrix* matrix = nullptr;
+  bool dense_matrix = false;
+  std::vector<int64_t> matrix_of_entry;  // the solve's batch entry b uses matrix entry [b]
+  const Preconditioner* preconditioner = nullptr;
+  std::vector<double> tolerance;  // per batch entry
+  int max_iterations = 1000;
+  bool record_trajectory = false;
+};
+
+// Solves A x = y for the `batch` systems: y holds batch × n values, x holds x0 and receives the
+// solution or, for an entry that diverged, its last finite estimate.
+KrylovResult solve_linear_system(const LinearSolveRequest& request, const Buffer& y, Buffer& x,
+                                 int64_t batch);
+
+}  // namespace phijit::runtime
