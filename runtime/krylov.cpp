@@ -9,56 +9,11 @@
 #include <memory>
 
 #include "ir/error.h"
-#include "runtime/thread_pool.h"
+#include "runtime/batched.h"
 
 namespace phijit::runtime {
 
 namespace {
-
-// Elements per block of a vector kernel, and the size below which a kernel stays on the
-// calling thread.
-constexpr int64_t kChunk = 32768;
-constexpr int64_t kInline = 32768;
-
-// The batch × n index space in blocks: block k covers entry k / per_batch, a chunk of it.
-struct Blocks {
-  int64_t batch, n, per_batch, count;
-  Blocks(int64_t batch, int64_t n)
-      : batch(batch),
-        n(n),
-        per_batch(std::max<int64_t>(1, (n + kChunk - 1) / kChunk)),
-        count(batch * per_batch) {}
-
-  template <class Fn>  // fn(block, entry, begin, end)
-  void run(Fn fn) const {
-    auto body = [&](int64_t k) {
-      int64_t b = k / per_batch, c = k % per_batch;
-      fn(k, b, c * kChunk, std::min(n, (c + 1) * kChunk));
-    };
-    if (batch * n <= kInline || count == 1) {
-      for (int64_t k = 0; k < count; ++k) body(k);
-    } else {
-      ThreadPool::instance().parallel_for(count, body);
-    }
-  }
-
-  // Per-entry sums of K quantities; fn(entry, begin, end, acc) adds its block's into acc[0..K).
-  // Blocks are summed in a fixed order, so results do not depend on the threads.
-  template <int K, class Fn>
-  std::array<std::vector<double>, K> reduce(Fn fn) const {
-    std::vector<double> partial(static_cast<size_t>(count * K), 0.0);
-    run([&](int64_t k, int64_t b, int64_t i0, int64_t i1) {
-      fn(b, i0, i1, &partial[static_cast<size_t>(k * K)]);
-    });
-    std::array<std::vector<double>, K> out;
-    for (auto& o : out) o.assign(static_cast<size_t>(batch), 0.0);
-    for (int64_t k = 0; k < count; ++k) {
-      for (int q = 0; q < K; ++q)
-        out[q][static_cast<size_t>(k / per_batch)] += partial[static_cast<size_t>(k * K + q)];
-    }
-    return out;
-  }
-};
 
 bool finite(double v) { return std::isfinite(v); }
 
@@ -66,15 +21,7 @@ template <class T>
 class Solver {
  public:
   Solver(const LinearOperator& A, const Buffer& y, Buffer& x, int64_t batch, const KrylovSettings& s)
-      : A_(A), y_(y), x_(x), B_(batch), n_(A.rows()), s_(s), blocks_(batch, A.rows()) {
-    auto nb = static_cast<size_t>(B_);
-    res_.iterations.assign(nb, 0);
-    res_.function_evaluations.assign(nb, 0);
-    res_.converged.assign(nb, false);
-    res_.diverged.assign(nb, false);
-    res_.residual_norm.assign(nb, 0.0);
-    active_.assign(nb, true);
-  }
+      : A_(A), y_(y), x_(x), B_(batch), n_(A.rows()), s_(s), blocks_(batch, A.rows()), status_(batch) {}
 
   KrylovResult run() {
     record();
@@ -90,9 +37,12 @@ class Solver {
     }
     // The returned residual is always the true one.
     auto r = vec();
-    std::vector<double> norms = residual(*r, false);
-    for (size_t b = 0; b < norms.size(); ++b) res_.residual_norm[b] = norms[b];
+    res_.residual_norm = residual(*r, false);
     res_.residual = r;
+    res_.iterations = std::move(status_.iterations);
+    res_.function_evaluations = std::move(status_.function_evaluations);
+    res_.converged = std::move(status_.converged);
+    res_.diverged = std::move(status_.diverged);
     return std::move(res_);
   }
 
@@ -102,11 +52,11 @@ class Solver {
   static T* ptr(Buffer& v) { return v.as<T>(); }
   static const T* ptr(const Buffer& v) { return v.as<T>(); }
   size_t at(int64_t b) const { return static_cast<size_t>(b); }
-  bool any_active() const { return std::find(active_.begin(), active_.end(), true) != active_.end(); }
+  bool any_active() const { return status_.any_active(); }
 
   void apply(const Buffer& in, Buffer& out, bool count = true) {
     A_.apply(in, out);
-    for (int64_t b = 0; b < B_ && count; ++b) res_.function_evaluations[at(b)] += active_[at(b)] ? 1 : 0;
+    if (count) status_.count_evaluation();
   }
   // z = M⁻¹ r, or z aliases r without a preconditioner.
   void precondition(const Vec& r, Vec& z) {
@@ -119,20 +69,7 @@ class Solver {
   }
   void copy(const Buffer& from, Buffer& to) const { std::memcpy(to.data(), from.data(), from.bytes()); }
 
-  std::vector<double> dot(const Buffer& a, const Buffer& c) const {
-    const T* pa = ptr(a);
-    const T* pc = ptr(c);
-    return blocks_.reduce<1>([&](int64_t b, int64_t i0, int64_t i1, double* acc) {
-      // Four independent sums: one chain would wait on the adder's latency for every element.
-      double s[4] = {0, 0, 0, 0};
-      int64_t i = b * n_ + i0, end = b * n_ + i1;
-      for (; i + 4 <= end; i += 4) {
-        for (int q = 0; q < 4; ++q) s[q] += double(pa[i + q]) * double(pc[i + q]);
-      }
-      for (; i < end; ++i) s[0] += double(pa[i]) * double(pc[i]);
-      acc[0] += (s[0] + s[1]) + (s[2] + s[3]);
-    })[0];
-  }
+  std::vector<double> dot(const Buffer& a, const Buffer& c) const { return blocks_.dot<T>(a, c); }
 
   // r = y − A x and its norms; marks entries whose residual is not finite as diverged.
   std::vector<double> residual(Buffer& r, bool count = true) {
@@ -151,21 +88,9 @@ class Solver {
     return rr;
   }
 
-  void diverge(int64_t b) {
-    active_[at(b)] = false;
-    res_.diverged[at(b)] = true;
-  }
+  void diverge(int64_t b) { status_.diverge(b); }
   // The state before the first iteration: converged, diverged (a NaN in y or x0) or active.
-  void start(const std::vector<double>& norms) {
-    for (int64_t b = 0; b < B_; ++b) {
-      if (!finite(norms[at(b)])) {
-        diverge(b);
-      } else if (norms[at(b)] <= s_.tolerance[at(b)]) {
-        active_[at(b)] = false;
-        res_.converged[at(b)] = true;
-      }
-    }
-  }
+  void start(const std::vector<double>& norms) { status_.start(norms, s_.tolerance); }
 
   // Entries whose recursive residual norm reached the tolerance: confirmed on the true
   // residual (then they stop), or r is replaced by the true residual and `restart` says so.
@@ -173,7 +98,7 @@ class Solver {
     std::vector<bool> restart(at(B_), false), candidate(at(B_), false);
     bool any = false;
     for (int64_t b = 0; b < B_; ++b) {
-      candidate[at(b)] = active_[at(b)] && norms[at(b)] <= s_.tolerance[at(b)];
+      candidate[at(b)] = status_.active[at(b)] && norms[at(b)] <= s_.tolerance[at(b)];
       any = any || candidate[at(b)];
     }
     if (!any) return restart;
@@ -182,8 +107,7 @@ class Solver {
     for (int64_t b = 0; b < B_; ++b) {
       if (!candidate[at(b)]) continue;
       if (true_norms[at(b)] <= s_.tolerance[at(b)]) {
-        active_[at(b)] = false;
-        res_.converged[at(b)] = true;
+        status_.converge(b);
       } else {
         restart[at(b)] = true;
         std::memcpy(ptr(r) + b * n_, ptr(*rt) + b * n_, static_cast<size_t>(n_) * sizeof(T));
@@ -204,8 +128,8 @@ class Solver {
   template <class Revert>
   void step_done(const std::vector<double>& bad, Revert revert) {
     for (int64_t b = 0; b < B_; ++b) {
-      if (!active_[at(b)]) continue;
-      ++res_.iterations[at(b)];
+      if (!status_.active[at(b)]) continue;
+      ++status_.iterations[at(b)];
       if (!finite(bad[at(b)])) {
         revert(b);
         diverge(b);
@@ -255,23 +179,13 @@ class Solver {
   }
   // out = u + c·w per entry.
   void combine(Buffer& out, const Buffer& u, const std::vector<double>& c, const Buffer& w) {
-    T* po = ptr(out);
-    const T* pu = ptr(u);
-    const T* pw = ptr(w);
-    blocks_.run([&](int64_t, int64_t b, int64_t i0, int64_t i1) {
-      auto cb = static_cast<T>(c[at(b)]);
-      if (cb == T(0)) {  // w may hold NaN (an entry that diverged): 0·NaN must not reach out
-        if (po != pu) std::copy(pu + b * n_ + i0, pu + b * n_ + i1, po + b * n_ + i0);
-        return;
-      }
-      for (int64_t i = b * n_ + i0; i < b * n_ + i1; ++i) po[i] = pu[i] + cb * pw[i];
-    });
+    blocks_.combine<T>(out, u, c, w);
   }
   // A step size num/den for the active entries; a zero or non-finite one is a breakdown.
   std::vector<double> ratio(const std::vector<double>& num, const std::vector<double>& den) {
     std::vector<double> out(at(B_), 0.0);
     for (int64_t b = 0; b < B_; ++b) {
-      if (!active_[at(b)]) continue;
+      if (!status_.active[at(b)]) continue;
       double v = num[at(b)] / den[at(b)];
       if (den[at(b)] == 0 || !finite(v)) {
         diverge(b);
@@ -306,7 +220,7 @@ class Solver {
       // Without a preconditioner z is r, and r·r came with the update.
       std::vector<double> rz_new = z == r && !restart_any(restart) ? rr : dot(*r, *z), beta(at(B_), 0.0);
       for (int64_t b = 0; b < B_; ++b) {
-        if (!active_[at(b)] || restart[at(b)]) continue;  // inactive entries keep finite directions
+        if (!status_.active[at(b)] || restart[at(b)]) continue;  // inactive entries keep finite directions
         beta[at(b)] = rz_new[at(b)] / rz[at(b)];
         if (!finite(beta[at(b)])) diverge(b);
       }
@@ -333,7 +247,8 @@ class Solver {
       precondition(r, z);
       std::vector<double> z_dy = dot(*z, *dy), c(at(B_), 0.0);
       for (int64_t b = 0; b < B_; ++b) {
-        c[at(b)] = !active_[at(b)] || restart[at(b)] || dx_dy[at(b)] == 0 ? 0.0 : -z_dy[at(b)] / dx_dy[at(b)];
+        c[at(b)] =
+            !status_.active[at(b)] || restart[at(b)] || dx_dy[at(b)] == 0 ? 0.0 : -z_dy[at(b)] / dx_dy[at(b)];
       }
       combine(*dx, *z, c, *dx);
       apply(*dx, *dy);
@@ -352,7 +267,7 @@ class Solver {
     for (int it = 0; it < s_.max_iterations && any_active(); ++it) {
       std::vector<double> rho_new = dot(*r0, *r), beta(at(B_), 0.0);
       for (int64_t b = 0; b < B_; ++b) {
-        if (!active_[at(b)]) continue;
+        if (!status_.active[at(b)]) continue;
         beta[at(b)] = rho_new[at(b)] / rho[at(b)] * alpha[at(b)] / omega[at(b)];
         if (rho_new[at(b)] == 0 || !finite(beta[at(b)])) diverge(b);
       }
@@ -388,7 +303,7 @@ class Solver {
       T* px = ptr(x_);
       T* pr = ptr(*r);
       auto rr_bad = blocks_.reduce<2>([&](int64_t b, int64_t i0, int64_t i1, double* acc) {
-        if (!active_[at(b)]) {
+        if (!status_.active[at(b)]) {
           for (int64_t i = b * n_ + i0; i < b * n_ + i1; ++i) acc[0] += double(pr[i]) * double(pr[i]);
           return;
         }
@@ -418,7 +333,7 @@ class Solver {
         } else {
           rho[at(b)] = rho_new[at(b)];
         }
-        if (active_[at(b)] && omega[at(b)] == 0 && !restart[at(b)]) diverge(b);  // stagnation
+        if (status_.active[at(b)] && omega[at(b)] == 0 && !restart[at(b)]) diverge(b);  // stagnation
       }
     }
   }
@@ -453,7 +368,7 @@ class Solver {
       std::vector<int> steps(nb, 0);      // inner steps each entry takes this cycle
       std::vector<bool> done(nb, false);  // reached the tolerance (or a breakdown) this cycle
       std::vector<bool> breakdown(nb, false);
-      for (int64_t b = 0; b < B_; ++b) done[at(b)] = !active_[at(b)];
+      for (int64_t b = 0; b < B_; ++b) done[at(b)] = !status_.active[at(b)];
       int j = 0;
       for (; j < m && total < s_.max_iterations && std::find(done.begin(), done.end(), false) != done.end();
            ++j) {
@@ -492,7 +407,7 @@ class Solver {
               -sn[at(b)][static_cast<size_t>(j)] * g[at(b)][static_cast<size_t>(j)];
           g[at(b)][static_cast<size_t>(j)] *= cs[at(b)][static_cast<size_t>(j)];
           steps[at(b)] = j + 1;
-          ++res_.iterations[at(b)];
+          ++status_.iterations[at(b)];
           // |g[j+1]| is the residual norm of the step. A zero h(j+1, j) ends the Krylov space:
           // the exact solution, unless h(j, j) is zero too (a singular operator: breakdown).
           if (std::abs(g[at(b)][static_cast<size_t>(j + 1)]) <= s_.tolerance[at(b)] || hn[at(b)] == 0) {
@@ -511,12 +426,11 @@ class Solver {
       add_correction(V, steps, H, g, zt);
       norms = residual(*r);
       for (int64_t b = 0; b < B_; ++b) {
-        if (!active_[at(b)]) continue;
+        if (!status_.active[at(b)]) continue;
         if (!finite(norms[at(b)])) {
           diverge(b);
         } else if (norms[at(b)] <= s_.tolerance[at(b)]) {
-          active_[at(b)] = false;
-          res_.converged[at(b)] = true;
+          status_.converge(b);
         } else if (breakdown[at(b)] || (steps[at(b)] == 0 && j > 0)) {
           diverge(b);  // no progress possible
         }
@@ -575,9 +489,9 @@ class Solver {
   Buffer& x_;
   int64_t B_, n_;
   const KrylovSettings& s_;
-  Blocks blocks_;
-  KrylovResult res_;
-  std::vector<bool> active_;
+  BatchSpace blocks_;
+  BatchStatus status_;
+  KrylovResult res_;  // the trajectory as it is recorded; the rest is filled in at the end
 };
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "ir/error.h"
+#include "runtime/batched.h"
 #include "runtime/thread_pool.h"
 
 namespace phijit::runtime {
@@ -101,16 +102,6 @@ void parallel(int64_t n, int64_t cost, Fn&& fn) {
   } else {
     ThreadPool::instance().parallel_for(n, fn);
   }
-}
-
-// Runs fn(b, begin, end) over the batch × n elements of a vector batch, in chunks.
-template <class Fn>
-void parallel_chunks(int64_t batch, int64_t n, Fn&& fn) {
-  int64_t per = std::max<int64_t>(1, (n + kChunk - 1) / kChunk);
-  parallel(batch * per, std::min(n, kChunk), [&](int64_t k) {
-    int64_t c = k % per;
-    fn(k / per, c * kChunk, std::min(n, (c + 1) * kChunk));
-  });
 }
 
 // Whether the given matrix entries equal their transposes (see is_symmetric); A is checked.
@@ -208,7 +199,7 @@ class Jacobi final : public Preconditioner {
       using T = decltype(tag);
       const T* pr = r.as<T>();
       T* pz = z.as<T>();
-      parallel_chunks(batch, n_, [&](int64_t b, int64_t i0, int64_t i1) {
+      BatchSpace(batch, n_).run([&](int64_t, int64_t b, int64_t i0, int64_t i1) {
         const double* inv = inv_diag_[d_.slot[b]].data();
         for (int64_t i = i0; i < i1; ++i) pz[b * n_ + i] = static_cast<T>(double(pr[b * n_ + i]) * inv[i]);
       });
