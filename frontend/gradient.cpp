@@ -36,11 +36,11 @@ std::vector<Tensor> trace_into(const std::shared_ptr<TraceState>& outer, const s
     weak.push_back(a.data().weak);
   }
   Trace sub = trace_function(types, weak, f, outer);
-  ir::Graph program = passes::run_gradient(sub.graph, wrt);
+  passes::add_gradient(sub.graph, wrt);
   std::vector<ir::Value> inputs;
   for (const Tensor& a : args) inputs.push_back(trace_value(*outer, a));
   inputs.insert(inputs.end(), sub.captured.begin(), sub.captured.end());
-  std::vector<ir::Value> values = passes::inline_graph(outer->graph, program, inputs);
+  std::vector<ir::Value> values = passes::inline_graph(outer->graph, sub.graph, inputs);
   std::vector<Tensor> out;
   for (size_t i = 0; i < values.size(); ++i) {
     out.push_back(make_tracer(outer, values[i], i < sub.weak.size() && sub.weak[i]));
@@ -78,8 +78,7 @@ std::vector<int> tensor_indices(const std::vector<int>& wrt, const std::vector<b
 std::vector<Tensor> GradientCore::call(const std::string& key, const std::vector<Tensor>& args,
                                        const std::vector<int>& wrt, const JitCore::TraceFn& f) {
   if (std::shared_ptr<TraceState> outer = innermost_trace(args)) return trace_into(outer, args, wrt, f);
-  auto traced =
-      jit_.get_or_trace(key, args, f, [&](const ir::Graph& g) { return passes::run_gradient(g, wrt); });
+  auto traced = jit_.get_or_trace(key, args, f, [&](ir::Graph& g) { passes::add_gradient(g, wrt); });
   return JitCore::run(*traced, args);
 }
 

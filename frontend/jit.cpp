@@ -50,7 +50,7 @@ std::shared_ptr<const JitCore::Traced> JitCore::get_or_trace(const std::string& 
     }
     Trace trace = trace_function(types, weak, f);
     if (transform) {
-      trace.graph = transform(trace.graph);
+      transform(trace.graph);
       trace.weak.resize(trace.graph.outputs().size(), false);  // what the transform adds is strong
     }
     auto traced = std::make_shared<Traced>();

@@ -29,8 +29,8 @@ class JitCore {
   ~JitCore();
   struct Traced;  // a compiled trace
   using TraceFn = std::function<std::vector<Tensor>(const std::vector<Tensor>& tracers)>;
-  // A pass over the traced graph before it is compiled (gradient adds its VJP here).
-  using Transform = std::function<ir::Graph(const ir::Graph&)>;
+  // Rewrites the traced graph in place before it is compiled (gradient adds its VJP here).
+  using Transform = std::function<void(ir::Graph&)>;
 
   // The compiled trace for `key`; on a miss, `f` runs once on tracers standing for `args`
   // (also when many threads ask for the same key at once), `transform` (if any) rewrites its

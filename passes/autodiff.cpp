@@ -279,9 +279,8 @@ std::vector<Value> vjp(Graph& g, std::span<const Value> outputs, std::span<const
   return grads;
 }
 
-Graph run_gradient(const Graph& g, std::span<const int> wrt) {
-  if (g.outputs().empty()) throw Error("gradient: the function returns nothing to differentiate");
-  Graph out = g;
+void add_gradient(Graph& out, std::span<const int> wrt) {
+  if (out.outputs().empty()) throw Error("gradient: the function returns nothing to differentiate");
   Value loss = out.outputs()[0];
   const ir::ValueType loss_type = out.type(loss);
   if (loss_type.shape.non_batch().rank() != 0) {
@@ -300,6 +299,11 @@ Graph run_gradient(const Graph& g, std::span<const int> wrt) {
   std::vector<Value> grads =
       vjp(out, std::span<const Value>(&loss, 1), std::span<const Value>(&seed, 1), wrt_values);
   for (Value v : grads) out.add_output(v);
+}
+
+Graph run_gradient(const Graph& g, std::span<const int> wrt) {
+  Graph out = g;
+  add_gradient(out, wrt);
   return out;
 }
 

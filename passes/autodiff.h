@@ -16,8 +16,11 @@ namespace phijit::passes {
 std::vector<ir::Value> vjp(ir::Graph& g, std::span<const ir::Value> outputs,
                            std::span<const ir::Value> cotangents, std::span<const ir::Value> wrt);
 
-// The gradient program of `g`: its inputs and outputs, then the gradient of output 0 (one scalar
-// per batch entry, summed over the batch) with respect to each input listed in `wrt`.
+// Makes `g` its gradient program: its inputs and outputs, then the gradient of output 0 (one
+// scalar per batch entry, summed over the batch) with respect to each input listed in `wrt`.
+void add_gradient(ir::Graph& g, std::span<const int> wrt);
+
+// The same as a pass: a copy of `g` with the gradient added.
 ir::Graph run_gradient(const ir::Graph& g, std::span<const int> wrt);
 
 }  // namespace phijit::passes
