@@ -61,16 +61,26 @@ std::vector<LoadedObject> load_kernels(const std::vector<KernelGraph>& kernels,
 }  // namespace
 
 CompiledSchedule compile_schedule(const ir::Graph& g, const passes::Schedule& s) {
+  // Host kernels run in the runtime: only the others are compiled.
   std::vector<KernelGraph> kernels;
-  kernels.reserve(s.kernels.size());
-  for (const passes::Kernel& k : s.kernels) kernels.push_back(extract_kernel(g, s, k));
+  std::vector<size_t> compiled;  // their indices in s.kernels
+  for (size_t k = 0; k < s.kernels.size(); ++k) {
+    if (s.kernels[k].kind == passes::Kernel::Kind::host) continue;
+    kernels.push_back(extract_kernel(g, s, s.kernels[k]));
+    compiled.push_back(k);
+  }
   const DistinctKernels distinct = group_by_key(kernels);
   std::vector<LoadedObject> loaded = load_kernels(kernels, distinct.first);
 
   CompiledSchedule result;
   result.distinct_kernels = static_cast<int>(loaded.size());
-  for (size_t k = 0; k < kernels.size(); ++k) {
-    result.kernels.push_back({loaded[distinct.of[k]].kernels.front(), std::move(kernels[k].params)});
+  result.kernels.resize(s.kernels.size());
+  for (const passes::Kernel& k : s.kernels) {
+    if (k.kind == passes::Kernel::Kind::host)
+      result.kernels[static_cast<size_t>(&k - s.kernels.data())].params = k.loads;
+  }
+  for (size_t j = 0; j < kernels.size(); ++j) {
+    result.kernels[compiled[j]] = {loaded[distinct.of[j]].kernels.front(), std::move(kernels[j].params)};
   }
   auto code = std::make_shared<std::vector<std::shared_ptr<void>>>();
   for (LoadedObject& object : loaded) code->push_back(std::move(object.keep_alive));

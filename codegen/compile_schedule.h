@@ -13,7 +13,7 @@ namespace phijit::codegen {
 // A kernel of a program, compiled: its function and the program's values to pass as
 // params[1..] of it, in order (see KernelGraph::params; not passes::Kernel::loads' order).
 struct CompiledKernel {
-  KernelFn fn = nullptr;
+  KernelFn fn = nullptr;  // null for host kernels (the runtime runs their op)
   std::vector<ir::Value> params;
 };
 

@@ -143,7 +143,8 @@ llvm::Value* ScalarEmitter::op(const ir::Node& n, std::vector<llvm::Value*> a, D
     case Op::slice:
     case Op::concat:
     case Op::stack:
-    case Op::rename: break;
+    case Op::rename:
+    case Op::matmul_sparse: break;
   }
   ir::missing_rule(n.op, "scalar codegen");
 }

@@ -50,6 +50,7 @@ std::shared_ptr<const CompiledGraph> compile_graph(const ir::Graph& g) {
     c.fn = code.kernels[k].fn;
     c.root = kernel.root;
     c.reduce = kernel.kind == passes::Kernel::Kind::reduce;
+    c.host = kernel.kind == passes::Kernel::Kind::host;
     if (c.reduce)
       c.accumulator = codegen::accumulator_dtype(optimized.type(optimized.node(kernel.root).inputs[0]).dtype);
     c.space_volume = kernel.space.volume();

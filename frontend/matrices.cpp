@@ -6,6 +6,7 @@
 
 #include "frontend/math.h"
 #include "frontend/tensor_data.h"
+#include "ir/builder.h"
 #include "runtime/layout.h"
 #include "runtime/odometer.h"
 
@@ -49,53 +50,15 @@ std::vector<int64_t> offsets(const Shape& walk, const Shape& layout,
   return out;
 }
 
-std::vector<Dim> dims_of(const Shape& a, const Shape& b) {
-  std::vector<Dim> out = a.dims();
-  out.insert(out.end(), b.dims().begin(), b.dims().end());
-  return out;
-}
-
-// A's values converted to `dtype`.
-runtime::CsrMatrix with_dtype(const runtime::CsrMatrix& m, DType dtype) {
-  if (m.values->dtype() == dtype) return m;
-  auto v = std::make_shared<Buffer>(dtype, m.values->count(), Buffer::Uninitialized{});
-  for (int64_t i = 0; i < v->count(); ++i) {
-    if (is_float(dtype)) {
-      v->set_real(i, m.values->get_real(i));
-    } else {
-      v->set_int(i, m.values->get_int(i));
-    }
-  }
-  return runtime::CsrMatrix{m.pattern, std::move(v), m.batch};
-}
-
+// A·x through the matmul_sparse op: recorded into a trace when x is a tracer (a host op of the
+// compiled program, differentiable), else evaluated now.
 Tensor sparse_matmul(const Tensor& A, const SparseData& s, const Tensor& x) {
   check_columns(A, s.cols, x);
-  if (detail::is_tracer(x)) {
-    throw Error(fmt::format(
-        "matmul: a sparse matrix {} cannot multiply a traced tensor {} yet (inside jit_compile or "
-        "jit_compile_linear); call it outside the traced function, or use dense(A) there",
-        A.shape().str(), x.shape().str()));
-  }
   DType dtype = promote(A.dtype(), x.dtype(), false, x.data().weak);
   if (dtype == DType::boolean) dtype = DType::i64;
-  Tensor xt = x.astype(dtype);
-  Shape extras = x.shape().without(s.cols.names());
-  for (const Dim& d : extras.dims()) {
-    if (s.rows.contains(d.name)) {
-      throw ShapeError(fmt::format("matmul: the vector {} has dim '{}' which is also a row dim of matrix {}",
-                                   x.shape().str(), d.name, A.shape().str()));
-    }
-  }
-  Shape outer = extras & s.batch;  // x's dims first, as f(x) would order them
-  // One product per element of `outer`, with x laid out as [extras, cols].
-  runtime::BufferPtr xs = runtime::relayout(xt.data().buffer, x.shape().dims(), dims_of(extras, s.cols));
-  std::vector<int64_t> a_batch = offsets(outer, s.batch);
-  std::vector<int64_t> x_batch = offsets(outer, extras);
-  auto y = std::make_shared<Buffer>(dtype, outer.volume() * s.rows.volume(), Buffer::Uninitialized{});
-  runtime::spmv(with_dtype(s.csr, dtype), *xs, *y, a_batch, x_batch);
-  Shape result = outer & s.rows;
-  return detail::make_tensor(runtime::relayout(y, dims_of(outer, s.rows), result.dims()), result);
+  std::shared_ptr<const runtime::SparseOperand> matrix = s.operand;
+  if (matrix->dtype() != dtype) matrix = matrix->with_dtype(dtype);
+  return detail::apply(ir::Op::matmul_sparse, {x.astype(dtype)}, ir::attrs::matmul_sparse(matrix));
 }
 
 }  // namespace

@@ -198,6 +198,8 @@ Shape dual_of(const Shape& cols) {
 Tensor make_sparse(SparseData sparse) {
   auto d = std::make_shared<TensorData>();
   d->type = ir::ValueType{sparse.batch & sparse.rows & dual_of(sparse.cols), sparse.csr.values->dtype()};
+  sparse.operand =
+      std::make_shared<runtime::SparseOperand>(sparse.csr, sparse.batch, sparse.rows, sparse.cols);
   d->sparse = std::make_shared<const SparseData>(std::move(sparse));
   return Tensor(std::move(d));
 }

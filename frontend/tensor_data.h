@@ -13,6 +13,7 @@
 #include "runtime/interpreter.h"
 #include "runtime/linear_operator.h"
 #include "runtime/sparse.h"
+#include "runtime/sparse_operand.h"
 
 namespace phijit::detail {
 
@@ -43,6 +44,8 @@ struct SparseData {
   Shape rows;   // primal dims
   Shape cols;   // the dims of the vectors it multiplies; the tensor shows them as dual "~" dims
   std::shared_ptr<SolverCache> cache = std::make_shared<SolverCache>();
+  // The matrix as matmul_sparse's payload (set by make_sparse); it keeps the transpose.
+  std::shared_ptr<const runtime::SparseOperand> operand;
 };
 
 // A tensor is concrete (it has a buffer, or sparse data) or a tracer (a value of a trace's graph).

@@ -76,6 +76,12 @@ Attrs rename(const std::vector<RenamePair>& pairs) {
   return a;
 }
 
+Attrs matmul_sparse(std::shared_ptr<const SparseMatrixPayload> matrix) {
+  Attrs a;
+  a.payload = std::move(matrix);
+  return a;
+}
+
 ShiftView shift_of(const Attrs& a) { return {a.names.at(0), a.ints.at(0), a.extrap}; }
 
 SliceView slice_of(const Attrs& a) { return {a.names.at(0), a.ints.at(0), a.ints.at(1), a.ints.at(2) != 0}; }
@@ -156,6 +162,10 @@ Value Builder::stack(std::vector<Value> parts, const Shape& new_dim) {
 
 Value Builder::rename(Value v, const std::vector<attrs::RenamePair>& pairs) {
   return pairs.empty() ? v : g_->add(Op::rename, {v}, attrs::rename(pairs));
+}
+
+Value Builder::matmul_sparse(std::shared_ptr<const SparseMatrixPayload> matrix, Value x) {
+  return g_->add(Op::matmul_sparse, {x}, attrs::matmul_sparse(std::move(matrix)));
 }
 
 Value Builder::with_dim(Value v, const Dim& d) {

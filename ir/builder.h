@@ -33,6 +33,7 @@ Attrs slice(std::string dim, int64_t start, int64_t stop, bool drop);
 Attrs concat(std::string dim);
 Attrs stack(Shape new_dim);
 Attrs rename(const std::vector<RenamePair>& pairs);
+Attrs matmul_sparse(std::shared_ptr<const SparseMatrixPayload> matrix);
 
 // Views of the attributes of a node of that op.
 struct ShiftView {
@@ -88,6 +89,7 @@ class Builder {
   Value concat(std::vector<Value> parts, const std::string& dim);
   Value stack(std::vector<Value> parts, const Shape& new_dim);
   Value rename(Value v, const std::vector<attrs::RenamePair>& pairs);
+  Value matmul_sparse(std::shared_ptr<const SparseMatrixPayload> matrix, Value x);
 
   // v given `d` (without its item names) as a dim of its own; v itself when it has one of that name.
   Value with_dim(Value v, const Dim& d);

@@ -83,6 +83,7 @@ constexpr std::array<OpInfo, kNumOps> kTable = {{
   {Op::concat, "concat", -1, K::layout, D::same},
   {Op::stack, "stack", -1, K::layout, D::same},
   {Op::rename, "rename", 1, K::layout, D::same},
+  {Op::matmul_sparse, "matmul_sparse", 1, K::host, D::same},
 }};
 // clang-format on
 
@@ -153,6 +154,32 @@ void check_extrapolable(const OpInfo& info, const Dim& d, const Extrapolation& e
     throw ShapeError(fmt::format("{}: {} extrapolation needs a non-empty dim, '{}' has size 0", info.name,
                                  e.str(), d.name));
   }
+}
+
+// A·x contracts x's dims that are A's columns; x's other dims and A's batch dims stay, A's rows
+// come last: (x's other dims & A's batch) & A's rows, as the eager product orders them.
+Shape matmul_sparse_shape(const ValueType& x, const Attrs& a) {
+  const auto* m = dynamic_cast<const SparseMatrixPayload*>(a.payload.get());
+  if (m == nullptr) throw Error("matmul_sparse: needs a sparse matrix payload");
+  if (m->dtype() != x.dtype) {
+    throw Error(fmt::format("matmul_sparse: the matrix holds {} values but the vector is {}",
+                            dtype_name(m->dtype()), dtype_name(x.dtype)));
+  }
+  for (const Dim& c : m->cols().dims()) {
+    if (!x.shape.contains(c.name) || x.shape.size(c.name) != c.size) {
+      throw ShapeError(fmt::format("matmul: the sparse matrix's columns {} do not match the vector {}",
+                                   m->cols().str(), x.shape.str()));
+    }
+  }
+  Shape extras = x.shape.without(m->cols().names());
+  for (const Dim& d : extras.dims()) {
+    if (m->rows().contains(d.name)) {
+      throw ShapeError(
+          fmt::format("matmul: the vector {} has dim '{}' which is also a row dim of the matrix {}",
+                      x.shape.str(), d.name, m->rows().str()));
+    }
+  }
+  return (extras & m->batch()) & m->rows();
 }
 
 Shape infer_shape(const OpInfo& info, std::span<const ValueType> in, const Attrs& a) {
@@ -269,6 +296,7 @@ Shape infer_shape(const OpInfo& info, std::span<const ValueType> in, const Attrs
       }
       return Shape(dims);
     }
+    case Op::matmul_sparse: return matmul_sparse_shape(in[0], a);
     default: break;
   }
   // elementwise: broadcast by name
@@ -338,7 +366,7 @@ void missing_rule(Op op, std::string_view rule) {
 
 bool Attrs::operator==(const Attrs& o) const {
   if (names != o.names || ints != o.ints || dtype != o.dtype || !(shape == o.shape) ||
-      !(extrap == o.extrap)) {
+      !(extrap == o.extrap) || payload != o.payload) {
     return false;
   }
   if (data == o.data) return true;
@@ -355,6 +383,7 @@ size_t Attrs::hash() const {
   for (int64_t i : ints) mix(std::hash<int64_t>()(i));
   for (const Dim& d : shape.dims()) mix(std::hash<std::string>()(d.name) ^ static_cast<size_t>(d.size));
   mix(std::hash<double>()(extrap.value()) + static_cast<size_t>(extrap.kind()));
+  if (payload) mix(std::hash<const void*>()(payload.get()));
   if (data) {
     if (data->count() == 1) {
       uint64_t bits = 0;

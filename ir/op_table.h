@@ -14,6 +14,7 @@
 #include "ir/buffer.h"
 #include "ir/dtype.h"
 #include "ir/extrapolation.h"
+#include "ir/host_payload.h"
 #include "ir/shape.h"
 
 namespace phijit::ir {
@@ -62,10 +63,12 @@ enum class Op : uint8_t {
   concat,
   stack,
   rename,
+  // host ops: run by the runtime between kernels (their payload in Attrs::payload)
+  matmul_sparse,
 };
-inline constexpr int kNumOps = static_cast<int>(Op::rename) + 1;
+inline constexpr int kNumOps = static_cast<int>(Op::matmul_sparse) + 1;
 
-enum class OpKind : uint8_t { source, elementwise, reduction, stencil, layout };
+enum class OpKind : uint8_t { source, elementwise, reduction, stencil, layout, host };
 
 // How an op's result dtype follows from its operands (operands are first made equal by the
 // frontend, see operand_dtype()).
@@ -86,7 +89,8 @@ struct Attrs {
   DType dtype = DType::f64;        // cast target; input/constant dtype
   Shape shape;                     // input/constant/expand shape, stack's new dim, rename targets
   Extrapolation extrap = extrapolation::ZERO;
-  std::shared_ptr<const Buffer> data;  // constant values
+  std::shared_ptr<const Buffer> data;          // constant values
+  std::shared_ptr<const HostPayload> payload;  // host ops; equal by identity
 
   bool operator==(const Attrs& other) const;
   size_t hash() const;

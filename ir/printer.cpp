@@ -49,6 +49,7 @@ std::string attrs_str(const Node& n, bool constant_values) {
                                     dim_type_superscript(static_cast<DimType>(a.ints[k]))));
       }
       break;
+    case Op::matmul_sparse: parts.push_back(a.payload ? a.payload->str() : "no matrix"); break;
     default: break;
   }
   return parts.empty() ? "" : fmt::format(" {{{}}}", fmt::join(parts, ", "));

@@ -173,6 +173,10 @@ class Reverse {
           back.push_back({p.to, p.from, b_.shape(x(0)).type(p.from)});
         return give(0, b_.rename(ct, back));
       }
+      case Op::matmul_sparse: {  // (A x)ᵀ ct = Aᵀ ct, with Aᵀ kept with the matrix
+        const auto& A = dynamic_cast<const ir::SparseMatrixPayload&>(*n.attrs.payload);
+        return give(0, b_.matmul_sparse(A.transposed(), ct));
+      }
         // clang-format on
     }
   }

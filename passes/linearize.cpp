@@ -221,6 +221,10 @@ class Linearizer {
       case Op::ne: not_linear(n, "compares a value that depends on x");
       case Op::reduce_max:
       case Op::reduce_min: not_linear(n, "selects among values that depend on x");
+      case Op::matmul_sparse:
+        throw Error(
+            "jit_compile_linear: a sparse matrix times x cannot be extracted into the function's matrix yet; "
+            "pass the sparse matrix to solve_linear directly, or use dense(A) inside the function");
     }
     not_linear(n, "has no linearization rule");
   }

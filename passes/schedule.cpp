@@ -40,6 +40,14 @@ Schedule run_schedule(const ir::Graph& g) {
   std::vector<bool> is_output(n, false);
   for (ir::Value v : g.outputs()) is_output[static_cast<size_t>(v.id)] = true;
 
+  // A host op reads its operands from memory and writes its result there.
+  std::vector<bool> host(n, false), host_operand(n, false);
+  for (size_t i = 0; i < n; ++i) {
+    if (ir::op_info(g.nodes()[i].op).kind != ir::OpKind::host) continue;
+    host[i] = true;
+    for (ir::Value v : g.nodes()[i].inputs) host_operand[static_cast<size_t>(v.id)] = true;
+  }
+
   Schedule s;
   s.materialized.assign(n, false);
   // Cost of computing a value inline: its op plus its inlined operands.
@@ -51,14 +59,21 @@ Schedule run_schedule(const ir::Graph& g) {
     for (ir::Value v : node.inputs)
       c += s.materialized[static_cast<size_t>(v.id)] ? 0 : cost[static_cast<size_t>(v.id)];
     cost[i] = c;
-    s.materialized[i] =
-        is_source(node.op) || is_output[i] || reduction || (uses[i] > 1 && c > kRecomputeLimit);
+    s.materialized[i] = is_source(node.op) || is_output[i] || reduction || host[i] || host_operand[i] ||
+                        (uses[i] > 1 && c > kRecomputeLimit);
   }
   for (size_t i = 0; i < n; ++i) {
     const ir::Node& node = g.nodes()[i];
     if (!s.materialized[i] || is_source(node.op)) continue;
     Kernel k;
     k.root = ir::Value{static_cast<int32_t>(i)};
+    if (host[i]) {
+      k.kind = Kernel::Kind::host;
+      k.space = node.type.shape;
+      k.loads = node.inputs;
+      s.kernels.push_back(std::move(k));
+      continue;
+    }
     bool reduction = ir::op_info(node.op).kind == ir::OpKind::reduction;
     k.kind = reduction ? Kernel::Kind::reduce : Kernel::Kind::map;
     k.space = reduction ? g.type(node.inputs[0]).shape : node.type.shape;
@@ -90,8 +105,9 @@ Schedule run_schedule(const ir::Graph& g) {
   std::vector<int> free_slots;
   for (size_t k = 0; k < s.kernels.size(); ++k) {
     auto root = static_cast<size_t>(s.kernels[k].root.id);
-    // Reduce kernels combine their partial results into a buffer of their own.
-    if (!is_output[root] && s.kernels[k].kind == Kernel::Kind::map) {
+    // Reduce kernels combine their partial results into a buffer of their own, and a host op
+    // gets its operands as buffers of their own.
+    if (!is_output[root] && !host_operand[root] && s.kernels[k].kind == Kernel::Kind::map) {
       int64_t bytes =
           g.nodes()[root].type.shape.volume() * static_cast<int64_t>(dtype_size(g.nodes()[root].type.dtype));
       auto it = std::find_if(free_slots.begin(), free_slots.end(),

@@ -11,8 +11,10 @@ namespace phijit::passes {
 // materialized is computed inline (fused): elementwise, stencil and layout ops never touch
 // memory between each other. A map kernel writes root over root's shape; a reduce kernel
 // (root is a reduction) walks its operand's shape and accumulates.
+// A host kernel is a host op (matmul_sparse, ...): the runtime runs it between the compiled
+// kernels on its materialized operands (`loads`, in operand order).
 struct Kernel {
-  enum class Kind { map, reduce };
+  enum class Kind { map, reduce, host };
   Kind kind = Kind::map;
   ir::Value root;
   Shape space;

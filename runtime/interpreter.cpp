@@ -8,6 +8,7 @@
 
 #include "ir/error.h"
 #include "runtime/odometer.h"
+#include "runtime/sparse_operand.h"
 
 namespace phijit::runtime {
 
@@ -282,6 +283,11 @@ BufferPtr evaluate(Op op, const Attrs& attrs, const ValueType& result, std::span
     case Op::concat: return concat(attrs, result, in, in_types);
     case Op::stack: return stack(attrs, result, in, in_types);
     case Op::rename: return rename(attrs, result, *in[0], in_types[0].shape);
+    case Op::matmul_sparse: {
+      const auto* A = dynamic_cast<const SparseOperand*>(attrs.payload.get());
+      if (A == nullptr) throw InternalError("matmul_sparse: the payload is not a runtime::SparseOperand");
+      return sparse_matmul(*A, *in[0], in_types[0].shape, result.shape);
+    }
   }
   ir::missing_rule(op, "interpreter");
 }

@@ -96,6 +96,21 @@ Program::Program(ir::Graph graph, std::vector<KernelCall> kernels, std::vector<i
       slot_bytes_(std::move(slot_bytes)),
       keep_alive_(std::move(keep_alive)) {}
 
+namespace {
+// A host op on its operands' buffers (scratch-slot values are never host operands: the schedule
+// gives every materialized operand of a host op a buffer of its own).
+void run_host_op(const ir::Graph& g, const KernelCall& k, std::vector<BufferPtr>& owned) {
+  const ir::Node& n = g.node(k.root);
+  std::vector<BufferPtr> in;
+  std::vector<ir::ValueType> types;
+  for (ir::Value v : n.inputs) {
+    in.push_back(owned[static_cast<size_t>(v.id)]);
+    types.push_back(g.type(v));
+  }
+  owned[static_cast<size_t>(k.root.id)] = evaluate(n.op, n.attrs, n.type, in, types);
+}
+}  // namespace
+
 std::vector<BufferPtr> Program::run(std::span<const BufferPtr> inputs) const {
   const ir::Graph& g = graph_;
   if (inputs.size() != g.inputs().size()) {
@@ -125,6 +140,11 @@ std::vector<BufferPtr> Program::run(std::span<const BufferPtr> inputs) const {
   for (const KernelCall& k : kernels_) {
     auto root = static_cast<size_t>(k.root.id);
     const ir::ValueType& t = g.nodes()[root].type;
+    if (k.host) {
+      run_host_op(g, k, owned);
+      data[root] = owned[root]->data();
+      continue;
+    }
     void* out = nullptr;
     std::shared_ptr<Buffer> fresh;
     if (slot_[root] >= 0) {

@@ -19,6 +19,7 @@ struct KernelCall {
   KernelFn fn = nullptr;
   ir::Value root;       // the value it produces
   bool reduce = false;  // partial results per block, combined afterwards
+  bool host = false;    // a host op: runtime::evaluate runs it on its operands (loads); no fn
   DType accumulator = DType::f64;
   int64_t space_volume = 0;      // elements the kernel walks
   std::vector<ir::Value> loads;  // params[1 + i]

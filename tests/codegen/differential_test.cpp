@@ -181,6 +181,8 @@ TEST_CASE("random graphs cover every op and extrapolation", "[codegen][random_gr
   std::set<std::string> ops;
   for (const auto& [key, n] : counts) ops.insert(key.substr(0, key.find('/')));
   for (int i = 0; i < ir::kNumOps; ++i) {
+    // Host ops carry runtime payloads; tests/frontend/sparse_host_test.cpp covers them.
+    if (ir::op_info(static_cast<ir::Op>(i)).kind == ir::OpKind::host) continue;
     std::string name(ir::op_name(static_cast<ir::Op>(i)));
     INFO(name);
     CHECK(ops.count(name) == 1);

@@ -1,0 +1,63 @@
+// matmul(sparse, x) as the host op matmul_sparse: inside jit_compile and gradient, run by the
+// program between kernels, with the transposed matrix as its VJP (DESIGN decision 8).
+#include "test_helpers.h"
+
+using namespace phijit;
+
+namespace {
+// A nonsymmetric sparse operator on x: f(u) = 2u − shift(u, +1) with zero boundaries, as a matrix.
+Tensor nonsymmetric_matrix(const Tensor& like) {
+  return matrix_from_function([](const Tensor& u) { return 2.0 * u - shift(u, "x", 1, extrapolation::ZERO); },
+                              like)
+      .first;
+}
+}  // namespace
+
+TEST_CASE("sparse host op: matmul(sparse, tracer) inside jit_compile equals the eager product") {
+  Tensor x = random_normal(spatial("x", 6) & batch("b", 2), 1);
+  Tensor A = nonsymmetric_matrix(x.slice("b", 0));
+  REQUIRE(A.is_sparse());
+  auto f = jit_compile([&](const Tensor& x) { return matmul(A, x * 2.0) + 1.0; });
+  Tensor want = matmul(A, x * 2.0) + 1.0;
+  Tensor got = f(x);
+  CHECK(got.shape() == want.shape());
+  CHECK_THAT(got.to_vector(), Catch::Matchers::Approx(want.to_vector()).epsilon(1e-14));
+  // A times its own input along a dim order the matrix does not use.
+  Tensor y = random_normal(batch("b", 2) & spatial("x", 6), 2);
+  CHECK_THAT(f(y).to_vector(),
+             Catch::Matchers::Approx((matmul(A, y * 2.0) + 1.0).to_vector()).epsilon(1e-14));
+}
+
+TEST_CASE("sparse host op: the gradient is the transposed product") {
+  Tensor x = random_normal(spatial("x", 7), 3), v = random_normal(spatial("x", 7), 4);
+  Tensor A = nonsymmetric_matrix(x);
+  Tensor g = gradient([&](const Tensor& x) { return sum(v * matmul(A, x)); }, {0}, false)(x)[0];
+  // Aᵀ v by hand from the dense matrix, (~xᵈ, xˢ): entry [j][i] is A_ij (column j, row i).
+  REQUIRE(dense(A).shape().names() == std::vector<std::string>{"~x", "x"});
+  std::vector<double> a = dense(A).to_vector(), vv = v.to_vector(), want(7, 0.0);
+  for (size_t i = 0; i < 7; ++i) {
+    for (size_t j = 0; j < 7; ++j) want[j] += a[j * 7 + i] * vv[i];
+  }
+  CHECK_VALUES(g, want);
+  SECTION("twice in a rollout, compiled, against finite differences") {
+    auto loss = [&](const Tensor& x) {
+      Tensor u = x;
+      for (int k = 0; k < 3; ++k) u = matmul(A, u) * 0.5 + sin(u);
+      return l2_loss(u);
+    };
+    Tensor gc = jit_compile([&](const Tensor& x) { return gradient(loss, {0}, false)(x)[0]; })(x);
+    Tensor d = random_normal(x.shape(), 5);
+    double h = 1e-6;
+    double fd = (loss(x + h * d).item() - loss(x - h * d).item()) / (2 * h);
+    CHECK(sum(gc * d).item() == Approx(fd).epsilon(1e-7));
+  }
+}
+
+TEST_CASE("sparse host op: the program shows it, and jit_compile_linear says it cannot extract it") {
+  Tensor x = random_normal(spatial("x", 5), 1);
+  Tensor A = nonsymmetric_matrix(x);
+  auto lin = jit_compile_linear([&](const Tensor& u) { return matmul(A, u); });
+  CHECK_THROWS_MATCHES(lin(x), Error, message_contains({"sparse matrix times x", "solve_linear"}));
+  CHECK_THROWS_MATCHES(jit_compile([&](const Tensor& u) { return matmul(A, u.slice("x", 0, 4)); })(x),
+                       ShapeError, message_contains({"dual dim '~x'", "(xˢ=4) has size 4"}));
+}
