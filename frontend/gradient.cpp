@@ -29,13 +29,7 @@ void check_differentiable(const Tensor& t, int index) {
 // trace is made once per key of its own function).
 std::vector<Tensor> trace_into(const std::shared_ptr<TraceState>& outer, const std::vector<Tensor>& args,
                                const std::vector<int>& wrt, const JitCore::TraceFn& f) {
-  std::vector<ir::ValueType> types;
-  std::vector<bool> weak;
-  for (const Tensor& a : args) {
-    types.push_back(a.data().type);
-    weak.push_back(a.data().weak);
-  }
-  Trace sub = trace_function(types, weak, f, outer);
+  Trace sub = trace_arguments("gradient", args, f, outer);
   passes::add_gradient(sub.graph, wrt);
   std::vector<ir::Value> inputs;
   for (const Tensor& a : args) inputs.push_back(trace_value(*outer, a));

@@ -42,13 +42,7 @@ std::shared_ptr<const JitCore::Traced> JitCore::get_or_trace(const std::string& 
           kind_, count, key);
     }
     auto t0 = std::chrono::steady_clock::now();
-    std::vector<ir::ValueType> types;
-    std::vector<bool> weak;
-    for (const Tensor& a : args) {
-      types.push_back(a.data().type);
-      weak.push_back(a.data().weak);
-    }
-    Trace trace = trace_function(types, weak, f);
+    Trace trace = trace_arguments(kind_, args, f);
     if (transform) {
       transform(trace.graph);
       trace.weak.resize(trace.graph.outputs().size(), false);  // what the transform adds is strong
@@ -81,6 +75,24 @@ Trace trace_function(const std::vector<ir::ValueType>& types, const std::vector<
   for (const TraceState::Capture& c : state->captures) out.captured.push_back(c.outer);
   out.graph = std::move(state->graph);
   return out;
+}
+
+Trace trace_arguments(std::string_view kind, const std::vector<Tensor>& args, const JitCore::TraceFn& f,
+                      std::shared_ptr<TraceState> parent) {
+  std::vector<ir::ValueType> types;
+  std::vector<bool> weak;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i].is_sparse()) {
+      throw Error(fmt::format(
+          "{}: tensor argument {} is a sparse matrix {}; sparse matrices cannot be arguments of a traced "
+          "function yet. Capture it in the function instead (it becomes part of the program) or pass "
+          "dense(A)",
+          kind, i, args[i].shape().str()));
+    }
+    types.push_back(args[i].data().type);
+    weak.push_back(args[i].data().weak);
+  }
+  return trace_function(types, weak, f, std::move(parent));
 }
 
 std::vector<Tensor> JitCore::run(const Traced& traced, const std::vector<Tensor>& args) {

@@ -60,6 +60,10 @@ struct Trace {
 };
 Trace trace_function(const std::vector<ir::ValueType>& types, const std::vector<bool>& weak,
                      const JitCore::TraceFn& f, std::shared_ptr<TraceState> parent = nullptr);
+// The same with tracers standing for `args`. A sparse matrix cannot be an argument of a traced
+// function yet: an Error naming `kind` says how to pass it instead.
+Trace trace_arguments(std::string_view kind, const std::vector<Tensor>& args, const JitCore::TraceFn& f,
+                      std::shared_ptr<TraceState> parent = nullptr);
 
 // Key parts: shape and dtype of tensors, values of everything else.
 std::string key_of(const Tensor& t);

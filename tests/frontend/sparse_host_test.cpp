@@ -61,3 +61,13 @@ TEST_CASE("sparse host op: the program shows it, and jit_compile_linear says it 
   CHECK_THROWS_MATCHES(jit_compile([&](const Tensor& u) { return matmul(A, u.slice("x", 0, 4)); })(x),
                        ShapeError, message_contains({"dual dim '~x'", "(xˢ=4) has size 4"}));
 }
+
+TEST_CASE("sparse host op: a sparse matrix as an argument of a traced function is a clear Error") {
+  Tensor x = random_normal(spatial("x", 5), 1);
+  Tensor A = nonsymmetric_matrix(x);
+  auto f = [](const Tensor& A, const Tensor& x) { return sum(matmul(A, x)); };
+  CHECK_THROWS_MATCHES(jit_compile(f)(A, x), Error,
+                       message_contains({"jit_compile", "argument 0 is a sparse matrix", "Capture it"}));
+  CHECK_THROWS_MATCHES(gradient(f, {1})(A, x), Error,
+                       message_contains({"gradient", "argument 0 is a sparse matrix", "Capture it"}));
+}
