@@ -49,7 +49,10 @@ Tensor apply_affine(const LinearCore::Affine& m, const Tensor& x);
 template <class F>
 class LinearFunction {
  public:
-  explicit LinearFunction(F f) : f_(std::move(f)), core_(std::make_shared<detail::LinearCore>()) {}
+  explicit LinearFunction(F f)
+      : f_(std::move(f)),
+        core_(std::make_shared<detail::LinearCore>()),
+        compiled_(f_, "jit_compile_linear") {}
 
   // f(x, args...) = A·x + b with A and b extracted on the first call per key.
   template <class... Args>
@@ -69,6 +72,8 @@ class LinearFunction {
   }
 
   const F& function() const { return f_; }
+  // f itself as compiled code (matrix-free solves of stencils apply it), traced once per key.
+  const JitFunction<F>& compiled() const { return compiled_; }
   int trace_count() const { return core_->trace_count(); }
   void clear_cache() { core_->clear_cache(); }
 
@@ -90,6 +95,7 @@ class LinearFunction {
  private:
   F f_;
   std::shared_ptr<detail::LinearCore> core_;
+  JitFunction<F> compiled_;
 };
 
 template <class F>

@@ -99,6 +99,10 @@ template <class F>
 struct IsLinearFunction : std::false_type {};
 template <class F>
 struct IsLinearFunction<LinearFunction<F>> : std::true_type {};
+template <class F>
+struct IsJitFunction : std::false_type {};
+template <class F>
+struct IsJitFunction<JitFunction<F>> : std::true_type {};
 
 }  // namespace detail
 
@@ -118,17 +122,29 @@ Tensor solve_linear(F&& f, const Tensor& y, const Solve& solve, const Args&... f
     sys.matrix = f;
     return detail::solve_linear_system(sys, y, solve);
   } else {
-    // Matrix-free application: traced once per key and run as native code.
-    auto jf = jit_compile([&f](const Tensor& x, const Args&... a) { return f(x, a...); });
+    // Lives until the solve ends (sys.apply refers to it).
+    auto per_solve = JitFunction([&f](const Tensor& x, const Args&... a) { return f(x, a...); },
+                                 "solve_linear (matrix-free)");
     if constexpr (detail::IsLinearFunction<D>::value) {
       sys.kind = "jit_compile_linear function";
       detail::LinearCore::Affine m = f.affine(x0, f_args...);
       sys.matrix = m.A;
       if (!m.zero_bias) sys.offset = m.b;
-      if (m.stencil) sys.apply = [&](const Tensor& x) { return jf(x, f_args...); };
+      if (m.stencil) sys.apply = [&](const Tensor& x) { return f.compiled()(x, f_args...); };
     } else {
+      // Matrix-free application as native code, traced once per key: by f's own cache (a jit
+      // function), by one cache per type (a callable without state, such as a lambda without
+      // captures, acts alike for every object of its type), or else per solve (a callable's
+      // captures may have changed since the last solve).
       sys.kind = "function";
-      sys.apply = [&](const Tensor& x) { return jf(x, f_args...); };
+      if constexpr (detail::IsJitFunction<D>::value) {
+        sys.apply = [&](const Tensor& x) { return f(x, f_args...); };
+      } else if constexpr (std::is_empty_v<D> && std::is_copy_constructible_v<D>) {
+        static const JitFunction<D> stateless(f, "solve_linear (matrix-free)");
+        sys.apply = [&](const Tensor& x) { return stateless(x, f_args...); };
+      } else {
+        sys.apply = [&](const Tensor& x) { return per_solve(x, f_args...); };
+      }
       sys.offset_unknown = true;
       sys.build_matrix = [&] { return matrix_from_function(f, x0, f_args...); };
     }

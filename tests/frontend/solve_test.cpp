@@ -908,3 +908,40 @@ TEST_CASE("solve: a matrix whose rows list x's dims in another order still solve
   solve_linear(A, y, Solve{.rel_tol = 1e-10, .abs_tol = 0, .x0 = zeros(s)});
   CHECK(tape[0].method == "CG");  // symmetric once the rows are in x's order
 }
+
+namespace {
+int stateless_traces = 0;  // counts the traces of the captureless operator below
+}  // namespace
+
+TEST_CASE("solve: solving with the same function object again does not trace it again") {
+  Tensor y = random_normal(spatial("x", 16), 1);
+  Solve cg{.method = "CG", .rel_tol = 1e-10, .abs_tol = 1e-12, .x0 = zeros(y.shape())};
+  SECTION("a lambda without captures: one trace for every solve") {
+    auto op = [](const Tensor& x) {
+      ++stateless_traces;  // runs only while traced: later solves run its compiled code
+      return 2.0 * x - laplace(x);
+    };
+    int before = stateless_traces;
+    Tensor first = solve_linear(op, y, cg);
+    for (int i = 0; i < 3; ++i) CHECK_VALUES(solve_linear(op, y * 1.0, cg), first.to_vector());
+    CHECK(stateless_traces - before == 1);
+  }
+  SECTION("a jit_compile function keeps its own cache") {
+    auto op = jit_compile([](const Tensor& x) { return 2.0 * x - laplace(x); });
+    for (int i = 0; i < 3; ++i) solve_linear(op, y, cg);
+    CHECK(op.trace_count() == 1);
+  }
+  SECTION("a jit_compile_linear stencil applies its own compiled function") {
+    auto op = jit_compile_linear([](const Tensor& x) { return 2.0 * x - laplace(x); });
+    for (int i = 0; i < 3; ++i) solve_linear(op, y, cg);
+    CHECK(op.trace_count() == 1);
+    CHECK(op.compiled().trace_count() == 1);
+  }
+  SECTION("a lambda with captures sees its captures' current values in every solve") {
+    Tensor scale = ones(y.shape()) * 2.0;
+    auto op = [&scale](const Tensor& x) { return scale * x; };
+    CHECK_VALUES(solve_linear(op, y, cg), (y / 2.0).to_vector());
+    scale = ones(y.shape()) * 4.0;
+    CHECK_VALUES(solve_linear(op, y, cg), (y / 4.0).to_vector());
+  }
+}
