@@ -71,3 +71,31 @@ TEST_CASE("sparse host op: a sparse matrix as an argument of a traced function i
   CHECK_THROWS_MATCHES(gradient(f, {1})(A, x), Error,
                        message_contains({"gradient", "argument 0 is a sparse matrix", "Capture it"}));
 }
+
+TEST_CASE("sparse host op: a batch of matrices, compiled and differentiated") {
+  Tensor x = random_normal(spatial("x", 5), 2);
+  Tensor c = tensor({2, 3}, batch("b", 2));
+  // One matrix per batch entry: A_b u = c_b·u − shift(u, +1).
+  Tensor A =
+      matrix_from_function(
+          [](const Tensor& u, const Tensor& c) { return c * u - shift(u, "x", 1, extrapolation::ZERO); }, x,
+          c)
+          .first;
+  REQUIRE(A.shape().contains("b"));
+  Tensor v = random_normal(batch("b", 2) & spatial("x", 5), 3);
+  auto loss = [&](const Tensor& x) { return sum(v * matmul(A, x)); };
+  CHECK_THAT(jit_compile([&](const Tensor& x) { return matmul(A, x); })(x).to_vector(),
+             Catch::Matchers::Approx(matmul(A, x).to_vector()).epsilon(1e-14));
+  // d/dx Σ_b v_b·(A_b x) = Σ_b A_bᵀ v_b, by hand: (A_bᵀ v_b)_j = c_b v_bj − v_b,j−1.
+  std::vector<double> vv = v.to_vector(), want(5, 0.0);
+  for (int b = 0; b < 2; ++b) {
+    double cb = b == 0 ? 2 : 3;
+    for (int j = 0; j < 5; ++j) {
+      want[static_cast<size_t>(j)] += cb * vv[static_cast<size_t>(b * 5 + j)];
+      if (j > 0) want[static_cast<size_t>(j)] -= vv[static_cast<size_t>(b * 5 + j - 1)];
+    }
+  }
+  Tensor g = gradient(loss, {0}, false)(x)[0];
+  CHECK(g.shape() == x.shape());
+  CHECK_VALUES(g, want);
+}
