@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdlib>
 #include <exception>
 #include <limits>
 
@@ -379,6 +380,14 @@ DiffResult compare_to_reference(const ir::Graph& g, std::span<const runtime::Buf
     }
   }
   return result;
+}
+
+int count_from_env(const char* variable, int fallback) {
+  const char* env = std::getenv(variable);
+  if (env == nullptr || *env == '\0') return fallback;
+  char* end = nullptr;
+  long n = std::strtol(env, &end, 10);
+  return *end == '\0' && n > 0 ? static_cast<int>(n) : fallback;
 }
 
 }  // namespace phijit::testing

@@ -59,6 +59,9 @@ struct DiffResult {
   double worst_ratio = 0;  // max over float elements of |got − ref| / allowed (≤ 1 passes)
   int64_t differing = 0;   // float elements that are not bit-identical to the reference
 };
+// The positive integer in environment variable `variable`, else `fallback` (test sizes).
+int count_from_env(const char* variable, int fallback);
+
 DiffResult compare_to_reference(const ir::Graph& g, std::span<const runtime::BufferPtr> inputs,
                                 const Runner& run);
 

@@ -28,13 +28,7 @@ namespace runtime = phijit::runtime;
 namespace {
 
 // PHIJIT_DIFF_SEEDS overrides how many seeds the differential test runs.
-int seed_count(int fallback) {
-  const char* env = std::getenv("PHIJIT_DIFF_SEEDS");
-  if (env == nullptr || *env == '\0') return fallback;
-  char* end = nullptr;
-  long n = std::strtol(env, &end, 10);
-  return *end == '\0' && n > 0 ? static_cast<int>(n) : fallback;
-}
+int seed_count(int fallback) { return phijit::testing::count_from_env("PHIJIT_DIFF_SEEDS", fallback); }
 
 Runner compiled_runner() {
   return [](const ir::Graph& g, std::span<const runtime::BufferPtr> inputs) {

@@ -87,13 +87,7 @@ constexpr int kAttempts = 4;    // points tried per graph before it counts as to
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
 // PHIJIT_GRAD_SEEDS overrides how many graphs the tests run.
-int graph_count(int fallback) {
-  const char* env = std::getenv("PHIJIT_GRAD_SEEDS");
-  if (env == nullptr || *env == '\0') return fallback;
-  char* end = nullptr;
-  long n = std::strtol(env, &end, 10);
-  return *end == '\0' && n > 0 ? static_cast<int>(n) : fallback;
-}
+int graph_count(int fallback) { return phijit::testing::count_from_env("PHIJIT_GRAD_SEEDS", fallback); }
 
 std::string seed_list(const std::vector<uint64_t>& seeds) {
   std::string out;
