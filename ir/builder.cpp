@@ -204,7 +204,7 @@ Value Builder::unbroadcast(Value v, ValueType target) {
 }
 
 Value Builder::embed(Value v, Dim full_dim, int64_t start) {
-  const Dim& have = shape(v).dim(full_dim.name);
+  const Dim have = shape(v).dim(full_dim.name);  // a copy: adding nodes can move the graph
   int64_t stop = start + have.size;
   if (start == 0 && stop == full_dim.size && have.item_names == full_dim.item_names) return v;
   if (have.size == 1) {
