@@ -31,25 +31,6 @@ void check_columns(const Tensor& A, const Shape& cols, const Tensor& x) {
   }
 }
 
-// For each element of `walk` (row-major), its flat offset in `layout` (0 stride for dims
-// `layout` lacks).
-std::vector<int64_t> offsets(const Shape& walk, const Shape& layout,
-                             const std::vector<std::string>& rename_from = {}) {
-  std::vector<int64_t> all = runtime::strides_of(layout), st;
-  for (size_t k = 0; k < walk.dims().size(); ++k) {
-    const std::string& name = rename_from.empty() ? walk.dims()[k].name : rename_from[k];
-    int i = layout.index_of(name);
-    st.push_back(i < 0 ? 0 : all[static_cast<size_t>(i)]);
-  }
-  std::vector<int64_t> out(static_cast<size_t>(walk.volume()));
-  runtime::Odometer it(walk, {st});
-  for (auto& o : out) {
-    o = it.offset(0);
-    it.next();
-  }
-  return out;
-}
-
 // A·x through the matmul_sparse op: recorded into a trace when x is a tracer (a host op of the
 // compiled program, differentiable), else evaluated now.
 Tensor sparse_matmul(const Tensor& A, const SparseData& s, const Tensor& x) {
@@ -94,8 +75,9 @@ Tensor dense(const Tensor& A) {
   const Shape& shape = A.shape();
   auto out = std::make_shared<Buffer>(A.dtype(), shape.volume());
   std::vector<std::string> dual_names = detail::dual_of(s.cols).names();
-  runtime::scatter_dense(s.csr, offsets(s.batch, shape), offsets(s.rows, shape),
-                         offsets(s.cols, shape, dual_names), *out);
+  runtime::scatter_dense(s.csr, runtime::element_offsets(s.batch, shape),
+                         runtime::element_offsets(s.rows, shape),
+                         runtime::element_offsets(s.cols, shape, dual_names), *out);
   return detail::make_tensor(std::move(out), shape);
 }
 

@@ -41,28 +41,6 @@ namespace {
 
 using runtime::BufferPtr;
 
-std::vector<Dim> concat_dims(const Shape& a, const Shape& b) {
-  std::vector<Dim> out = a.dims();
-  out.insert(out.end(), b.dims().begin(), b.dims().end());
-  return out;
-}
-
-// For each entry of `batch`, the flat index of the matching entry of `sub` (its dims ⊆ batch's).
-std::vector<int64_t> batch_map(const Shape& batch, const Shape& sub) {
-  std::vector<int64_t> all = runtime::strides_of(sub), st;
-  for (const Dim& d : batch.dims()) {
-    int i = sub.index_of(d.name);
-    st.push_back(i < 0 ? 0 : all[static_cast<size_t>(i)]);
-  }
-  std::vector<int64_t> out(static_cast<size_t>(batch.volume()));
-  runtime::Odometer it(batch, {st});
-  for (int64_t& o : out) {
-    o = it.offset(0);
-    it.next();
-  }
-  return out;
-}
-
 // `t` converted to dtype and laid out in the dim order `order` (missing dims broadcast), as a
 // buffer of its own (the solvers write into it).
 std::shared_ptr<Buffer> owned_layout(const Tensor& t, DType dtype, const std::vector<Dim>& order) {
@@ -245,23 +223,18 @@ struct Layout {
 // permuted into x's order: the methods pair y's element i with x's element i.
 void lay_out_matrix(const Tensor& A, Layout& l) {
   const MatrixDims& md = *l.matrix;
-  l.a_batch = batch_map(l.batch, md.batch);
+  l.a_batch = runtime::element_offsets(l.batch, md.batch);
   bool permute = same_dims(md.rows, md.cols) && md.rows.names() != md.cols.names();
   if (permute) l.y_rows = md.cols;
   if (!A.is_sparse()) {
-    std::vector<Dim> order = concat_dims(md.batch, l.y_rows);
+    std::vector<Dim> order = runtime::concat_dims(md.batch, l.y_rows);
     Shape duals = dual_of(md.cols);
     order.insert(order.end(), duals.dims().begin(), duals.dims().end());
     BufferPtr values = runtime::relayout(A.astype(l.dtype).data().buffer, A.shape().dims(), order);
     l.csr = runtime::dense_as_csr(values, l.y_rows.volume(), md.cols.volume(), md.batch.volume());
     return;
   }
-  l.csr = A.data().sparse->csr;
-  if (l.csr->values->dtype() != l.dtype) {  // convert the values once for this solve
-    auto v = std::make_shared<Buffer>(l.dtype, l.csr->values->count(), Buffer::Uninitialized{});
-    for (int64_t i = 0; i < v->count(); ++i) v->set_real(i, l.csr->values->get_real(i));
-    l.csr->values = v;
-  }
+  l.csr = runtime::with_values_dtype(A.data().sparse->csr, l.dtype);  // once for this solve
   if (permute) {
     l.csr = runtime::permute_rows(*l.csr, row_order(md.rows, md.cols));
   } else {
@@ -336,9 +309,9 @@ SolveInfo solve_info(const Layout& l, const Solve& solve, runtime::KrylovResult&
   SolveInfo info;
   info.solve = solve;
   info.method = method;
-  Shape x_shape(concat_dims(l.batch, l.x_cols));
+  Shape x_shape(runtime::concat_dims(l.batch, l.x_cols));
   info.x = make_tensor(x, x_shape);
-  info.residual = make_tensor(r.residual, Shape(concat_dims(l.batch, l.y_rows)));
+  info.residual = make_tensor(r.residual, Shape(runtime::concat_dims(l.batch, l.y_rows)));
   info.iterations = integers(r.iterations, l.batch);
   info.function_evaluations = integers(r.function_evaluations, l.batch);
   info.converged = booleans(r.converged, l.batch);
@@ -401,7 +374,8 @@ Tensor solve_linear_system(LinearSystem& sys, const Tensor& y, const Solve& solv
   if (y.is_sparse() || x0.is_sparse()) throw Error("solve_linear: y and x0 must be dense tensors");
   Layout l = lay_out(sys, y, x0, solve);
 
-  std::vector<Dim> x_order = concat_dims(l.batch, l.x_cols), y_order = concat_dims(l.batch, l.y_rows);
+  std::vector<Dim> x_order = runtime::concat_dims(l.batch, l.x_cols),
+                   y_order = runtime::concat_dims(l.batch, l.y_rows);
   int64_t batch = l.batch.volume();
   std::shared_ptr<Buffer> yb = owned_layout(sys.offset ? y - *sys.offset : y, l.dtype, y_order);
   std::shared_ptr<Buffer> xb = owned_layout(x0, l.dtype, x_order);

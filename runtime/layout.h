@@ -13,4 +13,11 @@ namespace phijit::runtime {
 // size. Returns `src` itself when the orders agree.
 BufferPtr relayout(const BufferPtr& src, const std::vector<Dim>& from, const std::vector<Dim>& to);
 
+// The dims of a, then those of b: a layout with a's dims outermost.
+inline std::vector<Dim> concat_dims(const Shape& a, const Shape& b) {
+  std::vector<Dim> out = a.dims();
+  out.insert(out.end(), b.dims().begin(), b.dims().end());
+  return out;
+}
+
 }  // namespace phijit::runtime

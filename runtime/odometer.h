@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "ir/shape.h"
@@ -65,5 +66,24 @@ class Odometer {
     return sizes;
   }
 };
+
+// For each element of `walk` (row-major), its flat offset in `layout`, matching dims by name (0
+// stride for dims `layout` lacks). `names`, when given, are the names to look up in `layout` in
+// place of walk's own, one per dim of walk.
+inline std::vector<int64_t> element_offsets(const Shape& walk, const Shape& layout,
+                                            const std::vector<std::string>& names = {}) {
+  std::vector<int64_t> all = strides_of(layout), st;
+  for (size_t k = 0; k < walk.dims().size(); ++k) {
+    int i = layout.index_of(names.empty() ? walk.dims()[k].name : names[k]);
+    st.push_back(i < 0 ? 0 : all[static_cast<size_t>(i)]);
+  }
+  std::vector<int64_t> out(static_cast<size_t>(walk.volume()));
+  Odometer it(walk, {st});
+  for (int64_t& o : out) {
+    o = it.offset(0);
+    it.next();
+  }
+  return out;
+}
 
 }  // namespace phijit::runtime

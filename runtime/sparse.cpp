@@ -177,6 +177,19 @@ CsrMatrix dense_as_csr(BufferPtr values, int64_t rows, int64_t cols, int64_t bat
   return CsrMatrix{pattern, std::move(values), batch};
 }
 
+CsrMatrix with_values_dtype(const CsrMatrix& A, DType dtype) {
+  if (A.values->dtype() == dtype) return A;
+  auto v = std::make_shared<Buffer>(dtype, A.values->count(), Buffer::Uninitialized{});
+  for (int64_t i = 0; i < v->count(); ++i) {
+    if (is_float(dtype)) {
+      v->set_real(i, A.values->get_real(i));
+    } else {
+      v->set_int(i, A.values->get_int(i));
+    }
+  }
+  return CsrMatrix{A.pattern, std::move(v), A.batch};
+}
+
 CsrMatrix permute_rows(const CsrMatrix& A, std::span<const int64_t> from) {
   auto n = static_cast<int64_t>(from.size());
   const int64_t* rp = A.pattern->row_ptr->as<int64_t>();

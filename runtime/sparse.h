@@ -46,6 +46,9 @@ CsrMatrix transpose(const CsrMatrix& A);
 // store every entry.
 CsrMatrix dense_as_csr(BufferPtr values, int64_t rows, int64_t cols, int64_t batch);
 
+// A with its values converted to `dtype` (A itself when they have it).
+CsrMatrix with_values_dtype(const CsrMatrix& A, DType dtype);
+
 // A with its rows reordered: row r of the result is row from[r] of A.
 CsrMatrix permute_rows(const CsrMatrix& A, std::span<const int64_t> from);
 
