@@ -144,7 +144,8 @@ llvm::Value* ScalarEmitter::op(const ir::Node& n, std::vector<llvm::Value*> a, D
     case Op::concat:
     case Op::stack:
     case Op::rename:
-    case Op::matmul_sparse: break;
+    case Op::matmul_sparse:
+    case Op::solve_linear: break;
   }
   ir::missing_rule(n.op, "scalar codegen");
 }

@@ -8,6 +8,7 @@
 #include "frontend/tensor_data.h"
 #include "frontend/trace_cache.h"
 #include "ir/dump.h"
+#include "passes/rebuild.h"
 #include "runtime/log.h"
 
 namespace phijit::detail {
@@ -16,7 +17,20 @@ namespace {
 // Retracing this often usually means an auxiliary argument changes on every call.
 constexpr int kRetraceWarning = 8;
 
+// The traces whose functions run on this thread, innermost last.
+thread_local std::vector<std::shared_ptr<TraceState>> running_traces;
+struct RunningTrace {
+  explicit RunningTrace(std::shared_ptr<TraceState> t) { running_traces.push_back(std::move(t)); }
+  ~RunningTrace() { running_traces.pop_back(); }
+  RunningTrace(const RunningTrace&) = delete;
+  RunningTrace& operator=(const RunningTrace&) = delete;
+};
+
 }  // namespace
+
+std::shared_ptr<TraceState> active_trace() {
+  return running_traces.empty() ? nullptr : running_traces.back();
+}
 
 struct JitCore::Traced {
   std::shared_ptr<const CompiledGraph> program;
@@ -66,7 +80,11 @@ Trace trace_function(const std::vector<ir::ValueType>& types, const std::vector<
   for (size_t i = 0; i < types.size(); ++i) {
     tracers.push_back(make_tracer(state, state->graph.add_input(types[i].shape, types[i].dtype), weak[i]));
   }
-  std::vector<Tensor> outputs = f(tracers);
+  std::vector<Tensor> outputs;
+  {
+    RunningTrace running(state);
+    outputs = f(tracers);
+  }
   Trace out;
   for (const Tensor& t : outputs) {
     state->graph.add_output(trace_value(*state, t));
@@ -108,6 +126,16 @@ std::vector<Tensor> JitCore::run(const Traced& traced, const std::vector<Tensor>
     result.push_back(make_tensor(out[i], g.type(g.outputs()[i]).shape, traced.weak[i]));
   }
   return result;
+}
+
+std::vector<Tensor> call_graph(const ir::Graph& g, const std::vector<Tensor>& tracers) {
+  std::shared_ptr<TraceState> trace = innermost_trace(tracers);
+  std::vector<ir::Value> inputs;
+  for (const Tensor& t : tracers) inputs.push_back(trace_value(*trace, t));
+  std::vector<Tensor> out;
+  for (ir::Value v : passes::inline_graph(trace->graph, g, inputs))
+    out.push_back(make_tracer(trace, v, false));
+  return out;
 }
 
 bool any_tracer(const std::vector<Tensor>& ts) {

@@ -91,6 +91,8 @@ std::string key_part(const A& a) {
 }
 
 bool any_tracer(const std::vector<Tensor>& ts);
+// `g` applied to tracers (one per input of g): its nodes added to their trace.
+std::vector<Tensor> call_graph(const ir::Graph& g, const std::vector<Tensor>& tracers);
 
 // Flattening of what the user function returns: a Tensor, a tuple of Tensors or a vector.
 template <class R>

@@ -90,7 +90,9 @@ int64_t nnz(const Tensor& A) {
 Tensor transpose(const Tensor& A) {
   if (A.is_sparse()) {
     const SparseData& s = *A.data().sparse;
-    return detail::make_sparse(SparseData{runtime::transpose(s.csr), s.batch, s.cols, s.rows});
+    // The transpose kept with the matrix (matmul_sparse's VJP uses it too).
+    const auto& t = dynamic_cast<const runtime::SparseOperand&>(*s.operand->transposed());
+    return detail::make_sparse(SparseData{t.csr(), s.batch, s.cols, s.rows});
   }
   std::vector<std::pair<std::string, Shape>> renames;
   Shape non_batch = A.shape().non_batch();

@@ -186,6 +186,11 @@ std::string describe(const Solve& s, const std::string& method) {
 
 }  // namespace
 
+bool is_symmetric(const Tensor& A) {
+  const SparseData& s = *A.data().sparse;
+  return symmetric(&s, s.csr);
+}
+
 const Tensor& require_x0(const Solve& solve) {
   if (!solve.x0 || !solve.x0->defined()) {
     throw Error(
@@ -193,15 +198,6 @@ const Tensor& require_x0(const Solve& solve) {
         "Solve{.x0 = zeros(shape)}");
   }
   return *solve.x0;
-}
-
-void reject_traced(const std::vector<Tensor>& ts) {
-  if (any_tracer(ts)) {
-    throw Error(
-        "solve_linear cannot run inside jit_compile, jit_compile_linear or gradient yet: its right-hand "
-        "side, "
-        "x0, matrix or f's arguments are being traced. Call it outside the traced function");
-  }
 }
 
 namespace {
@@ -367,7 +363,45 @@ Tensor finish(const SolveInfo& info) {
 
 }  // namespace
 
-Tensor solve_linear_system(LinearSystem& sys, const Tensor& y, const Solve& solve) {
+namespace {
+
+// Per batch entry of `b` (batch × n values): max|b|, or 1 where that is 0 or not finite.
+std::vector<double> entry_scales(const Buffer& b, int64_t batch) {
+  int64_t n = batch > 0 ? b.count() / batch : 0;
+  std::vector<double> out;
+  for (int64_t e = 0; e < batch; ++e) {
+    double m = 0;
+    for (int64_t i = e * n; i < (e + 1) * n; ++i) m = std::max(m, std::abs(b.get_real(i)));
+    out.push_back(m > 0 && std::isfinite(m) ? m : 1.0);
+  }
+  return out;
+}
+// Multiplies (or with `divide`, divides) each batch entry of b by its scale.
+void scale_entries(Buffer& b, const std::vector<double>& scales, bool divide) {
+  auto batch = static_cast<int64_t>(scales.size());
+  int64_t n = batch > 0 ? b.count() / batch : 0;
+  for (int64_t e = 0; e < batch; ++e) {
+    double s = divide ? 1 / scales[static_cast<size_t>(e)] : scales[static_cast<size_t>(e)];
+    for (int64_t i = e * n; i < (e + 1) * n; ++i) b.set_real(i, b.get_real(i) * s);
+  }
+}
+void unscale_result(runtime::KrylovResult& r, const std::vector<double>& scales) {
+  auto residual = std::make_shared<Buffer>(r.residual->dtype(), r.residual->count(), Buffer::Uninitialized{});
+  std::memcpy(residual->data(), r.residual->data(), r.residual->bytes());
+  scale_entries(*residual, scales, false);
+  r.residual = residual;
+  for (size_t b = 0; b < scales.size(); ++b) r.residual_norm[b] *= scales[b];
+  for (BufferPtr& t : r.trajectory) {
+    auto scaled = std::make_shared<Buffer>(t->dtype(), t->count(), Buffer::Uninitialized{});
+    std::memcpy(scaled->data(), t->data(), t->bytes());
+    scale_entries(*scaled, scales, false);
+    t = scaled;
+  }
+}
+
+}  // namespace
+
+Tensor solve_linear_system(LinearSystem& sys, const Tensor& y, const Solve& solve, bool normalize_rhs) {
   auto t0 = std::chrono::steady_clock::now();
   const Tensor& x0 = require_x0(solve);
   runtime::PreconditionerKind pre_kind = runtime::parse_preconditioner(solve.preconditioner);
@@ -383,9 +417,15 @@ Tensor solve_linear_system(LinearSystem& sys, const Tensor& y, const Solve& solv
   runtime::LinearSolveRequest request;
   request.method = l.method;
   request.max_iterations = solve.max_iterations;
-  request.tolerance =
-      runtime::residual_tolerances(*owned_layout(y, DType::f64, y_order), batch, solve.rel_tol,
-                                   solve.abs_tol);  // from the given y
+  std::vector<double> scales;
+  if (normalize_rhs) {
+    scales = entry_scales(*yb, batch);
+    scale_entries(*yb, scales, true);
+    scale_entries(*xb, scales, true);
+  }
+  std::shared_ptr<Buffer> given_y = owned_layout(y, DType::f64, y_order);  // tolerances are from it
+  if (normalize_rhs) scale_entries(*given_y, scales, true);
+  request.tolerance = runtime::residual_tolerances(*given_y, batch, solve.rel_tol, solve.abs_tol);
   request.record_trajectory = std::any_of(active_tapes.begin(), active_tapes.end(),
                                           [](const SolveTape* t) { return t->record_trajectories(); });
   std::unique_ptr<runtime::LinearOperator> op;
@@ -410,6 +450,10 @@ Tensor solve_linear_system(LinearSystem& sys, const Tensor& y, const Solve& solv
   }
   request.preconditioner = pre.get();
   runtime::KrylovResult r = runtime::solve_linear_system(request, *yb, *xb, batch);
+  if (normalize_rhs) {
+    scale_entries(*xb, scales, false);
+    unscale_result(r, scales);
+  }
 
   SolveInfo info = solve_info(l, solve, r, xb);
   runtime::logger().debug("solve_linear ({}{}, x {}, batch {}): {}; {:.3f} ms", sys.kind,

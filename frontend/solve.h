@@ -14,6 +14,7 @@
 
 #include "frontend/jit.h"
 #include "frontend/linear.h"
+#include "frontend/matrices.h"
 #include "frontend/tensor.h"
 #include "ir/error.h"
 
@@ -90,10 +91,41 @@ struct LinearSystem {
   std::function<std::pair<Tensor, Tensor>()> build_matrix;  // (A, b) for methods that need A
 };
 
-Tensor solve_linear_system(LinearSystem& system, const Tensor& y, const Solve& solve);
+// Solves and finishes (SolveInfo, tapes, exceptions). With `normalize_rhs` each batch entry is
+// solved for y / max|y| and scaled back, so that abs_tol does not swallow a tiny y (adjoints).
+Tensor solve_linear_system(LinearSystem& system, const Tensor& y, const Solve& solve,
+                           bool normalize_rhs = false);
 const Tensor& require_x0(const Solve& solve);
-// Solves run on concrete values only, so far: an Error when one of `ts` is being traced.
-void reject_traced(const std::vector<Tensor>& ts);
+// Whether a sparse matrix equals its transpose (found once per matrix and kept with it).
+bool is_symmetric(const Tensor& sparse_matrix);
+
+// A solve inside a trace (DESIGN decision 8): a solve_linear node of the trace's graph, run
+// when the program runs. The operator is fixed now (`constant`: a matrix, or a linear
+// function of concrete arguments), or `function` — f(x, f_args...) — is traced into a graph of
+// its own whose inputs beyond x are the values it reads from the enclosing trace.
+struct TracedOperator {
+  std::string kind;
+  std::function<LinearSystem()> constant;
+  std::function<Tensor(const Tensor& x)> function;
+};
+Tensor trace_solve_linear(const std::shared_ptr<TraceState>& trace, const TracedOperator& op, const Tensor& y,
+                          const Solve& solve);
+// The trace a solve on `tensors` records into: the innermost trace being recorded on this
+// thread or of the tensors (null: the solve runs now).
+std::shared_ptr<TraceState> solve_trace(const std::vector<Tensor>& tensors);
+
+// The system of a jit_compile_linear function at concrete arguments: its matrix and offset,
+// and for stencils f itself as native code (applying it moves less memory than the CSR matrix).
+template <class G, class... Args>
+LinearSystem linear_function_system(const LinearFunction<G>& f, const Tensor& x0, const Args&... f_args) {
+  LinearSystem sys;
+  sys.kind = "jit_compile_linear function";
+  LinearCore::Affine m = f.affine(x0, f_args...);
+  sys.matrix = m.A;
+  if (!m.zero_bias) sys.offset = m.b;
+  if (m.stencil) sys.apply = [f, f_args...](const Tensor& x) { return f.compiled()(x, f_args...); };
+  return sys;
+}
 
 template <class F>
 struct IsLinearFunction : std::false_type {};
@@ -114,40 +146,57 @@ Tensor solve_linear(F&& f, const Tensor& y, const Solve& solve, const Args&... f
   std::vector<Tensor> tensors{y, x0};
   if constexpr (std::is_same_v<D, Tensor>) tensors.push_back(f);
   (detail::collect_tensor(f_args, tensors), ...);
-  detail::reject_traced(tensors);
+  if (std::shared_ptr<detail::TraceState> trace = detail::solve_trace(tensors)) {
+    detail::TracedOperator op;
+    if constexpr (std::is_same_v<D, Tensor>) {
+      op.kind = "matrix";
+      if (detail::any_tracer({f})) {  // a dense matrix computed in the trace: A·x is traced
+        op.function = [&f](const Tensor& x) { return matmul(f, x); };
+      } else {
+        op.constant = [A = f] { return detail::LinearSystem{.kind = "matrix", .matrix = A}; };
+      }
+    } else if constexpr (detail::IsLinearFunction<D>::value) {
+      op.kind = "jit_compile_linear function";
+      if (detail::any_tracer(std::vector<Tensor>(tensors.begin() + 2, tensors.end()))) {
+        op.function = [&](const Tensor& x) { return f.function()(x, f_args...); };
+      } else {
+        op.constant = [f, x0 = zeros(x0.shape().non_batch(), x0.dtype()), f_args...] {
+          return detail::linear_function_system(f, x0, f_args...);
+        };
+      }
+    } else {
+      op.kind = "function";
+      op.function = [&](const Tensor& x) { return f(x, f_args...); };
+    }
+    return detail::trace_solve_linear(trace, op, y, solve);
+  }
   detail::LinearSystem sys;
   if constexpr (std::is_same_v<D, Tensor>) {
     static_assert(sizeof...(Args) == 0, "solve_linear: a matrix takes no extra arguments");
     sys.kind = "matrix";
     sys.matrix = f;
     return detail::solve_linear_system(sys, y, solve);
+  } else if constexpr (detail::IsLinearFunction<D>::value) {
+    sys = detail::linear_function_system(f, x0, f_args...);
+    return detail::solve_linear_system(sys, y, solve);
   } else {
-    // Lives until the solve ends (sys.apply refers to it).
+    // Matrix-free application as native code, traced once per key: by f's own cache (a jit
+    // function), by one cache per type (a callable without state, such as a lambda without
+    // captures, acts alike for every object of its type), or else per solve (a callable's
+    // captures may have changed since the last solve).
     auto per_solve = JitFunction([&f](const Tensor& x, const Args&... a) { return f(x, a...); },
                                  "solve_linear (matrix-free)");
-    if constexpr (detail::IsLinearFunction<D>::value) {
-      sys.kind = "jit_compile_linear function";
-      detail::LinearCore::Affine m = f.affine(x0, f_args...);
-      sys.matrix = m.A;
-      if (!m.zero_bias) sys.offset = m.b;
-      if (m.stencil) sys.apply = [&](const Tensor& x) { return f.compiled()(x, f_args...); };
+    sys.kind = "function";
+    if constexpr (detail::IsJitFunction<D>::value) {
+      sys.apply = [&](const Tensor& x) { return f(x, f_args...); };
+    } else if constexpr (std::is_empty_v<D> && std::is_copy_constructible_v<D>) {
+      static const JitFunction<D> stateless(f, "solve_linear (matrix-free)");
+      sys.apply = [&](const Tensor& x) { return stateless(x, f_args...); };
     } else {
-      // Matrix-free application as native code, traced once per key: by f's own cache (a jit
-      // function), by one cache per type (a callable without state, such as a lambda without
-      // captures, acts alike for every object of its type), or else per solve (a callable's
-      // captures may have changed since the last solve).
-      sys.kind = "function";
-      if constexpr (detail::IsJitFunction<D>::value) {
-        sys.apply = [&](const Tensor& x) { return f(x, f_args...); };
-      } else if constexpr (std::is_empty_v<D> && std::is_copy_constructible_v<D>) {
-        static const JitFunction<D> stateless(f, "solve_linear (matrix-free)");
-        sys.apply = [&](const Tensor& x) { return stateless(x, f_args...); };
-      } else {
-        sys.apply = [&](const Tensor& x) { return per_solve(x, f_args...); };
-      }
-      sys.offset_unknown = true;
-      sys.build_matrix = [&] { return matrix_from_function(f, x0, f_args...); };
+      sys.apply = [&](const Tensor& x) { return per_solve(x, f_args...); };
     }
+    sys.offset_unknown = true;
+    sys.build_matrix = [&] { return matrix_from_function(f, x0, f_args...); };
     return detail::solve_linear_system(sys, y, solve);
   }
 }

@@ -63,6 +63,8 @@ bool is_tracer(const Tensor& t);
 // The trace an op on `ts` records into: the innermost of their traces (null: none is a tracer).
 std::shared_ptr<TraceState> innermost_trace(const std::vector<Tensor>& ts);
 Tensor make_tracer(const std::shared_ptr<TraceState>& trace, ir::Value v, bool weak);
+// The trace whose function runs on this thread now (the innermost one; null: none).
+std::shared_ptr<TraceState> active_trace();
 // The value of t in trace's graph: its own if t is a tracer of that trace, else a constant.
 ir::Value trace_value(TraceState& trace, const Tensor& t);
 

@@ -82,6 +82,13 @@ Attrs matmul_sparse(std::shared_ptr<const SparseMatrixPayload> matrix) {
   return a;
 }
 
+Attrs solve_linear(std::shared_ptr<const LinearSolvePayload> solve) {
+  Attrs a;
+  a.dtype = solve->result_type().dtype;
+  a.payload = std::move(solve);
+  return a;
+}
+
 ShiftView shift_of(const Attrs& a) { return {a.names.at(0), a.ints.at(0), a.extrap}; }
 
 SliceView slice_of(const Attrs& a) { return {a.names.at(0), a.ints.at(0), a.ints.at(1), a.ints.at(2) != 0}; }

@@ -34,6 +34,7 @@ Attrs concat(std::string dim);
 Attrs stack(Shape new_dim);
 Attrs rename(const std::vector<RenamePair>& pairs);
 Attrs matmul_sparse(std::shared_ptr<const SparseMatrixPayload> matrix);
+Attrs solve_linear(std::shared_ptr<const LinearSolvePayload> solve);
 
 // Views of the attributes of a node of that op.
 struct ShiftView {

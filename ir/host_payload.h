@@ -1,16 +1,21 @@
 // Typed payloads of host ops (DESIGN decision 8): work that is not a loop nest — a sparse
-// matrix product, later a linear solve — is still a node of the graph; what it needs besides its
-// operands travels in Attrs::payload. ir/ and passes/ see these interfaces; runtime/ implements
-// them and runs the ops between kernels.
+// matrix product, a linear solve — is still a node of the graph; what it needs besides its
+// operands travels in Attrs::payload. ir/ and passes/ see these interfaces; runtime/ and the
+// frontend implement them, and the runtime runs the ops between kernels.
 #pragma once
 
 #include <memory>
+#include <span>
 #include <string>
 
+#include "ir/buffer.h"
 #include "ir/dtype.h"
 #include "ir/shape.h"
 
 namespace phijit::ir {
+
+class Graph;
+struct ValueType;
 
 class HostPayload {
  public:
@@ -28,6 +33,25 @@ class SparseMatrixPayload : public HostPayload {
   virtual DType dtype() const = 0;
   // Aᵀ, built once per matrix and kept with it.
   virtual std::shared_ptr<const SparseMatrixPayload> transposed() const = 0;
+};
+
+// The payload of solve_linear: solves f(x, operands...) = y for x. The node's operands are y,
+// x0 (the start, of the result's type), then the operator's operands (values f reads from the
+// enclosing trace). Running it may record on SolveTapes and throw NotConverged / Diverged.
+class LinearSolvePayload : public HostPayload {
+ public:
+  // The solution's shape and dtype (fixed when the solve is traced).
+  virtual const ValueType& result_type() const = 0;
+  // The right-hand side's type as the operator produces it: the adjoint's result type.
+  virtual const ValueType& rhs_type() const = 0;
+  virtual std::shared_ptr<const Buffer> compute(std::span<const std::shared_ptr<const Buffer>> operands,
+                                                std::span<const ValueType> operand_types) const = 0;
+  // The adjoint solve (DESIGN decision 5): Aᵀ λ = ct with the gradient_solve settings, on the
+  // same operator operands. Its y is ct (result_type()), its x0 of type rhs_type().
+  virtual std::shared_ptr<const LinearSolvePayload> adjoint() const = 0;
+  // f as a graph with inputs (x, operands...) and output f(x) of rhs_type(), through which the
+  // operands get their gradients (−λ chained through f's VJP); null when they get none.
+  virtual const Graph* operator_graph() const = 0;
 };
 
 }  // namespace phijit::ir

@@ -84,6 +84,7 @@ constexpr std::array<OpInfo, kNumOps> kTable = {{
   {Op::stack, "stack", -1, K::layout, D::same},
   {Op::rename, "rename", 1, K::layout, D::same},
   {Op::matmul_sparse, "matmul_sparse", 1, K::host, D::same},
+  {Op::solve_linear, "solve_linear", -1, K::host, D::none},
 }};
 // clang-format on
 
@@ -180,6 +181,19 @@ Shape matmul_sparse_shape(const ValueType& x, const Attrs& a) {
     }
   }
   return (extras & m->batch()) & m->rows();
+}
+
+// y, x0 and the operator's operands; the payload fixed the solution's type when it was traced.
+const ValueType& solve_linear_type(std::span<const ValueType> in, const Attrs& a) {
+  const auto* s = dynamic_cast<const LinearSolvePayload*>(a.payload.get());
+  if (s == nullptr) throw Error("solve_linear: needs a linear solve payload");
+  if (in.size() < 2) throw Error(fmt::format("solve_linear: needs y and x0, got {} operands", in.size()));
+  if (!(in[1] == s->result_type()) || a.dtype != s->result_type().dtype) {
+    throw ShapeError(fmt::format("solve_linear: x0 must be {} {} (the solution's type), got {} {}",
+                                 dtype_name(s->result_type().dtype), s->result_type().shape.str(),
+                                 dtype_name(in[1].dtype), in[1].shape.str()));
+  }
+  return s->result_type();
 }
 
 Shape infer_shape(const OpInfo& info, std::span<const ValueType> in, const Attrs& a) {
@@ -297,6 +311,7 @@ Shape infer_shape(const OpInfo& info, std::span<const ValueType> in, const Attrs
       return Shape(dims);
     }
     case Op::matmul_sparse: return matmul_sparse_shape(in[0], a);
+    case Op::solve_linear: return solve_linear_type(in, a).shape;
     default: break;
   }
   // elementwise: broadcast by name

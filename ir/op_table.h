@@ -65,8 +65,9 @@ enum class Op : uint8_t {
   rename,
   // host ops: run by the runtime between kernels (their payload in Attrs::payload)
   matmul_sparse,
+  solve_linear,
 };
-inline constexpr int kNumOps = static_cast<int>(Op::matmul_sparse) + 1;
+inline constexpr int kNumOps = static_cast<int>(Op::solve_linear) + 1;
 
 enum class OpKind : uint8_t { source, elementwise, reduction, stencil, layout, host };
 

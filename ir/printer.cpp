@@ -50,6 +50,7 @@ std::string attrs_str(const Node& n, bool constant_values) {
       }
       break;
     case Op::matmul_sparse: parts.push_back(a.payload ? a.payload->str() : "no matrix"); break;
+    case Op::solve_linear: parts.push_back(a.payload ? a.payload->str() : "no solve"); break;
     default: break;
   }
   return parts.empty() ? "" : fmt::format(" {{{}}}", fmt::join(parts, ", "));

@@ -6,6 +6,7 @@
 
 #include "ir/builder.h"
 #include "ir/error.h"
+#include "passes/rebuild.h"
 
 namespace phijit::passes {
 
@@ -177,8 +178,35 @@ class Reverse {
         const auto& A = dynamic_cast<const ir::SparseMatrixPayload&>(*n.attrs.payload);
         return give(0, b_.matmul_sparse(A.transposed(), ct));
       }
+      case Op::solve_linear: return solve_rule(n, v, ct);
         // clang-format on
     }
+  }
+
+  // x = A⁻¹ y: y gets λ = A⁻ᵀ ct, solved by the adjoint solve (never the unrolled iterations);
+  // x0 only starts the iteration and gets none. The operator's operands θ get −(∂f/∂θ)ᵀ λ at
+  // the solution: f's VJP, built from f's graph inlined here with the solution as x.
+  void solve_rule(const Node& n, Value v, Value ct) {
+    const auto& solve = dynamic_cast<const ir::LinearSolvePayload&>(*n.attrs.payload);
+    std::shared_ptr<const ir::LinearSolvePayload> adjoint = solve.adjoint();
+    std::vector<Value> operands(n.inputs.begin() + 2, n.inputs.end());
+    std::vector<Value> inputs{ct, b_.zeros(solve.rhs_type())};
+    inputs.insert(inputs.end(), operands.begin(), operands.end());
+    Value lambda = g_.add(Op::solve_linear, inputs, ir::attrs::solve_linear(adjoint));
+    accumulate(n.inputs[0], lambda);
+    const Graph* f = solve.operator_graph();
+    std::vector<int> wanted;  // inputs of f
+    for (size_t k = 0; k < operands.size(); ++k) {
+      if (needs(operands[k])) wanted.push_back(static_cast<int>(k) + 1);
+    }
+    if (f == nullptr || wanted.empty()) return;
+    // f's VJP as a graph of its own, so that the solution x is held fixed: only θ varies.
+    std::vector<Value> f_inputs{v};
+    f_inputs.insert(f_inputs.end(), operands.begin(), operands.end());
+    f_inputs.push_back(b_.neg(lambda));
+    std::vector<Value> grads = inline_graph(g_, vjp_graph(*f, wanted), f_inputs);
+    for (size_t k = 0; k < wanted.size(); ++k)
+      accumulate(operands[static_cast<size_t>(wanted[k] - 1)], grads[k]);
   }
 
   // d(a^b)/da = b·a^(b−1); d(a^b)/db = a^b·log(a), taken as 0 at a = 0 (a^b is 0 there for
@@ -303,6 +331,37 @@ void add_gradient(Graph& out, std::span<const int> wrt) {
   std::vector<Value> grads =
       vjp(out, std::span<const Value>(&loss, 1), std::span<const Value>(&seed, 1), wrt_values);
   for (Value v : grads) out.add_output(v);
+}
+
+Graph vjp_graph(const Graph& f, std::span<const int> wrt) {
+  if (f.outputs().size() != 1) throw InternalError("vjp_graph: needs a graph with one output");
+  Graph out;
+  std::vector<Value> inputs;
+  for (Value in : f.inputs()) inputs.push_back(out.add_input(f.type(in).shape, f.type(in).dtype));
+  Value y = inline_graph(out, f, inputs).at(0);
+  const ir::ValueType t = f.type(f.outputs()[0]);
+  Value ct = out.add_input(t.shape, t.dtype);
+  std::vector<Value> wrt_values;
+  for (int i : wrt) wrt_values.push_back(inputs.at(static_cast<size_t>(i)));
+  for (Value g : vjp(out, std::span(&y, 1), std::span(&ct, 1), wrt_values)) out.add_output(g);
+  return out;
+}
+
+Graph transpose_linear(const Graph& f) {
+  if (f.inputs().empty()) throw InternalError("transpose_linear: needs a graph with inputs (x, ...)");
+  const int x_input = 0;
+  Graph with_x = vjp_graph(f, std::span(&x_input, 1));  // inputs (x, rest..., ct)
+  // Inlined with x = 0 (f is linear in x: its VJP does not depend on x), inputs (ct, rest...).
+  Graph out;
+  const ir::ValueType ct_type = with_x.type(with_x.inputs().back());
+  Value ct = out.add_input(ct_type.shape, ct_type.dtype);
+  std::vector<Value> inputs{ir::Builder(out).zeros(f.type(f.inputs()[0]))};
+  for (size_t k = 1; k < f.inputs().size(); ++k) {
+    inputs.push_back(out.add_input(f.type(f.inputs()[k]).shape, f.type(f.inputs()[k]).dtype));
+  }
+  inputs.push_back(ct);
+  out.add_output(inline_graph(out, with_x, inputs).at(0));
+  return out;
 }
 
 Graph run_gradient(const Graph& g, std::span<const int> wrt) {

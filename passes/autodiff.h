@@ -20,6 +20,15 @@ std::vector<ir::Value> vjp(ir::Graph& g, std::span<const ir::Value> outputs,
 // scalar per batch entry, summed over the batch) with respect to each input listed in `wrt`.
 void add_gradient(ir::Graph& g, std::span<const int> wrt);
 
+// The VJP of a one-output graph as a graph: inputs (f's inputs..., ct), outputs the gradients
+// with respect to f's inputs listed in `wrt` (indices), each of that input's type.
+ir::Graph vjp_graph(const ir::Graph& f, std::span<const int> wrt);
+
+// The transpose of a function linear in its first input: for `f` with inputs (x, rest...) and
+// one output, a graph with inputs (ct, rest...) whose output is (∂f/∂x)ᵀ ct, of x's type. An
+// offset of f drops out. The adjoint of a matrix-free solve applies it.
+ir::Graph transpose_linear(const ir::Graph& f);
+
 // The same as a pass: a copy of `g` with the gradient added.
 ir::Graph run_gradient(const ir::Graph& g, std::span<const int> wrt);
 

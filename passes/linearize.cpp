@@ -225,6 +225,10 @@ class Linearizer {
         throw Error(
             "jit_compile_linear: a sparse matrix times x cannot be extracted into the function's matrix yet; "
             "pass the sparse matrix to solve_linear directly, or use dense(A) inside the function");
+      case Op::solve_linear:
+        throw NotLinearError(
+            "jit_compile_linear: solve_linear of a value that depends on x cannot be extracted into the "
+            "function's matrix (its inverse is dense); solve outside the linear function");
     }
     not_linear(n, "has no linearization rule");
   }

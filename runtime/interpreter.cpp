@@ -288,6 +288,8 @@ BufferPtr evaluate(Op op, const Attrs& attrs, const ValueType& result, std::span
       if (A == nullptr) throw InternalError("matmul_sparse: the payload is not a runtime::SparseOperand");
       return sparse_matmul(*A, *in[0], in_types[0].shape, result.shape);
     }
+    case Op::solve_linear:
+      return dynamic_cast<const ir::LinearSolvePayload&>(*attrs.payload).compute(in, in_types);
   }
   ir::missing_rule(op, "interpreter");
 }

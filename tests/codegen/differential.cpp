@@ -294,7 +294,7 @@ ErrorAnalysis analyze_errors(const ir::Graph& g, std::span<const runtime::Buffer
       case Op::stack:
       case Op::rename: e = max_in(); break;
       case Op::matmul_sparse:  // no bound without a test that exercises it
-        throw std::logic_error("analyze_errors: random graphs hold no host ops");
+      case Op::solve_linear: throw std::logic_error("analyze_errors: random graphs hold no host ops");
     }
     err[i] = e;
   }

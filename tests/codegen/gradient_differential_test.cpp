@@ -268,6 +268,7 @@ runtime::BufferPtr kink_gap(const ir::Graph& g, ir::Value v, const Buffers& valu
     case ir::Op::slice:
     case ir::Op::concat:
     case ir::Op::matmul_sparse:
+    case ir::Op::solve_linear:
     case ir::Op::stack:
     case ir::Op::rename: return nullptr;
   }

@@ -1,0 +1,267 @@
+// solve_linear inside traces (DESIGN decisions 5 and 8): the solve becomes a solve_linear node
+// whose payload runs the same solve as an eager call — SolveInfo, tapes, exceptions — when the
+// program runs, and whose adjoint is the transposed solve.
+#include <fmt/format.h>
+
+#include <mutex>
+#include <optional>
+
+#include "frontend/compiler.h"
+#include "frontend/matrices.h"
+#include "frontend/solve.h"
+#include "frontend/tensor_data.h"
+#include "ir/builder.h"
+#include "passes/autodiff.h"
+#include "passes/rebuild.h"
+#include "runtime/layout.h"
+#include "runtime/solve_method.h"
+
+namespace phijit::detail {
+
+namespace {
+
+// A graph's program, compiled on first use (a solve's operator is applied every iteration).
+class LazyProgram {
+ public:
+  explicit LazyProgram(std::shared_ptr<const ir::Graph> g) : graph_(std::move(g)) {}
+  const ir::Graph& graph() const { return *graph_; }
+  const CompiledGraph& program() const {
+    std::call_once(once_, [&] { program_ = compile_graph(*graph_); });
+    return *program_;
+  }
+
+ private:
+  std::shared_ptr<const ir::Graph> graph_;
+  mutable std::once_flag once_;
+  mutable std::shared_ptr<const CompiledGraph> program_;
+};
+
+// `t` as a buffer of `type` (the same dims in another order, or another float dtype).
+runtime::BufferPtr as_type(const Tensor& t, const ir::ValueType& type, const char* what) {
+  if (t.shape().rank() != type.shape.rank() || !(t.shape().without(type.shape.names()).rank() == 0)) {
+    throw InternalError(
+        fmt::format("solve_linear: {} is {} where {} was traced", what, t.shape().str(), type.shape.str()));
+  }
+  return runtime::relayout(t.astype(type.dtype).data().buffer, t.shape().dims(), type.shape.dims());
+}
+
+// The graph applied to x (in any dim order) and the operands.
+Tensor apply_graph(const LazyProgram& f, const Tensor& x, const std::vector<Tensor>& operands) {
+  const ir::Graph& g = f.graph();
+  std::vector<runtime::BufferPtr> inputs{as_type(x, g.type(g.inputs()[0]), "x")};
+  for (const Tensor& o : operands) inputs.push_back(o.data().buffer);
+  return make_tensor(f.program().run(inputs).at(0), g.type(g.outputs()[0]).shape);
+}
+
+class SolvePayload final : public ir::LinearSolvePayload {
+ public:
+  // What the solve applies: a system fixed at trace time (`constant`), or f as graphs with
+  // inputs (x, operands...) — `apply` for x with the solve's batch dims, `matrix` (when a
+  // method needs the matrix) for x without them; `transposed`: the matrix of `matrix` is to be
+  // transposed (the adjoint's).
+  struct Operator {
+    std::string kind;
+    std::function<LinearSystem()> constant;
+    std::shared_ptr<const LazyProgram> apply;
+    std::shared_ptr<const ir::Graph> matrix;
+    bool transposed = false;
+  };
+
+  SolvePayload(Solve settings, Operator op, ir::ValueType result, ir::ValueType rhs, bool adjoint)
+      : settings_(std::move(settings)),
+        op_(std::move(op)),
+        result_(std::move(result)),
+        rhs_(std::move(rhs)),
+        adjoint_(adjoint),
+        matrices_(std::make_shared<LinearCore>()) {}
+
+  const ir::ValueType& result_type() const override { return result_; }
+  const ir::ValueType& rhs_type() const override { return rhs_; }
+
+  std::string str() const override {
+    return fmt::format("{}{} of a {}, {} rel_tol={} abs_tol={} max_iterations={}{}",
+                       adjoint_ ? "adjoint " : "", settings_.method, op_.kind,
+                       op_.constant ? "fixed" : "traced", settings_.rel_tol, settings_.abs_tol,
+                       settings_.max_iterations,
+                       settings_.preconditioner.empty() ? "" : " preconditioner=" + settings_.preconditioner);
+  }
+
+  runtime::BufferPtr compute(std::span<const runtime::BufferPtr> buffers,
+                             std::span<const ir::ValueType> types) const override {
+    Tensor y = make_tensor(buffers[0], types[0].shape);
+    Solve s = settings_;
+    if (!s.x0) s.x0 = make_tensor(buffers[1], types[1].shape);
+    std::vector<Tensor> operands;
+    for (size_t k = 2; k < buffers.size(); ++k) operands.push_back(make_tensor(buffers[k], types[k].shape));
+    LinearSystem sys = op_.constant ? op_.constant() : traced_system(operands);
+    return as_type(solve_linear_system(sys, y, s, adjoint_), result_, "the solution");
+  }
+
+  std::shared_ptr<const ir::LinearSolvePayload> adjoint() const override {
+    std::lock_guard lock(mutex_);
+    if (adjoint_payload_) return adjoint_payload_;
+    Solve s = settings_.gradient_solve ? *settings_.gradient_solve : settings_;
+    if (!settings_.gradient_solve) s.x0.reset();  // the adjoint starts from 0
+    s.gradient_solve = nullptr;
+    Operator t{op_.kind, nullptr, nullptr, op_.matrix, true};
+    if (op_.constant) {
+      t.constant = [system = transposed(op_.constant())] { return system; };
+    } else {
+      t.apply = std::make_shared<LazyProgram>(
+          std::make_shared<const ir::Graph>(passes::transpose_linear(op_.apply->graph())));
+    }
+    auto p = std::make_shared<SolvePayload>(std::move(s), std::move(t), rhs_, result_, true);
+    p->matrices_ = matrices_;  // the matrix extracted for the forward solve serves the adjoint's
+    adjoint_payload_ = p;
+    return p;
+  }
+
+  const ir::Graph* operator_graph() const override {
+    return settings_.grad_for_f && op_.apply ? &op_.apply->graph() : nullptr;
+  }
+
+ private:
+  // Aᵀ of a fixed system: the matrix itself when symmetric (then a stencil keeps being applied
+  // as f), else its transpose; the offset plays no part in the adjoint.
+  static LinearSystem transposed(LinearSystem sys) {
+    sys.offset.reset();
+    if (sys.matrix->is_sparse() && is_symmetric(*sys.matrix)) return sys;
+    sys.matrix = transpose(*sys.matrix);
+    sys.apply = nullptr;
+    return sys;
+  }
+
+  LinearSystem traced_system(const std::vector<Tensor>& operands) const {
+    LinearSystem sys;
+    sys.kind = op_.kind;
+    sys.apply = [apply = op_.apply, operands](const Tensor& x) { return apply_graph(*apply, x, operands); };
+    sys.offset_unknown = !adjoint_;  // a transposed graph has no offset
+    if (op_.matrix) {
+      sys.build_matrix = [this, operands] {
+        std::vector<Tensor> args{zeros(op_.matrix->type(op_.matrix->inputs()[0]).shape,
+                                       op_.matrix->type(op_.matrix->inputs()[0]).dtype)};
+        args.insert(args.end(), operands.begin(), operands.end());
+        LinearCore::Affine m = matrices_->matrix("traced", args, [&](const std::vector<Tensor>& tracers) {
+          return call_graph(*op_.matrix, tracers);
+        });
+        return std::pair{op_.transposed ? transpose(m.A) : m.A, m.b};
+      };
+    }
+    return sys;
+  }
+
+  Solve settings_;  // x0 unset: the node's operand (or gradient_solve's own)
+  Operator op_;
+  ir::ValueType result_, rhs_;
+  bool adjoint_;
+  std::shared_ptr<LinearCore> matrices_;
+  mutable std::mutex mutex_;
+  mutable std::shared_ptr<const SolvePayload> adjoint_payload_;
+};
+
+bool needs_matrix(const Solve& s) {
+  return runtime::parse_solve_method(s.method) == runtime::SolveMethod::direct ||
+         runtime::parse_preconditioner(s.preconditioner) != runtime::PreconditionerKind::none;
+}
+
+// Adds the values of the enclosing trace that `t` reads to `operands`, once each.
+void add_captures(const Trace& t, std::vector<ir::Value>& operands) {
+  for (ir::Value c : t.captured) {
+    if (std::find(operands.begin(), operands.end(), c) == operands.end()) operands.push_back(c);
+  }
+}
+
+// `t`'s graph with inputs (x, operands...); `operands` holds every value of the enclosing trace
+// that t reads.
+std::shared_ptr<const ir::Graph> with_operands(const Trace& t, const std::vector<ir::Value>& operands,
+                                               const ir::Graph& enclosing) {
+  auto out = std::make_shared<ir::Graph>();
+  const ir::ValueType x = t.graph.type(t.graph.inputs()[0]);
+  std::vector<ir::Value> inputs{out->add_input(x.shape, x.dtype)}, all;
+  for (ir::Value o : operands)
+    all.push_back(out->add_input(enclosing.type(o).shape, enclosing.type(o).dtype));
+  for (ir::Value c : t.captured) {
+    inputs.push_back(
+        all[static_cast<size_t>(std::find(operands.begin(), operands.end(), c) - operands.begin())]);
+  }
+  out->add_output(passes::inline_graph(*out, t.graph, inputs).at(0));
+  return out;
+}
+
+bool same_dims(const Shape& a, const Shape& b) {
+  return a.rank() == b.rank() && a.without(b.names()).rank() == 0;
+}
+
+}  // namespace
+
+std::shared_ptr<TraceState> solve_trace(const std::vector<Tensor>& tensors) {
+  std::shared_ptr<TraceState> active = active_trace();
+  return active ? active : innermost_trace(tensors);
+}
+
+Tensor trace_solve_linear(const std::shared_ptr<TraceState>& trace, const TracedOperator& op, const Tensor& y,
+                          const Solve& solve) {
+  const Tensor& x0 = require_x0(solve);
+  if (y.is_sparse() || x0.is_sparse()) throw Error("solve_linear: y and x0 must be dense tensors");
+  const Solve& adjoint_settings = solve.gradient_solve ? *solve.gradient_solve : solve;
+  if (solve.gradient_solve && solve.gradient_solve->x0 && is_tracer(*solve.gradient_solve->x0)) {
+    throw Error("solve_linear: gradient_solve->x0 must be a concrete tensor, not one computed in the trace");
+  }
+  bool matrix_needed = needs_matrix(solve) || needs_matrix(adjoint_settings);  // also checks the names
+  DType dtype = float_type(promote(y.dtype(), x0.dtype()));
+  Shape batch = y.shape().batch() & x0.shape().batch();
+  SolvePayload::Operator payload_op{op.kind, op.constant, nullptr, nullptr, false};
+  ir::ValueType result, rhs;
+  std::vector<ir::Value> operands;
+  if (op.constant) {
+    Tensor A = *op.constant().matrix;
+    dtype = float_type(promote(dtype, A.dtype()));
+    batch = batch & (A.is_sparse() ? A.data().sparse->batch : A.shape().batch());
+    result = {batch & x0.shape().non_batch(), dtype};
+    rhs = {batch & y.shape().non_batch(), dtype};
+  } else {
+    auto traced = [&](const Shape& x_shape) {
+      return trace_function(
+          {{x_shape, dtype}}, {false},
+          [&](const std::vector<Tensor>& x) { return std::vector<Tensor>{op.function(x[0])}; }, trace);
+    };
+    // On x with the solve's batch dims; again when f adds batch dims or a wider dtype to them.
+    Trace f = traced(batch & x0.shape().non_batch());
+    for (int round = 0; round < 2; ++round) {
+      const ir::ValueType out = f.graph.type(f.graph.outputs()[0]);
+      DType wider = float_type(promote(dtype, out.dtype));
+      if (same_dims(out.shape.batch() & batch, batch) && wider == dtype) break;
+      batch = batch & out.shape.batch();
+      dtype = wider;
+      f = traced(batch & x0.shape().non_batch());
+    }
+    result = {batch & x0.shape().non_batch(), dtype};
+    rhs = f.graph.type(f.graph.outputs()[0]);
+    if (!same_dims(rhs.shape.non_batch(), y.shape().non_batch())) {
+      throw ShapeError(fmt::format("solve_linear: f returned other dims than y has: f(x0) {} vs {}",
+                                   rhs.shape.str(), y.shape().str()));
+    }
+    if (rhs.dtype != dtype || !same_dims(rhs.shape.batch(), batch)) {
+      throw Error(fmt::format("solve_linear: f(x) for x {} {} returned {} {}, which changes with x's type",
+                              dtype_name(dtype), result.shape.str(), dtype_name(rhs.dtype), rhs.shape.str()));
+    }
+    add_captures(f, operands);
+    std::optional<Trace> single;  // without batch dims: for the matrix
+    if (matrix_needed) add_captures(*(single = traced(x0.shape().non_batch())), operands);
+    payload_op.apply = std::make_shared<LazyProgram>(with_operands(f, operands, trace->graph));
+    if (single) payload_op.matrix = with_operands(*single, operands, trace->graph);
+  }
+  Solve settings = solve;
+  settings.x0.reset();  // a node operand; a tracer kept in the payload would keep its trace alive
+  auto payload =
+      std::make_shared<SolvePayload>(std::move(settings), std::move(payload_op), result, rhs, false);
+
+  ir::Builder b(trace->graph);
+  std::vector<ir::Value> inputs{b.cast(trace_value(*trace, y), dtype),
+                                b.broadcast_to(b.cast(trace_value(*trace, x0), dtype), result.shape)};
+  inputs.insert(inputs.end(), operands.begin(), operands.end());
+  return make_tracer(trace, trace->graph.add(ir::Op::solve_linear, inputs, ir::attrs::solve_linear(payload)),
+                     false);
+}
+
+}  // namespace phijit::detail
