@@ -108,6 +108,12 @@ LinearCore::Affine evaluate(const LinearCore::Extracted& e, std::span<const runt
 
 LinearCore::Affine LinearCore::matrix(const std::string& key, const std::vector<Tensor>& args,
                                       const JitCore::TraceFn& f) {
+  if (any_tracer(std::vector<Tensor>(args.begin() + 1, args.end()))) {
+    throw Error(
+        "matrix_from_function / jit_compile_linear: a sparse matrix cannot hold values computed in a traced "
+        "function yet (an argument after x is being traced). Pass the linear function itself to solve_linear "
+        "(with grad_for_f for gradients with respect to its arguments), or apply it to x");
+  }
   std::shared_ptr<Extracted> e = cache_->get_or_make(key, [&](int) { return extract(args, f); });
   std::vector<runtime::BufferPtr> arg_buffers;
   for (size_t i = 1; i < args.size(); ++i) arg_buffers.push_back(args[i].data().buffer);

@@ -92,7 +92,9 @@ Tensor transpose(const Tensor& A) {
     const SparseData& s = *A.data().sparse;
     // The transpose kept with the matrix (matmul_sparse's VJP uses it too).
     const auto& t = dynamic_cast<const runtime::SparseOperand&>(*s.operand->transposed());
-    return detail::make_sparse(SparseData{t.csr(), s.batch, s.cols, s.rows});
+    SparseData out{t.csr(), s.batch, s.cols, s.rows};
+    out.cache->transpose_of = s.cache;
+    return detail::make_sparse(std::move(out));
   }
   std::vector<std::pair<std::string, Shape>> renames;
   Shape non_batch = A.shape().non_batch();

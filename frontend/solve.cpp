@@ -163,10 +163,33 @@ std::shared_ptr<const runtime::Preconditioner> preconditioner(const SparseData* 
   SolverCache& cache = *cached->cache;
   std::string key = fmt::format("{}:{}:{}", runtime::preconditioner_name(kind),
                                 dtype_name(csr.values->dtype()), fmt::join(a_batch, ","));
+  if (std::shared_ptr<SolverCache> original = cache.transpose_of.lock()) {
+    std::lock_guard lock(original->mutex);
+    auto it = original->preconditioners.find(key);
+    if (it != original->preconditioners.end()) return runtime::transposed(it->second);
+  }
   std::lock_guard lock(cache.mutex);
   auto& slot = cache.preconditioners[key];
   if (!slot) slot = build();
   return slot;
+}
+
+// The factorizations of a sparse matrix, kept with it; for a transpose, its original's
+// (solving transposed) when it has them. Null: made for one solve.
+std::pair<std::shared_ptr<const runtime::DirectSolver>, bool> direct_solver(const SparseData* cached,
+                                                                            const runtime::CsrMatrix& csr) {
+  if (cached == nullptr) return {nullptr, false};
+  SolverCache& cache = *cached->cache;
+  std::string key(dtype_name(csr.values->dtype()));
+  if (std::shared_ptr<SolverCache> original = cache.transpose_of.lock()) {
+    std::lock_guard lock(original->mutex);
+    auto it = original->direct.find(key);
+    if (it != original->direct.end()) return {it->second, true};
+  }
+  std::lock_guard lock(cache.mutex);
+  auto& slot = cache.direct[key];
+  if (!slot) slot = std::make_shared<runtime::DirectSolver>(csr);
+  return {slot, false};
 }
 
 // For each row in `order`'s layout, the row of the `rows` layout it is (the same dims).
@@ -443,6 +466,11 @@ Tensor solve_linear_system(LinearSystem& sys, const Tensor& y, const Solve& solv
     request.matrix = &*l.csr;
     request.dense_matrix = !sys.matrix->is_sparse();
     request.matrix_of_entry = l.a_batch;
+  }
+  std::shared_ptr<const runtime::DirectSolver> direct;
+  if (l.method == runtime::SolveMethod::direct) {
+    std::tie(direct, request.transposed) = direct_solver(l.cached, *l.csr);
+    request.direct = direct.get();
   }
   std::shared_ptr<const runtime::Preconditioner> pre;
   if (pre_kind != runtime::PreconditionerKind::none && l.method != runtime::SolveMethod::direct) {

@@ -14,6 +14,7 @@
 #include "runtime/linear_operator.h"
 #include "runtime/sparse.h"
 #include "runtime/sparse_operand.h"
+#include "runtime/sparse_solvers.h"
 
 namespace phijit::detail {
 
@@ -35,6 +36,10 @@ struct SolverCache {
   std::mutex mutex;
   std::optional<bool> symmetric;
   std::map<std::string, std::shared_ptr<const runtime::Preconditioner>> preconditioners;
+  std::map<std::string, std::shared_ptr<const runtime::DirectSolver>> direct;  // per dtype
+  // Set by transpose(): the original's factors and preconditioners serve this matrix, applied
+  // transposed (an adjoint solve reuses its forward solve's).
+  std::weak_ptr<SolverCache> transpose_of;
 };
 
 // A sparse matrix: CSR values with named row (primal) and column dims (API §5).

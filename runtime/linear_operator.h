@@ -23,6 +23,8 @@ class Preconditioner {
  public:
   virtual ~Preconditioner() = default;
   virtual void apply(const Buffer& r, Buffer& z) const = 0;
+  // z = M⁻ᵀ r: the same preconditioner for the transposed system (an adjoint solve).
+  virtual void apply_transposed(const Buffer& r, Buffer& z) const = 0;
 };
 
 }  // namespace phijit::runtime

@@ -5,6 +5,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -62,8 +63,10 @@ KrylovResult solve_direct_system(const LinearSolveRequest& r, const Buffer& y, B
   int64_t n = A.pattern->rows;
   BufferPtr x0 = r.record_trajectory ? copy_of(x) : nullptr;
   // A dense matrix's CSR values are its row-major entries: dense LU takes them as they are.
-  std::vector<bool> ok = r.dense_matrix ? solve_direct_dense(*A.values, n, r.matrix_of_entry, y, x)
-                                        : solve_direct(A, r.matrix_of_entry, y, x);
+  std::optional<DirectSolver> own;
+  const DirectSolver* solver = r.direct;
+  if (solver == nullptr) solver = &(r.dense_matrix ? own.emplace(A.values, n) : own.emplace(A));
+  std::vector<bool> ok = solver->solve(r.matrix_of_entry, y, x, r.transposed);
   KrylovResult out;
   auto residual = std::make_shared<Buffer>(x.dtype(), batch * n, Buffer::Uninitialized{});
   csr_operator(A, r.matrix_of_entry)->apply(x, *residual);

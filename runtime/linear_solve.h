@@ -10,6 +10,7 @@
 #include "runtime/krylov.h"
 #include "runtime/solve_method.h"
 #include "runtime/sparse.h"
+#include "runtime/sparse_solvers.h"
 
 namespace phijit::runtime {
 
@@ -22,6 +23,10 @@ struct LinearSolveRequest {
   const LinearOperator* op = nullptr;
   const CsrMatrix* matrix = nullptr;
   bool dense_matrix = false;
+  // Factorizations kept with the matrix (else made for this solve); `transposed`: `direct`
+  // holds the factors of Aᵀ, the transposed system's (an adjoint solve reusing the forward's).
+  const DirectSolver* direct = nullptr;
+  bool transposed = false;
   std::vector<int64_t> matrix_of_entry;  // the solve's batch entry b uses matrix entry [b]
   const Preconditioner* preconditioner = nullptr;
   std::vector<double> tolerance;  // per batch entry

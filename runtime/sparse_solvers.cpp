@@ -205,6 +205,7 @@ class Jacobi final : public Preconditioner {
       });
     });
   }
+  void apply_transposed(const Buffer& r, Buffer& z) const override { apply(r, z); }  // a diagonal
 
  private:
   int64_t n_;
@@ -242,17 +243,9 @@ class Ilu0 final : public Preconditioner {
     });
   }
 
-  void apply(const Buffer& r, Buffer& z) const override {
-    int64_t n = pattern_->rows;
-    auto batch = static_cast<int64_t>(d_.slot.size());
-    check_vector(r, dtype_, batch, n, "ilu0", "r");
-    check_vector(z, dtype_, batch, n, "ilu0", "z");
-    dispatch_float(dtype_, "ilu0", [&](auto tag) {
-      using T = decltype(tag);
-      parallel(batch, pattern_->nnz(),
-               [&](int64_t b) { solve(lu_[d_.slot[b]], r.as<T>() + b * n, z.as<T>() + b * n); });
-    });
-  }
+  void apply(const Buffer& r, Buffer& z) const override { run(r, z, false); }
+  // (LU)ᵀ = Uᵀ Lᵀ from the same factors: no second factorization for an adjoint solve.
+  void apply_transposed(const Buffer& r, Buffer& z) const override { run(r, z, true); }
 
  private:
   // IKJ elimination restricted to the pattern: row i subtracts multiples of the rows k < i it
@@ -277,6 +270,40 @@ class Ilu0 final : public Preconditioner {
         throw Error(fmt::format("ilu0: the pivot of row {} (matrix batch entry {}) is {}", i, entry, pivot));
       }
       for (int64_t k = rp[i]; k < rp[i + 1]; ++k) pos[col[k]] = -1;
+    }
+  }
+
+  void run(const Buffer& r, Buffer& z, bool transposed) const {
+    int64_t n = pattern_->rows;
+    auto batch = static_cast<int64_t>(d_.slot.size());
+    check_vector(r, dtype_, batch, n, "ilu0", "r");
+    check_vector(z, dtype_, batch, n, "ilu0", "z");
+    dispatch_float(dtype_, "ilu0", [&](auto tag) {
+      using T = decltype(tag);
+      parallel(batch, pattern_->nnz(), [&](int64_t b) {
+        const T* rb = r.as<T>() + b * n;
+        T* zb = z.as<T>() + b * n;
+        transposed ? solve_transposed(lu_[d_.slot[b]], rb, zb) : solve(lu_[d_.slot[b]], rb, zb);
+      });
+    });
+  }
+
+  // Uᵀ w = r forward, then Lᵀ z = w backward, both by columns of the stored rows: row i of U
+  // is column i of Uᵀ.
+  template <class T>
+  void solve_transposed(const std::vector<double>& a, const T* r, T* z) const {
+    const CsrPattern& p = *pattern_;
+    const int64_t* rp = p.row_ptr->as<int64_t>();
+    const int32_t* col = p.col->as<int32_t>();
+    thread_local std::vector<double> w;
+    w.assign(r, r + p.rows);
+    for (int64_t i = 0; i < p.rows; ++i) {
+      w[i] *= a[diag_[i]];  // 1 / U_ii
+      for (int64_t k = diag_[i] + 1; k < rp[i + 1]; ++k) w[col[k]] -= a[k] * w[i];
+    }
+    for (int64_t i = p.rows; i-- > 0;) {
+      for (int64_t k = rp[i]; k < diag_[i]; ++k) w[col[k]] -= a[k] * w[i];
+      z[i] = static_cast<T>(w[i]);
     }
   }
 
@@ -348,19 +375,6 @@ bool pivots_ok(double min_abs, double scale, int64_t n) {
   return min_abs > static_cast<double>(n) * std::numeric_limits<double>::epsilon() * scale;
 }
 
-// Per column: the solution is finite and solves the system to kMaxBackwardError.
-std::vector<bool> accepted(const Eigen::SparseMatrix<double>& S, double norm_inf, const Eigen::MatrixXd& X,
-                           const Eigen::MatrixXd& Y) {
-  Eigen::MatrixXd R = S * X - Y;
-  std::vector<bool> ok(X.cols());
-  for (Eigen::Index c = 0; c < X.cols(); ++c) {
-    double x_norm = X.col(c).lpNorm<Eigen::Infinity>(), y_norm = Y.col(c).lpNorm<Eigen::Infinity>();
-    ok[c] = X.col(c).allFinite() &&
-            R.col(c).lpNorm<Eigen::Infinity>() <= kMaxBackwardError * (norm_inf * x_norm + y_norm);
-  }
-  return ok;
-}
-
 template <class T>
 Eigen::SparseMatrix<double> to_eigen(const CsrMatrix& A, int64_t entry) {
   const CsrPattern& p = *A.pattern;
@@ -372,29 +386,30 @@ Eigen::SparseMatrix<double> to_eigen(const CsrMatrix& A, int64_t entry) {
   return Eigen::SparseMatrix<double>(rm);  // SparseLU needs column-major storage
 }
 
-// Solves S X = Y, returning per column whether the solution is usable.
-std::vector<bool> solve_sparse(const Eigen::SparseMatrix<double>& S, bool symmetric, const Eigen::MatrixXd& Y,
-                               Eigen::MatrixXd& X) {
-  auto n = static_cast<int64_t>(S.rows());
-  double scale = S.coeffs().size() > 0 ? S.coeffs().cwiseAbs().maxCoeff() : 0.0;
-  double norm_inf = (S.cwiseAbs() * Eigen::VectorXd::Ones(n)).maxCoeff();
-  if (symmetric) {
-    Eigen::SimplicialLDLT<Eigen::SparseMatrix<double>> ldlt(S);
-    if (ldlt.info() == Eigen::Success) {
-      Eigen::VectorXd d = ldlt.vectorD().cwiseAbs();
-      if (pivots_ok(d.minCoeff(), std::max(scale, d.maxCoeff()), n)) {
-        X = ldlt.solve(Y);
-        std::vector<bool> ok = accepted(S, norm_inf, X, Y);
-        if (std::find(ok.begin(), ok.end(), false) == ok.end()) return ok;
-      }
-    }
+// Per column: the solution is finite and solves S X = Y (Sᵀ X = Y with `transposed`) to
+// kMaxBackwardError.
+std::vector<bool> accepted(const Eigen::SparseMatrix<double>& S, double norm_inf, const Eigen::MatrixXd& X,
+                           const Eigen::MatrixXd& Y, bool transposed) {
+  Eigen::MatrixXd R = transposed ? Eigen::MatrixXd(S.transpose() * X - Y) : Eigen::MatrixXd(S * X - Y);
+  std::vector<bool> ok(X.cols());
+  for (Eigen::Index c = 0; c < X.cols(); ++c) {
+    double x_norm = X.col(c).lpNorm<Eigen::Infinity>(), y_norm = Y.col(c).lpNorm<Eigen::Infinity>();
+    ok[c] = X.col(c).allFinite() &&
+            R.col(c).lpNorm<Eigen::Infinity>() <= kMaxBackwardError * (norm_inf * x_norm + y_norm);
   }
-  Eigen::SparseLU<Eigen::SparseMatrix<double>, Eigen::COLAMDOrdering<int>> lu(S);
-  if (lu.info() != Eigen::Success) return std::vector<bool>(Y.cols(), false);
+  return ok;
+}
+
+using SparseLu = Eigen::SparseLU<Eigen::SparseMatrix<double>, Eigen::COLAMDOrdering<int>>;
+
+// A sparse LU whose pivots are all far from 0, or null (a singular matrix).
+std::unique_ptr<SparseLu> sparse_lu(const Eigen::SparseMatrix<double>& S, double scale) {
+  auto lu = std::make_unique<SparseLu>(S);
+  if (lu->info() != Eigen::Success) return nullptr;
   // U's diagonal lives in the supernodes of L's storage (as in SparseLU::absDeterminant).
-  const auto& L = lu.matrixL().m_mapL;
+  const auto& L = lu->matrixL().m_mapL;
   double min_pivot = std::numeric_limits<double>::infinity(), max_pivot = 0;
-  for (Eigen::Index j = 0; j < n; ++j) {
+  for (Eigen::Index j = 0; j < S.rows(); ++j) {
     double pivot = 0;
     for (typename std::decay_t<decltype(L)>::InnerIterator it(L, j); it; ++it) {
       if (it.index() == j) pivot = std::abs(it.value());
@@ -402,11 +417,7 @@ std::vector<bool> solve_sparse(const Eigen::SparseMatrix<double>& S, bool symmet
     min_pivot = std::min(min_pivot, pivot);
     max_pivot = std::max(max_pivot, pivot);
   }
-  if (!pivots_ok(min_pivot, std::max(scale, max_pivot), n)) {
-    return std::vector<bool>(Y.cols(), false);
-  }
-  X = lu.solve(Y);
-  return accepted(S, norm_inf, X, Y);
+  return pivots_ok(min_pivot, std::max(scale, max_pivot), S.rows()) ? std::move(lu) : nullptr;
 }
 
 }  // namespace
@@ -431,6 +442,19 @@ std::shared_ptr<const Preconditioner> jacobi(const CsrMatrix& A, std::vector<int
   return std::make_shared<Jacobi>(A, a_batch);
 }
 
+std::shared_ptr<const Preconditioner> transposed(std::shared_ptr<const Preconditioner> m) {
+  class Transposed final : public Preconditioner {
+   public:
+    explicit Transposed(std::shared_ptr<const Preconditioner> m) : m_(std::move(m)) {}
+    void apply(const Buffer& r, Buffer& z) const override { m_->apply_transposed(r, z); }
+    void apply_transposed(const Buffer& r, Buffer& z) const override { m_->apply(r, z); }
+
+   private:
+    std::shared_ptr<const Preconditioner> m_;
+  };
+  return std::make_shared<Transposed>(std::move(m));
+}
+
 std::shared_ptr<const Preconditioner> ilu0(const CsrMatrix& A, std::vector<int64_t> a_batch) {
   check_matrix(A, "ilu0");
   check_square(*A.pattern, "ilu0");
@@ -438,31 +462,118 @@ std::shared_ptr<const Preconditioner> ilu0(const CsrMatrix& A, std::vector<int64
   return std::make_shared<Ilu0>(A, a_batch);
 }
 
-std::vector<bool> solve_direct(const CsrMatrix& A, std::span<const int64_t> a_batch, const Buffer& y,
-                               Buffer& x) {
-  check_matrix(A, "solve_direct");
-  const CsrPattern& p = *A.pattern;
+// One matrix entry, factored: LDLᵀ for a symmetric sparse entry (LU as well when LDLᵀ's answer
+// is not accepted: it does not pivot), LU otherwise; dense entries by LU with partial pivoting.
+struct DirectSolver::Factorization {
+  Eigen::SparseMatrix<double> S;  // sparse entries, for the backward-error check
+  double norm_inf = 0, norm_one = 0, scale = 0;
+  std::unique_ptr<Eigen::SimplicialLDLT<Eigen::SparseMatrix<double>>> ldlt;
+  std::once_flag lu_once;
+  std::unique_ptr<SparseLu> lu;
+  std::unique_ptr<Eigen::PartialPivLU<Eigen::MatrixXd>> dense;
+  bool dense_ok = false;
+
+  SparseLu* sparse_lu_once() {
+    std::call_once(lu_once, [&] { lu = sparse_lu(S, scale); });
+    return lu.get();
+  }
+
+  // Per column of Y: whether X solves the system (A, or Aᵀ with `transposed`).
+  std::vector<bool> solve(const Eigen::MatrixXd& Y, Eigen::MatrixXd& X, bool transposed) {
+    if (dense) {
+      X = transposed ? Eigen::MatrixXd(dense->transpose().solve(Y)) : Eigen::MatrixXd(dense->solve(Y));
+      return std::vector<bool>(static_cast<size_t>(Y.cols()), dense_ok);
+    }
+    double norm = transposed ? norm_one : norm_inf;
+    if (ldlt) {  // symmetric: Aᵀ = A
+      X = ldlt->solve(Y);
+      std::vector<bool> ok = accepted(S, norm, X, Y, false);
+      if (std::find(ok.begin(), ok.end(), false) == ok.end()) return ok;
+    }
+    SparseLu* factors = sparse_lu_once();
+    if (factors == nullptr) return std::vector<bool>(static_cast<size_t>(Y.cols()), false);
+    X = transposed ? Eigen::MatrixXd(factors->transpose().solve(Y)) : Eigen::MatrixXd(factors->solve(Y));
+    return accepted(S, norm, X, Y, transposed);
+  }
+};
+
+DirectSolver::DirectSolver(CsrMatrix A) : A_(std::move(A)) {
+  check_matrix(A_, "solve_direct");
+  const CsrPattern& p = *A_.pattern;
   check_square(p, "solve_direct");
-  check_batch(a_batch, A.batch, "solve_direct");
-  auto batch = static_cast<int64_t>(a_batch.size());
-  check_vector(y, A.values->dtype(), batch, p.rows, "solve_direct", "y");
-  check_vector(x, A.values->dtype(), batch, p.cols, "solve_direct", "x");
   if (std::max(p.rows, p.nnz()) > std::numeric_limits<int>::max()) {
     throw Error(fmt::format("solve_direct: {} rows and {} stored entries exceed Eigen's int indices", p.rows,
                             p.nnz()));
   }
-  if (p.rows == 0) return std::vector<bool>(a_batch.size(), true);
+  n_ = p.rows;
+  entries_.resize(static_cast<size_t>(A_.batch));
+  once_ = std::make_unique<std::once_flag[]>(static_cast<size_t>(A_.batch));
+}
+
+DirectSolver::DirectSolver(std::shared_ptr<const Buffer> dense, int64_t n) : dense_(true), n_(n) {
+  const char* what = "solve_direct_dense";
+  dispatch_float(dense->dtype(), what, [](auto) {});
+  if (n < 0 || (n == 0 && dense->count() != 0) || (n > 0 && dense->count() % (n * n) != 0)) {
+    throw Error(fmt::format("{}: expected the matrix buffer to hold whole {} × {} matrices, got {} values",
+                            what, n, n, dense->count()));
+  }
+  A_.values = std::move(dense);
+  A_.batch = n > 0 ? A_.values->count() / (n * n) : 0;
+  entries_.resize(static_cast<size_t>(A_.batch));
+  once_ = std::make_unique<std::once_flag[]>(static_cast<size_t>(A_.batch));
+}
+
+DirectSolver::~DirectSolver() = default;
+
+DirectSolver::Factorization& DirectSolver::factorization(int64_t entry) const {
+  std::call_once(once_[static_cast<size_t>(entry)], [&] {
+    auto f = std::make_unique<Factorization>();
+    dispatch_float(A_.values->dtype(), "solve_direct", [&](auto tag) {
+      using T = decltype(tag);
+      if (dense_) {
+        using RowMajor = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+        Eigen::MatrixXd M =
+            Eigen::Map<const RowMajor>(A_.values->as<T>() + entry * n_ * n_, n_, n_).template cast<double>();
+        f->dense = std::make_unique<Eigen::PartialPivLU<Eigen::MatrixXd>>(M);
+        Eigen::MatrixXd U = f->dense->matrixLU().template triangularView<Eigen::Upper>();
+        f->dense_ok = pivots_ok(U.diagonal().cwiseAbs().minCoeff(), U.cwiseAbs().maxCoeff(), n_);
+        return;
+      }
+      f->S = to_eigen<T>(A_, entry);
+      f->scale = f->S.coeffs().size() > 0 ? f->S.coeffs().cwiseAbs().maxCoeff() : 0.0;
+      Eigen::SparseMatrix<double> absS = f->S.cwiseAbs();
+      f->norm_inf = (absS * Eigen::VectorXd::Ones(n_)).maxCoeff();
+      f->norm_one = (absS.transpose() * Eigen::VectorXd::Ones(n_)).maxCoeff();
+      int64_t one[] = {entry};
+      if (!symmetric_entries(A_, one, 1e-12)) return;
+      auto ldlt = std::make_unique<Eigen::SimplicialLDLT<Eigen::SparseMatrix<double>>>(f->S);
+      if (ldlt->info() != Eigen::Success) return;
+      Eigen::VectorXd d = ldlt->vectorD().cwiseAbs();
+      if (pivots_ok(d.minCoeff(), std::max(f->scale, d.maxCoeff()), n_)) f->ldlt = std::move(ldlt);
+    });
+    entries_[static_cast<size_t>(entry)] = std::move(f);
+  });
+  return *entries_[static_cast<size_t>(entry)];
+}
+
+std::vector<bool> DirectSolver::solve(std::span<const int64_t> a_batch, const Buffer& y, Buffer& x,
+                                      bool transposed) const {
+  const char* what = dense_ ? "solve_direct_dense" : "solve_direct";
+  check_batch(a_batch, A_.batch, what);
+  auto batch = static_cast<int64_t>(a_batch.size());
+  check_vector(y, A_.values->dtype(), batch, n_, what, "y");
+  check_vector(x, A_.values->dtype(), batch, n_, what, "x");
+  if (n_ == 0) return std::vector<bool>(a_batch.size(), true);
   Distinct d = distinct(a_batch);
   std::vector<std::vector<int64_t>> groups = members(d);
   std::vector<char> ok(a_batch.size(), 0);  // not vector<bool>: written from several threads
-  dispatch_float(A.values->dtype(), "solve_direct", [&](auto tag) {
+  int64_t cost = dense_ ? n_ * n_ * n_ : kChunk;
+  dispatch_float(A_.values->dtype(), what, [&](auto tag) {
     using T = decltype(tag);
-    parallel(static_cast<int64_t>(groups.size()), kChunk, [&](int64_t e) {
-      int64_t entry = d.entries[e];
+    parallel(static_cast<int64_t>(groups.size()), cost, [&](int64_t e) {
       const std::vector<int64_t>& group = groups[e];
-      int64_t one[] = {entry};
-      Eigen::MatrixXd Y = gather<T>(y, group, p.rows), X;
-      std::vector<bool> good = solve_sparse(to_eigen<T>(A, entry), symmetric_entries(A, one, 1e-12), Y, X);
+      Eigen::MatrixXd Y = gather<T>(y, group, n_), X;
+      std::vector<bool> good = factorization(d.entries[e]).solve(Y, X, transposed);
       std::vector<bool> written = scatter<T>(X, good, group, x);
       for (size_t c = 0; c < group.size(); ++c) ok[group[c]] = written[c];
     });
@@ -470,40 +581,16 @@ std::vector<bool> solve_direct(const CsrMatrix& A, std::span<const int64_t> a_ba
   return {ok.begin(), ok.end()};
 }
 
+std::vector<bool> solve_direct(const CsrMatrix& A, std::span<const int64_t> a_batch, const Buffer& y,
+                               Buffer& x) {
+  return DirectSolver(A).solve(a_batch, y, x);
+}
+
 std::vector<bool> solve_direct_dense(const Buffer& A, int64_t n, std::span<const int64_t> a_batch,
                                      const Buffer& y, Buffer& x) {
-  const char* what = "solve_direct_dense";
-  dispatch_float(A.dtype(), what, [](auto) {});
-  if (n < 0 || (n == 0 && A.count() != 0) || (n > 0 && A.count() % (n * n) != 0)) {
-    throw Error(fmt::format("{}: expected the matrix buffer to hold whole {} × {} matrices, got {} values",
-                            what, n, n, A.count()));
-  }
-  int64_t matrices = n > 0 ? A.count() / (n * n) : 0;
-  check_batch(a_batch, matrices, what);
-  auto batch = static_cast<int64_t>(a_batch.size());
-  check_vector(y, A.dtype(), batch, n, what, "y");
-  check_vector(x, A.dtype(), batch, n, what, "x");
-  if (n == 0) return std::vector<bool>(a_batch.size(), true);
-  Distinct d = distinct(a_batch);
-  std::vector<std::vector<int64_t>> groups = members(d);
-  std::vector<char> ok(a_batch.size(), 0);
-  dispatch_float(A.dtype(), what, [&](auto tag) {
-    using T = decltype(tag);
-    using RowMajor = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-    parallel(static_cast<int64_t>(groups.size()), n * n * n, [&](int64_t e) {
-      const std::vector<int64_t>& group = groups[e];
-      Eigen::MatrixXd M =
-          Eigen::Map<const RowMajor>(A.as<T>() + d.entries[e] * n * n, n, n).template cast<double>();
-      Eigen::PartialPivLU<Eigen::MatrixXd> lu(M);
-      Eigen::MatrixXd U = lu.matrixLU().triangularView<Eigen::Upper>();
-      double min_pivot = U.diagonal().cwiseAbs().minCoeff(), max_abs = U.cwiseAbs().maxCoeff();
-      std::vector<bool> good(group.size(), pivots_ok(min_pivot, max_abs, n));
-      Eigen::MatrixXd X = lu.solve(gather<T>(y, group, n));
-      std::vector<bool> written = scatter<T>(X, good, group, x);
-      for (size_t c = 0; c < group.size(); ++c) ok[group[c]] = written[c];
-    });
-  });
-  return {ok.begin(), ok.end()};
+  // A view: the solver keeps nothing after this call.
+  return DirectSolver(std::shared_ptr<const Buffer>(std::shared_ptr<const Buffer>(), &A), n)
+      .solve(a_batch, y, x);
 }
 
 }  // namespace phijit::runtime

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <span>
 #include <vector>
 
@@ -29,15 +30,43 @@ std::shared_ptr<const Preconditioner> jacobi(const CsrMatrix& A, std::vector<int
 // of A. A zero pivot throws Error naming the row.
 std::shared_ptr<const Preconditioner> ilu0(const CsrMatrix& A, std::vector<int64_t> a_batch);
 
-// Direct solve of A x = y for each batch entry: Eigen's SimplicialLDLT when A is symmetric,
-// SparseLU otherwise (also when LDLT fails). `x` (batch × cols) receives the solutions; the
-// result says per entry whether the factorization succeeded (false: singular).
+// M of the transposed system: M's apply_transposed as apply (an adjoint solve reuses the
+// forward solve's preconditioner).
+std::shared_ptr<const Preconditioner> transposed(std::shared_ptr<const Preconditioner> m);
+
+// Direct solves through factorizations made once per matrix entry, on first use, and kept:
+// a DirectSolver kept with its matrix serves repeated solves and the adjoint's transposed ones.
+// Sparse: Eigen's SimplicialLDLT for a symmetric entry (with SparseLU when LDLᵀ, which does not
+// pivot, gives an answer the backward-error check rejects), SparseLU otherwise. Dense: Eigen's
+// PartialPivLU, a singular matrix detected through its pivots' size relative to the largest.
+class DirectSolver {
+ public:
+  explicit DirectSolver(CsrMatrix A);
+  // `dense` holds n × n row-major matrices, one per matrix entry.
+  DirectSolver(std::shared_ptr<const Buffer> dense, int64_t n);
+  ~DirectSolver();
+  DirectSolver(const DirectSolver&) = delete;
+  DirectSolver& operator=(const DirectSolver&) = delete;
+
+  // Solves A x = y (Aᵀ x = y with `transposed`) for each batch entry b with matrix entry
+  // a_batch[b]; x (batch × n) receives the solutions. Per entry: false when the matrix is
+  // singular or the answer is not accurate (x keeps its values there).
+  std::vector<bool> solve(std::span<const int64_t> a_batch, const Buffer& y, Buffer& x,
+                          bool transposed = false) const;
+
+ private:
+  struct Factorization;
+  Factorization& factorization(int64_t entry) const;
+  CsrMatrix A_;
+  bool dense_ = false;
+  int64_t n_ = 0;
+  std::unique_ptr<std::once_flag[]> once_;
+  mutable std::vector<std::unique_ptr<Factorization>> entries_;
+};
+
+// One solve through a DirectSolver made for it (nothing kept).
 std::vector<bool> solve_direct(const CsrMatrix& A, std::span<const int64_t> a_batch, const Buffer& y,
                                Buffer& x);
-
-// The same for dense matrices: `A` holds a_count row-major n × n matrices; Eigen's
-// PartialPivLU, with a singular matrix reported as false (checked through the pivots' size
-// relative to the largest, and the result being finite).
 std::vector<bool> solve_direct_dense(const Buffer& A, int64_t n, std::span<const int64_t> a_batch,
                                      const Buffer& y, Buffer& x);
 

@@ -535,3 +535,58 @@ TEST_CASE("sparse solvers: large tridiagonal systems split over the thread pool"
   CHECK(solve_direct(a, a_batch, r, solution) == std::vector<bool>{true, true, true});
   CHECK(max_diff(values(solution), concat(vs)) < 1e-10);
 }
+
+TEST_CASE("sparse solvers: a DirectSolver solves the transposed system with the same factors",
+          "[sparse-solvers]") {
+  int64_t n = 12;
+  // Nonsymmetric (LU) and symmetric (LDLᵀ) entries, sparse and dense.
+  std::vector<Dense> mats{convection(n, 0.4), poisson(n, 0.3)};
+  Reals rhs;
+  for (int64_t i = 0; i < 2 * n; ++i) rhs.push_back(std::sin(0.7 * double(i)) + 0.1 * double(i));
+  std::vector<int64_t> a_batch{0, 1};
+  Buffer y = vec(DType::f64, rhs);
+  auto dense_values = std::make_shared<Buffer>(vec(DType::f64, concat({mats[0], mats[1]})));
+  DirectSolver sparse(csr(n, n, mats)), dense(dense_values, n);
+  for (const DirectSolver* solver : {&sparse, &dense}) {
+    for (bool transposed : {false, true}) {
+      Buffer x(DType::f64, 2 * n);
+      CHECK(solver->solve(a_batch, y, x, transposed) == std::vector<bool>{true, true});
+      Reals xs = values(x);
+      for (int64_t b = 0; b < 2; ++b) {
+        // x = A⁻¹ y or A⁻ᵀ y from the Gauss-Jordan inverse.
+        Dense inv = inverse(mats[static_cast<size_t>(b)], n);
+        for (int64_t i = 0; i < n; ++i) {
+          double want = 0;
+          for (int64_t j = 0; j < n; ++j) {
+            want += (transposed ? inv[j * n + i] : inv[i * n + j]) * rhs[static_cast<size_t>(b * n + j)];
+          }
+          CHECK(xs[static_cast<size_t>(b * n + i)] == Approx(want).epsilon(1e-10));
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("sparse solvers: transposed(ilu0(A)) applies (LU)⁻ᵀ", "[sparse-solvers]") {
+  int64_t n = 16;
+  Dense a = laplace2d(4);
+  for (int64_t i = 0; i + 1 < n; ++i) a[i * n + i + 1] += 0.3;  // nonsymmetric on the same pattern
+  std::shared_ptr<const Preconditioner> m = ilu0(csr(n, n, {a}), {0});
+  std::shared_ptr<const Preconditioner> mt = transposed(m);
+  // Column j of M⁻¹ by applying it to e_j; M⁻ᵀ e_i must be row i of M⁻¹.
+  Dense m_inv(n * n, 0.0);
+  for (int64_t j = 0; j < n; ++j) {
+    Reals e(n, 0.0);
+    e[j] = 1;
+    Buffer z(DType::f64, n);
+    m->apply(vec(DType::f64, e), z);
+    for (int64_t i = 0; i < n; ++i) m_inv[i * n + j] = z.get_real(i);
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    Reals e(n, 0.0);
+    e[i] = 1;
+    Buffer z(DType::f64, n);
+    mt->apply(vec(DType::f64, e), z);
+    for (int64_t j = 0; j < n; ++j) CHECK(z.get_real(j) == Approx(m_inv[i * n + j]).margin(1e-12));
+  }
+}
