@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <map>
 #include <mutex>
 
 #include "frontend/compiler.h"
@@ -10,6 +11,7 @@
 #include "frontend/matrices.h"
 #include "frontend/tensor_data.h"
 #include "frontend/trace_cache.h"
+#include "ir/builder.h"
 #include "ir/dump.h"
 #include "passes/linearize.h"
 #include "runtime/log.h"
@@ -26,9 +28,11 @@ struct LinearCore::Extracted {
   std::shared_ptr<const CompiledGraph> values;
   Shape batch, rows, cols;
 
-  std::mutex mutex;  // guards the last result
+  std::mutex mutex;  // guards the last result and the value maps
   std::vector<runtime::BufferPtr> last_args;
   LinearCore::Affine last;
+  // Per term and dtype: the 0/1 matrix from its coefficients to the stored entries (traced values).
+  std::map<std::pair<size_t, DType>, std::shared_ptr<const runtime::SparseOperand>> value_maps;
 };
 
 LinearCore::LinearCore() : cache_(std::make_unique<TraceCache<Extracted>>()) {}
@@ -104,17 +108,80 @@ LinearCore::Affine evaluate(const LinearCore::Extracted& e, std::span<const runt
   return {make_sparse(std::move(s)), b, form.bias < 0, stencil};
 }
 
+// The matrix P with P·coefficients = the stored entries' share of term t (one row per entry,
+// columns the coefficients' own dims): what assemble_values does, as a linear map.
+std::shared_ptr<const runtime::SparseOperand> value_map(LinearCore::Extracted& e, size_t t, DType dtype) {
+  std::lock_guard lock(e.mutex);
+  auto& slot = e.value_maps[{t, dtype}];
+  if (slot) return slot;
+  const runtime::ValuePlan& plan = e.assembly.plan;
+  Shape own = plan.coef_shapes[t].without(plan.batch.names());
+  int64_t base = plan.coef_base[t], n = own.volume(), nnz = plan.src->count();
+  std::vector<std::map<int32_t, double>> rows(static_cast<size_t>(nnz));
+  auto add = [&](int64_t entry, int64_t coefficient) {
+    if (coefficient >= base && coefficient < base + n)
+      rows[entry][static_cast<int32_t>(coefficient - base)] += 1;
+  };
+  for (int64_t k = 0; k < nnz; ++k) add(k, plan.src->as<int32_t>()[k]);
+  for (auto [k, c] : plan.extra) add(k, c);
+  auto row_ptr = std::make_shared<Buffer>(DType::i64, nnz + 1);
+  std::vector<int32_t> cols;
+  std::vector<double> counts;
+  for (int64_t k = 0; k < nnz; ++k) {
+    for (auto [c, count] : rows[static_cast<size_t>(k)]) {
+      cols.push_back(c);
+      counts.push_back(count);
+    }
+    row_ptr->as<int64_t>()[k + 1] = static_cast<int64_t>(cols.size());
+  }
+  auto col = std::make_shared<Buffer>(DType::i32, static_cast<int64_t>(cols.size()));
+  std::copy(cols.begin(), cols.end(), col->as<int32_t>());
+  auto values = std::make_shared<Buffer>(dtype, static_cast<int64_t>(counts.size()));
+  for (size_t i = 0; i < counts.size(); ++i) values->set_real(static_cast<int64_t>(i), counts[i]);
+  auto pattern = std::make_shared<const runtime::CsrPattern>(runtime::CsrPattern{nnz, n, row_ptr, col});
+  Shape entries({Dim{ir::kSparseEntries, nnz, DimType::instance, {}}});
+  slot =
+      std::make_shared<runtime::SparseOperand>(runtime::CsrMatrix{pattern, values, 1}, Shape(), entries, own);
+  return slot;
+}
+
+// A and b for arguments that are being traced: the values graph is traced too, and the
+// coefficients reach the stored entries through the value maps, so the matrix's values are a
+// tracer (differentiable with respect to the arguments).
+LinearCore::Affine evaluate_traced(LinearCore::Extracted& e, const std::vector<Tensor>& args) {
+  const passes::LinearForm& form = e.form;
+  const runtime::ValuePlan& plan = e.assembly.plan;
+  DType dtype = form.output.dtype;
+  std::vector<Tensor> out = call_graph(form.values, args);
+  Dim entries{ir::kSparseEntries, e.assembly.pattern->nnz(), DimType::instance, {}};
+  Tensor values = zeros(plan.batch & Shape({entries}), dtype);
+  for (size_t t = 0; t < form.terms.size(); ++t) {
+    Tensor coef = out[static_cast<size_t>(form.terms[t].coef)].astype(dtype);
+    std::shared_ptr<const runtime::SparseOperand> P = value_map(e, t, dtype);
+    if (P->cols().rank() == 0) {  // one coefficient for every entry of the term: counts them
+      const runtime::CsrMatrix& m = P->csr();
+      auto counts = std::make_shared<Buffer>(dtype, entries.size);
+      for (int64_t k = 0; k < entries.size; ++k) {
+        const int64_t* rp = m.pattern->row_ptr->as<int64_t>();
+        counts->set_real(k, rp[k + 1] > rp[k] ? m.values->get_real(rp[k]) : 0.0);
+      }
+      values = values + coef * make_tensor(counts, Shape({entries}));
+    } else {
+      values = values + apply(ir::Op::matmul_sparse, {coef}, ir::attrs::matmul_sparse(P));
+    }
+  }
+  SparseData s{runtime::CsrMatrix{e.assembly.pattern, nullptr, e.batch.volume()}, e.batch, e.rows, e.cols};
+  Tensor b = form.bias >= 0 ? out[static_cast<size_t>(form.bias)] : zeros(form.output.shape, dtype);
+  return {make_traced_sparse(std::move(s), values), b, form.bias < 0, false};
+}
+
 }  // namespace
 
 LinearCore::Affine LinearCore::matrix(const std::string& key, const std::vector<Tensor>& args,
                                       const JitCore::TraceFn& f) {
-  if (any_tracer(std::vector<Tensor>(args.begin() + 1, args.end()))) {
-    throw Error(
-        "matrix_from_function / jit_compile_linear: a sparse matrix cannot hold values computed in a traced "
-        "function yet (an argument after x is being traced). Pass the linear function itself to solve_linear "
-        "(with grad_for_f for gradients with respect to its arguments), or apply it to x");
-  }
   std::shared_ptr<Extracted> e = cache_->get_or_make(key, [&](int) { return extract(args, f); });
+  std::vector<Tensor> f_args(args.begin() + 1, args.end());
+  if (any_tracer(f_args)) return evaluate_traced(*e, f_args);
   std::vector<runtime::BufferPtr> arg_buffers;
   for (size_t i = 1; i < args.size(); ++i) arg_buffers.push_back(args[i].data().buffer);
   std::lock_guard lock(e->mutex);

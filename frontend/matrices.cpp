@@ -39,7 +39,19 @@ Tensor sparse_matmul(const Tensor& A, const SparseData& s, const Tensor& x) {
   if (dtype == DType::boolean) dtype = DType::i64;
   std::shared_ptr<const runtime::SparseOperand> matrix = s.operand;
   if (matrix->dtype() != dtype) matrix = matrix->with_dtype(dtype);
-  return detail::apply(ir::Op::matmul_sparse, {x.astype(dtype)}, ir::attrs::matmul_sparse(matrix));
+  std::vector<Tensor> operands{x.astype(dtype)};
+  if (s.traced_values.defined()) operands.push_back(s.traced_values.astype(dtype));
+  return detail::apply(ir::Op::matmul_sparse, std::move(operands), ir::attrs::matmul_sparse(matrix));
+}
+
+// The operations that read a sparse matrix's values here and now.
+void require_concrete_values(const Tensor& A, const char* what) {
+  if (A.data().sparse->traced_values.defined()) {
+    throw Error(fmt::format(
+        "{}: the values of this sparse matrix {} are computed in a traced function; only matmul and "
+        "solve_linear take such a matrix",
+        what, A.shape().str()));
+  }
 }
 
 }  // namespace
@@ -71,6 +83,7 @@ Tensor matmul(const Tensor& A, const Tensor& x) {
 
 Tensor dense(const Tensor& A) {
   if (!A.is_sparse()) return A;
+  require_concrete_values(A, "dense");
   const SparseData& s = *A.data().sparse;
   const Shape& shape = A.shape();
   auto out = std::make_shared<Buffer>(A.dtype(), shape.volume());
@@ -89,6 +102,7 @@ int64_t nnz(const Tensor& A) {
 
 Tensor transpose(const Tensor& A) {
   if (A.is_sparse()) {
+    require_concrete_values(A, "transpose");
     const SparseData& s = *A.data().sparse;
     // The transpose kept with the matrix (matmul_sparse's VJP uses it too).
     const auto& t = dynamic_cast<const runtime::SparseOperand&>(*s.operand->transposed());

@@ -204,6 +204,18 @@ Tensor make_sparse(SparseData sparse) {
   return Tensor(std::move(d));
 }
 
+Tensor make_traced_sparse(SparseData sparse, const Tensor& values) {
+  auto d = std::make_shared<TensorData>();
+  d->type = ir::ValueType{sparse.batch & sparse.rows & dual_of(sparse.cols), values.dtype()};
+  sparse.operand = std::make_shared<runtime::SparseOperand>(sparse.csr, sparse.batch, sparse.rows,
+                                                            sparse.cols, values.dtype());
+  sparse.traced_values = values;
+  d->trace = values.data().trace;
+  d->value = values.data().value;
+  d->sparse = std::make_shared<const SparseData>(std::move(sparse));
+  return Tensor(std::move(d));
+}
+
 bool is_tracer(const Tensor& t) { return t.defined() && t.data().trace != nullptr; }
 
 Tensor make_tracer(const std::shared_ptr<TraceState>& trace, ir::Value v, bool weak) {

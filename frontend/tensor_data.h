@@ -51,6 +51,8 @@ struct SparseData {
   std::shared_ptr<SolverCache> cache = std::make_shared<SolverCache>();
   // The matrix as matmul_sparse's payload (set by make_sparse); it keeps the transpose.
   std::shared_ptr<const runtime::SparseOperand> operand;
+  // Values computed in a trace (csr.values is null): a tracer of shape batch & entries.
+  Tensor traced_values;
 };
 
 // A tensor is concrete (it has a buffer, or sparse data) or a tracer (a value of a trace's graph).
@@ -75,6 +77,9 @@ ir::Value trace_value(TraceState& trace, const Tensor& t);
 
 Tensor make_tensor(std::shared_ptr<const Buffer> buffer, Shape shape, bool weak = false);
 Tensor make_sparse(SparseData sparse);
+// A sparse matrix whose values (batch & the operand's entries dim) are a tracer: the matrix is
+// a tracer of the same trace.
+Tensor make_traced_sparse(SparseData pattern, const Tensor& values);
 // The dual dims "~n" a sparse matrix shows for its column dims n.
 Shape dual_of(const Shape& cols);
 

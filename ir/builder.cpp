@@ -171,8 +171,10 @@ Value Builder::rename(Value v, const std::vector<attrs::RenamePair>& pairs) {
   return pairs.empty() ? v : g_->add(Op::rename, {v}, attrs::rename(pairs));
 }
 
-Value Builder::matmul_sparse(std::shared_ptr<const SparseMatrixPayload> matrix, Value x) {
-  return g_->add(Op::matmul_sparse, {x}, attrs::matmul_sparse(std::move(matrix)));
+Value Builder::matmul_sparse(std::shared_ptr<const SparseMatrixPayload> matrix, Value x, Value values) {
+  std::vector<Value> operands{x};
+  if (values.valid()) operands.push_back(values);
+  return g_->add(Op::matmul_sparse, std::move(operands), attrs::matmul_sparse(std::move(matrix)));
 }
 
 Value Builder::with_dim(Value v, const Dim& d) {

@@ -90,7 +90,8 @@ class Builder {
   Value concat(std::vector<Value> parts, const std::string& dim);
   Value stack(std::vector<Value> parts, const Shape& new_dim);
   Value rename(Value v, const std::vector<attrs::RenamePair>& pairs);
-  Value matmul_sparse(std::shared_ptr<const SparseMatrixPayload> matrix, Value x);
+  // With `values` valid, they are the matrix's values (batch & entries).
+  Value matmul_sparse(std::shared_ptr<const SparseMatrixPayload> matrix, Value x, Value values = {});
 
   // v given `d` (without its item names) as a dim of its own; v itself when it has one of that name.
   Value with_dim(Value v, const Dim& d);

@@ -83,7 +83,7 @@ constexpr std::array<OpInfo, kNumOps> kTable = {{
   {Op::concat, "concat", -1, K::layout, D::same},
   {Op::stack, "stack", -1, K::layout, D::same},
   {Op::rename, "rename", 1, K::layout, D::same},
-  {Op::matmul_sparse, "matmul_sparse", 1, K::host, D::same},
+  {Op::matmul_sparse, "matmul_sparse", -1, K::host, D::same},
   {Op::solve_linear, "solve_linear", -1, K::host, D::none},
 }};
 // clang-format on
@@ -159,9 +159,21 @@ void check_extrapolable(const OpInfo& info, const Dim& d, const Extrapolation& e
 
 // A·x contracts x's dims that are A's columns; x's other dims and A's batch dims stay, A's rows
 // come last: (x's other dims & A's batch) & A's rows, as the eager product orders them.
-Shape matmul_sparse_shape(const ValueType& x, const Attrs& a) {
+// A second operand holds the matrix's values: one per stored entry and batch entry.
+Shape matmul_sparse_shape(std::span<const ValueType> in, const Attrs& a) {
+  const ValueType& x = in[0];
   const auto* m = dynamic_cast<const SparseMatrixPayload*>(a.payload.get());
   if (m == nullptr) throw Error("matmul_sparse: needs a sparse matrix payload");
+  if (in.size() > 2)
+    throw Error(fmt::format("matmul_sparse: expects x and the values, got {} operands", in.size()));
+  if (in.size() == 2) {
+    Shape want = m->batch() & Shape({m->entries()});
+    if (in[1].shape.rank() != want.rank() || in[1].shape.without(want.names()).rank() != 0 ||
+        in[1].dtype != x.dtype) {
+      throw ShapeError(fmt::format("matmul_sparse: the values must be {} {}, got {} {}", dtype_name(x.dtype),
+                                   want.str(), dtype_name(in[1].dtype), in[1].shape.str()));
+    }
+  }
   if (m->dtype() != x.dtype) {
     throw Error(fmt::format("matmul_sparse: the matrix holds {} values but the vector is {}",
                             dtype_name(m->dtype()), dtype_name(x.dtype)));
@@ -310,7 +322,7 @@ Shape infer_shape(const OpInfo& info, std::span<const ValueType> in, const Attrs
       }
       return Shape(dims);
     }
-    case Op::matmul_sparse: return matmul_sparse_shape(in[0], a);
+    case Op::matmul_sparse: return matmul_sparse_shape(in, a);
     case Op::solve_linear: return solve_linear_type(in, a).shape;
     default: break;
   }

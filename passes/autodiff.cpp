@@ -174,12 +174,29 @@ class Reverse {
           back.push_back({p.to, p.from, b_.shape(x(0)).type(p.from)});
         return give(0, b_.rename(ct, back));
       }
-      case Op::matmul_sparse: {  // (A x)ᵀ ct = Aᵀ ct, with Aᵀ kept with the matrix
-        const auto& A = dynamic_cast<const ir::SparseMatrixPayload&>(*n.attrs.payload);
-        return give(0, b_.matmul_sparse(A.transposed(), ct));
-      }
+      case Op::matmul_sparse: return sparse_matmul_rule(n, ct);
       case Op::solve_linear: return solve_rule(n, v, ct);
         // clang-format on
+    }
+  }
+
+  // (A x)ᵀ ct = Aᵀ ct, with Aᵀ kept with the matrix. Values computed in the program (operand 1)
+  // get ct_r · x_c on the pattern: both gathered per stored entry by 0/1 matrices; Aᵀ then
+  // takes them reordered for its own entries.
+  void sparse_matmul_rule(const Node& n, Value ct) {
+    const auto& A = dynamic_cast<const ir::SparseMatrixPayload&>(*n.attrs.payload);
+    if (n.inputs.size() == 1) return accumulate(n.inputs[0], b_.matmul_sparse(A.transposed(), ct));
+    Value x = n.inputs[0], values = n.inputs[1];
+    DType dtype = b_.dtype(ct);
+    if (needs(x)) {
+      Dim entries = A.entries();
+      Value source = b_.rename(values, {{entries.name, ir::kSourceEntries, entries.type}});
+      Value transposed_values = b_.matmul_sparse(A.transpose_gather(dtype), source);
+      accumulate(x, b_.matmul_sparse(A.transposed(), ct, transposed_values));
+    }
+    if (needs(values)) {
+      accumulate(values,
+                 b_.mul(b_.matmul_sparse(A.row_gather(dtype), ct), b_.matmul_sparse(A.col_gather(dtype), x)));
     }
   }
 

@@ -221,16 +221,45 @@ class Linearizer {
       case Op::ne: not_linear(n, "compares a value that depends on x");
       case Op::reduce_max:
       case Op::reduce_min: not_linear(n, "selects among values that depend on x");
-      case Op::matmul_sparse:
-        throw Error(
-            "jit_compile_linear: a sparse matrix times x cannot be extracted into the function's matrix yet; "
-            "pass the sparse matrix to solve_linear directly, or use dense(A) inside the function");
+      case Op::matmul_sparse: return sparse_matmul_rule(n);
       case Op::solve_linear:
         throw NotLinearError(
             "jit_compile_linear: solve_linear of a value that depends on x cannot be extracted into the "
             "function's matrix (its inverse is dense); solve outside the linear function");
     }
     not_linear(n, "has no linearization rule");
+  }
+
+  // A·u for u affine in x: the entry in slot s of row r reads u at its column, so each term's
+  // column indices and coefficients are gathered to (rows, slot) by 0/1 sparse products — the
+  // indices shifted by one, so that an empty slot gathers −1: no entry — and multiplied by the
+  // entries' values; the slots are summed.
+  Abstract sparse_matmul_rule(const Node& n) {
+    auto A = std::dynamic_pointer_cast<const ir::SparseMatrixPayload>(n.attrs.payload);
+    const std::vector<Value>& in = n.inputs;
+    if (in.size() == 2 && at(in[1]).affine()) not_linear(n, "has matrix values that depend on x");
+    const DType dt = n.type.dtype;
+    Value values = in.size() == 2
+                       ? at(in[1]).val
+                       : form_.values.add_constant(A->values(), A->batch() & Shape({A->entries()}));
+    Value slot_values = vb_.matmul_sparse(A->slot_values(dt), values);
+    Value one = pb_.scalar(1, DType::i32);
+    Abstract out;
+    for (const Term& t : at(in[0]).terms) {
+      Value col = pb_.add(pb_.broadcast_to(t.col, pb_.shape(t.col) & A->cols()), one);
+      Value coef = vb_.cast(t.coef, dt);
+      coef = vb_.broadcast_to(coef, vb_.shape(coef) & A->cols());
+      std::vector<std::string> summed = t.summed;
+      summed.push_back(ir::kSparseSlots);
+      out.terms.push_back({pb_.sub(pb_.matmul_sparse(A->slot_columns(DType::i32), col), one),
+                           vb_.mul(vb_.matmul_sparse(A->slot_columns(dt), coef), slot_values), summed});
+    }
+    if (Value bias = at(in[0]).bias; bias.valid()) {
+      bias = vb_.cast(bias, dt);
+      bias = vb_.broadcast_to(bias, vb_.shape(bias) & A->cols());
+      out.bias = vb_.matmul_sparse(A, bias, in.size() == 2 ? values : Value{});
+    }
+    return out;
   }
 
   // where(cond, a, b): a fixed condition removes entries from the pattern; one that depends

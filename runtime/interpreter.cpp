@@ -286,6 +286,7 @@ BufferPtr evaluate(Op op, const Attrs& attrs, const ValueType& result, std::span
     case Op::matmul_sparse: {
       const auto* A = dynamic_cast<const SparseOperand*>(attrs.payload.get());
       if (A == nullptr) throw InternalError("matmul_sparse: the payload is not a runtime::SparseOperand");
+      if (in.size() == 2) return sparse_matmul(*A, *in[0], in_types[0].shape, result.shape, in[1].get(), in_types[1].shape);
       return sparse_matmul(*A, *in[0], in_types[0].shape, result.shape);
     }
     case Op::solve_linear:
