@@ -135,6 +135,9 @@ TEST_CASE("thread pool: the first exception reaches the caller", "[thread_pool]"
                                         [&](int64_t b) {
                                           ran.fetch_add(1);
                                           if (b == 10) throw std::runtime_error("block 10 failed");
+                                          // Long enough that the failure is seen before the other
+                                          // threads run every block (throwing takes microseconds).
+                                          std::this_thread::sleep_for(std::chrono::microseconds(20));
                                         }),
                       "block 10 failed");
     // The blocks left when the failure was seen are skipped.
