@@ -12,8 +12,8 @@
 //      differences). jit_compile(step) against the same step run eagerly, goal compiled / eager ≤ 1;
 //      both results are compared.
 // No OpenMP code runs here (no hand-written baselines), so no OMP_WAIT_POLICY re-exec is needed.
-// Where the compiled parts throw (solve_linear on traced tensors), the Error is printed and the
-// goal counts as missed. Parts: `bench_solve_gradient [ab]`; BENCH_REPS sets the repetitions.
+// Should a compiled part throw, the Error is printed and its goal counts as missed.
+// Parts: `bench_solve_gradient [ab]`; BENCH_REPS sets the repetitions.
 #include <phijit/phijit.h>
 
 #include <cstdio>
