@@ -192,6 +192,46 @@ bool same_dims(const Shape& a, const Shape& b) {
   return a.rank() == b.rank() && a.without(b.names()).rank() == 0;
 }
 
+// A matrix-free operator traced under the enclosing trace: on x with the solve's batch dims
+// (again when f adds batch dims or a wider dtype to them), and without them when a method needs
+// the matrix; the solution's and the right-hand side's types.
+struct TracedFunction {
+  Trace batched;
+  std::optional<Trace> single;
+  ir::ValueType result, rhs;
+};
+TracedFunction trace_operator(const std::shared_ptr<TraceState>& trace, const TracedOperator& op,
+                              const Tensor& y, const Tensor& x0, DType dtype, Shape batch,
+                              bool matrix_needed) {
+  auto traced = [&](const Shape& x_shape) {
+    return trace_function(
+        {{x_shape, dtype}}, {false},
+        [&](const std::vector<Tensor>& x) { return std::vector<Tensor>{op.function(x[0])}; }, trace);
+  };
+  TracedFunction f{traced(batch & x0.shape().non_batch()), std::nullopt, {}, {}};
+  for (int round = 0; round < 2; ++round) {
+    const ir::ValueType out = f.batched.graph.type(f.batched.graph.outputs()[0]);
+    DType wider = float_type(promote(dtype, out.dtype));
+    if (same_dims(out.shape.batch() & batch, batch) && wider == dtype) break;
+    batch = batch & out.shape.batch();
+    dtype = wider;
+    f.batched = traced(batch & x0.shape().non_batch());
+  }
+  f.result = {batch & x0.shape().non_batch(), dtype};
+  f.rhs = f.batched.graph.type(f.batched.graph.outputs()[0]);
+  if (!same_dims(f.rhs.shape.non_batch(), y.shape().non_batch())) {
+    throw ShapeError(fmt::format("solve_linear: f returned other dims than y has: f(x0) {} vs {}",
+                                 f.rhs.shape.str(), y.shape().str()));
+  }
+  if (f.rhs.dtype != dtype || !same_dims(f.rhs.shape.batch(), batch)) {
+    throw Error(fmt::format("solve_linear: f(x) for x {} {} returned {} {}, which changes with x's type",
+                            dtype_name(dtype), f.result.shape.str(), dtype_name(f.rhs.dtype),
+                            f.rhs.shape.str()));
+  }
+  if (matrix_needed) f.single = traced(x0.shape().non_batch());
+  return f;
+}
+
 }  // namespace
 
 std::shared_ptr<TraceState> solve_trace(const std::vector<Tensor>& tensors) {
@@ -220,36 +260,13 @@ Tensor trace_solve_linear(const std::shared_ptr<TraceState>& trace, const Traced
     result = {batch & x0.shape().non_batch(), dtype};
     rhs = {batch & y.shape().non_batch(), dtype};
   } else {
-    auto traced = [&](const Shape& x_shape) {
-      return trace_function(
-          {{x_shape, dtype}}, {false},
-          [&](const std::vector<Tensor>& x) { return std::vector<Tensor>{op.function(x[0])}; }, trace);
-    };
-    // On x with the solve's batch dims; again when f adds batch dims or a wider dtype to them.
-    Trace f = traced(batch & x0.shape().non_batch());
-    for (int round = 0; round < 2; ++round) {
-      const ir::ValueType out = f.graph.type(f.graph.outputs()[0]);
-      DType wider = float_type(promote(dtype, out.dtype));
-      if (same_dims(out.shape.batch() & batch, batch) && wider == dtype) break;
-      batch = batch & out.shape.batch();
-      dtype = wider;
-      f = traced(batch & x0.shape().non_batch());
-    }
-    result = {batch & x0.shape().non_batch(), dtype};
-    rhs = f.graph.type(f.graph.outputs()[0]);
-    if (!same_dims(rhs.shape.non_batch(), y.shape().non_batch())) {
-      throw ShapeError(fmt::format("solve_linear: f returned other dims than y has: f(x0) {} vs {}",
-                                   rhs.shape.str(), y.shape().str()));
-    }
-    if (rhs.dtype != dtype || !same_dims(rhs.shape.batch(), batch)) {
-      throw Error(fmt::format("solve_linear: f(x) for x {} {} returned {} {}, which changes with x's type",
-                              dtype_name(dtype), result.shape.str(), dtype_name(rhs.dtype), rhs.shape.str()));
-    }
-    add_captures(f, operands);
-    std::optional<Trace> single;  // without batch dims: for the matrix
-    if (matrix_needed) add_captures(*(single = traced(x0.shape().non_batch())), operands);
-    payload_op.apply = std::make_shared<LazyProgram>(with_operands(f, operands, trace->graph));
-    if (single) payload_op.matrix = with_operands(*single, operands, trace->graph);
+    TracedFunction f = trace_operator(trace, op, y, x0, dtype, batch, matrix_needed);
+    result = f.result;
+    rhs = f.rhs;
+    add_captures(f.batched, operands);
+    if (f.single) add_captures(*f.single, operands);
+    payload_op.apply = std::make_shared<LazyProgram>(with_operands(f.batched, operands, trace->graph));
+    if (f.single) payload_op.matrix = with_operands(*f.single, operands, trace->graph);
   }
   Solve settings = solve;
   settings.x0.reset();  // a node operand; a tracer kept in the payload would keep its trace alive
@@ -257,8 +274,8 @@ Tensor trace_solve_linear(const std::shared_ptr<TraceState>& trace, const Traced
       std::make_shared<SolvePayload>(std::move(settings), std::move(payload_op), result, rhs, false);
 
   ir::Builder b(trace->graph);
-  std::vector<ir::Value> inputs{b.cast(trace_value(*trace, y), dtype),
-                                b.broadcast_to(b.cast(trace_value(*trace, x0), dtype), result.shape)};
+  std::vector<ir::Value> inputs{b.cast(trace_value(*trace, y), result.dtype),
+                                b.broadcast_to(b.cast(trace_value(*trace, x0), result.dtype), result.shape)};
   inputs.insert(inputs.end(), operands.begin(), operands.end());
   return make_tracer(trace, trace->graph.add(ir::Op::solve_linear, inputs, ir::attrs::solve_linear(payload)),
                      false);
