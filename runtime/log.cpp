@@ -1,10 +1,14 @@
 #include "runtime/log.h"
 
+#include <fmt/ranges.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
 #include <cstdlib>
 #include <memory>
 #include <string_view>
+#include <vector>
+
+#include "ir/dump.h"
 
 namespace phijit::runtime {
 
@@ -38,6 +42,10 @@ std::shared_ptr<spdlog::logger> make_logger() {
     if (!level.empty()) {
       log->warn("PHIJIT_LOG={} is not one of debug, info, warn, error; using warn", level);
     }
+  }
+  if (std::vector<std::string> unknown = ir::unknown_dumps(); !unknown.empty()) {
+    log->warn("PHIJIT_DUMP: ignoring '{}' (not a dump); the dumps are {} (comma-separated)",
+              fmt::join(unknown, "', '"), fmt::join(ir::kDumps, ", "));
   }
   return log;
 }
