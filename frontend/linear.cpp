@@ -43,6 +43,28 @@ void LinearCore::clear_cache() { cache_->clear(); }
 
 namespace {
 
+// f traced on x without its batch dims: each batch entry of x gets the same matrix. An f that
+// reads or reduces a batch dim of x fails there; the error says why.
+Trace trace_one_entry(std::vector<ir::ValueType> types, const std::vector<bool>& weak,
+                      const JitCore::TraceFn& f) {
+  const Shape x_batch = types[0].shape.batch();
+  types[0].shape = types[0].shape.non_batch();
+  try {
+    return trace_function(types, weak, f);
+  } catch (const Error& e) {
+    std::string message = e.what();
+    bool about_batch = false;
+    for (const std::string& name : x_batch.names())
+      about_batch = about_batch || message.find(name) != std::string::npos;
+    if (!about_batch) throw;
+    throw ShapeError(fmt::format(
+        "jit_compile_linear traces f on one batch entry of x: x {} without its batch dims {}, because every "
+        "batch entry gets the same matrix. f must act on each batch entry alone (it may not read or reduce "
+        "x's batch dims). Tracing f failed with: {}",
+        types[0].shape.str(), x_batch.str(), message));
+  }
+}
+
 std::shared_ptr<LinearCore::Extracted> extract(const std::vector<Tensor>& args, const JitCore::TraceFn& f) {
   auto t0 = std::chrono::steady_clock::now();
   std::vector<ir::ValueType> types;
@@ -53,8 +75,7 @@ std::shared_ptr<LinearCore::Extracted> extract(const std::vector<Tensor>& args, 
     types.push_back(a.data().type);
     weak.push_back(a.data().weak);
   }
-  types[0].shape = types[0].shape.non_batch();  // each batch entry of x gets the same matrix
-  Trace trace = trace_function(types, weak, f);
+  Trace trace = trace_one_entry(types, weak, f);
   double trace_ms = runtime::ms_since(t0);
   auto e = std::make_shared<LinearCore::Extracted>();
   e->form = passes::run_linearize(trace.graph);

@@ -212,3 +212,15 @@ TEST_CASE("linear: every nonlinear use of x raises NotLinearError naming the op"
     CHECK_THROWS_AS(jit_compile_linear(f)(x0), NotLinearError);
   }
 }
+
+TEST_CASE("jit_compile_linear: f that reduces x's batch dim gets an error saying why") {
+  Tensor x = random_normal(batch("b", 3) & spatial("x", 4), 1);
+  auto f = jit_compile_linear([](const Tensor& u) { return u - mean(u, "b"); });
+  CHECK_THROWS_MATCHES(f(x), ShapeError,
+                       message_contains({"one batch entry", "(bᵇ=3)", "each batch entry alone", "b"}));
+  // Acting on each entry alone works, with one matrix for all entries.
+  auto g =
+      jit_compile_linear([](const Tensor& u) { return 2.0 * u - shift(u, "x", 1, extrapolation::ZERO); });
+  CHECK_THAT(g(x).to_vector(),
+             Catch::Matchers::Approx((2.0 * x - shift(x, "x", 1, extrapolation::ZERO)).to_vector()));
+}
