@@ -111,7 +111,7 @@ std::string temp_suffix() {
 // The files the cache itself names: entries, and the temporary files they are written through.
 bool is_entry_name(std::string_view name) {
   return name.size() == kEntryNameSize && name.substr(16) == ".o" &&
-         std::all_of(name.begin(), name.begin() + 16, [](char c) { return std::isxdigit(c) != 0; });
+         std::all_of(name.begin(), name.begin() + 16, [](unsigned char c) { return std::isxdigit(c) != 0; });
 }
 bool is_temp_name(std::string_view name) {
   return name.size() > kEntryNameSize && is_entry_name(name.substr(0, kEntryNameSize)) &&
@@ -133,7 +133,8 @@ void log_write_failure(const std::string& message) {
   warn_once(warned, message);
 }
 
-// A file where an entry should be that no phijit process of this user wrote as it is.
+// A file in an entry's place that phijit did not write as it is (its type, owner, mode or size
+// is wrong): someone may be trying to plant code, worth a warning.
 void log_untrusted_entry(const std::string& message) {
   static std::atomic<bool> warned{false};
   warn_once(warned, message);
