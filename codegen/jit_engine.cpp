@@ -116,9 +116,13 @@ JitEngine::Impl::Impl() {
   }
 
   const std::filesystem::path dir = cache_dir_from_env();
-  if (!dir.empty()) disk.emplace(dir);
+  if (!dir.empty()) {
+    disk.emplace(dir, cache_limits_from_env());
+    // A directory that cannot be created or trusted was reported by the cache itself.
+    if (!disk->enabled()) disk.reset();
+  }
   runtime::logger().debug("JIT ready for {} (CPU {}); disk cache {}", compiler.triple(), compiler.cpu(),
-                          dir.empty() ? std::string("disabled") : dir.string());
+                          disk ? disk->dir().string() : std::string("disabled"));
 }
 
 std::shared_ptr<CacheEntry> JitEngine::Impl::link(std::string_view object, const std::string& name,

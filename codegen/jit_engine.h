@@ -40,7 +40,9 @@ class JitEngine {
 
   int64_t compile_count() const;  // modules compiled by LLVM in this process (not cache hits)
   int64_t disk_hit_count() const;
-  std::string cache_dir() const;  // "" when the disk cache is disabled
+  // "" when the disk cache is disabled: PHIJIT_CACHE_DIR="", or a directory that cannot be
+  // created or is not trusted (see ObjectCache).
+  std::string cache_dir() const;
 
   JitEngine(const JitEngine&) = delete;
   JitEngine& operator=(const JitEngine&) = delete;

@@ -1,7 +1,8 @@
 // A separate process for the disk-cache tests: compiles one fixed function and prints how
-// many modules LLVM compiled and how many came from the disk cache. By default the function
-// is one kernel; `cache_probe rollout` compiles a rollout of six identical steps and a sum,
-// which is two distinct kernels (the step, and the sum with the last step fused into it).
+// many modules LLVM compiled, how many came from the disk cache, and the cache directory it
+// used ('' when none); it fails when the result is wrong. By default the function is one
+// kernel; `cache_probe rollout` compiles a rollout of six identical steps and a sum, which is
+// two distinct kernels (the step, and the sum with the last step fused into it).
 #include <phijit/phijit.h>
 
 #include <cstdio>
@@ -31,7 +32,8 @@ int main(int argc, char** argv) {
   Tensor y = jit_compile(fn)(x);
   double err = max(abs(y - fn(x))).item();
   auto& engine = codegen::JitEngine::instance();
-  std::printf("compiles=%lld disk_hits=%lld error=%g\n", static_cast<long long>(engine.compile_count()),
-              static_cast<long long>(engine.disk_hit_count()), err);
+  std::printf("compiles=%lld disk_hits=%lld error=%g cache_dir='%s'\n",
+              static_cast<long long>(engine.compile_count()), static_cast<long long>(engine.disk_hit_count()),
+              err, engine.cache_dir().c_str());
   return err < 1e-12 ? 0 : 1;
 }
