@@ -55,10 +55,12 @@ class FunctionOperator final : public runtime::LinearOperator {
  public:
   FunctionOperator(const std::function<Tensor(const Tensor&)>& f, std::vector<Dim> x_order,
                    std::vector<Dim> y_order, BufferPtr offset)
-      : f_(f), x_order_(std::move(x_order)), y_order_(std::move(y_order)), offset_(std::move(offset)) {
-    for (size_t k = 0; k < x_order_.size(); ++k) n_ *= x_order_[k].size;
-    for (size_t k = 0; k < y_order_.size(); ++k) m_ *= y_order_[k].size;
-  }
+      : f_(f),
+        x_order_(std::move(x_order)),
+        y_order_(std::move(y_order)),
+        offset_(std::move(offset)),
+        n_(volume_of(x_order_)),
+        m_(volume_of(y_order_)) {}
   int64_t rows() const override { return rows_; }
   int64_t cols() const override { return cols_; }
   void set_batch(int64_t batch) {
@@ -337,12 +339,13 @@ SolveInfo solve_info(const Layout& l, const Solve& solve, runtime::KrylovResult&
   info.diverged = booleans(r.diverged, l.batch);
   if (!r.trajectory.empty()) {
     auto k = static_cast<int64_t>(r.trajectory.size());
-    auto traj = std::make_shared<Buffer>(x->dtype(), k * x->count(), Buffer::Uninitialized{});
+    Shape traj_shape = phijit::batch("trajectory", k) & x_shape;  // "trajectory" outermost
+    auto traj = std::make_shared<Buffer>(x->dtype(), traj_shape, Buffer::Uninitialized{});
     for (int64_t i = 0; i < k; ++i) {
       std::memcpy(static_cast<char*>(traj->data()) + i * x->bytes(),
                   r.trajectory[static_cast<size_t>(i)]->data(), x->bytes());
     }
-    info.trajectory = make_tensor(traj, phijit::batch("trajectory", k) & x_shape);
+    info.trajectory = make_tensor(traj, traj_shape);
   }
   bool diverged = std::find(r.diverged.begin(), r.diverged.end(), true) != r.diverged.end();
   bool converged = std::find(r.converged.begin(), r.converged.end(), false) == r.converged.end();
