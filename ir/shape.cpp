@@ -36,6 +36,18 @@ namespace {
 
 void check_dim(const Dim& d) {
   if (d.name.empty() || d.name == "~") throw ShapeError("A dim needs a non-empty name");
+  // Dim lists such as sum(x, "a, b") are split at commas and trimmed, so such a name could
+  // never be selected again (and sum(x, "a,b") would mean two dims).
+  if (d.name.find(',') != std::string::npos) {
+    throw ShapeError(
+        fmt::format("Dim name '{}' contains ',': dim lists such as \"x,y\" are split at commas, so a name "
+                    "cannot hold one",
+                    d.name));
+  }
+  if (d.name.front() == ' ' || d.name.back() == ' ') {
+    throw ShapeError(fmt::format(
+        "Dim name '{}' starts or ends with a space: dim lists such as \"x, y\" drop those spaces", d.name));
+  }
   if (d.size < 0) {
     throw ShapeError(fmt::format("Dim '{}' needs a size >= 0, got {}", d.name, d.size));
   }

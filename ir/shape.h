@@ -32,8 +32,9 @@ std::string dims_str(std::span<const Dim> dims);
 class Shape {
  public:
   Shape() = default;  // rank 0: the shape of a scalar
-  // Dims in any order; they are kept in canonical order. Repeated names must agree. Sizes
-  // are >= 0 and their product fits in int64 (so every volume and stride does).
+  // Dims in any order; they are kept in canonical order. Repeated names must agree. Names
+  // are non-empty without ',' (dim lists such as "x,y" split there) or surrounding spaces;
+  // sizes are >= 0 and their product fits in int64 (so every volume and stride does).
   explicit Shape(const std::vector<Dim>& dims);
 
   int rank() const { return static_cast<int>(dims_.size()); }

@@ -217,3 +217,15 @@ TEST_CASE("errors: negative sizes", "[errors][sizes]") {
   CHECK_THROWS_MATCHES(ones(batch("b", 2) & channel("c", -1)), ShapeError, message_contains({"'c'", "-1"}));
   CHECK_THROWS_MATCHES(linspace(0, 1, spatial("x", -1)), ShapeError, message_contains({"'x'", "-1"}));
 }
+
+TEST_CASE("errors: dim names with a comma", "[errors][shape]") {
+  // sum(t, "a,b") means dims a and b, so a dim named "a,b" could never be reduced on its own.
+  CHECK_THROWS_MATCHES(zeros(spatial("a,b", 3)), ShapeError, message_contains({"'a,b'", "','"}));
+  CHECK_THROWS_MATCHES(batch("a,b", 3), ShapeError, message_contains({"'a,b'", "','"}));
+  CHECK_THROWS_MATCHES(instance("a,b", 3), ShapeError, message_contains({"'a,b'"}));
+  CHECK_THROWS_MATCHES(channel("a,b", 3), ShapeError, message_contains({"'a,b'"}));
+  CHECK_THROWS_MATCHES(channel("a,b", {"u", "v"}), ShapeError, message_contains({"'a,b'"}));
+  CHECK_THROWS_MATCHES(dual("a,b", 3), ShapeError, message_contains({"'~a,b'"}));
+  Tensor t = ones(spatial("a", 2) & spatial("b", 3));
+  CHECK_VALUES(sum(t, "a,b"), {6});  // what the name would have collided with
+}

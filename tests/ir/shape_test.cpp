@@ -264,3 +264,17 @@ TEST_CASE("volume_of checks the product of dims that are not a Shape", "[shape][
   dims[1].size = 3;
   CHECK(phijit::volume_of(dims) == 3 * (int64_t{1} << 40));
 }
+
+TEST_CASE("dim names with ',' or surrounding spaces are ShapeErrors", "[shape][error]") {
+  // sum(x, "a,b") reads two dims, so a dim named "a,b" could never be selected.
+  CHECK_THROWS_WITH(phijit::spatial("a,b", 3), Contains("'a,b'") && Contains("','"));
+  CHECK_THROWS_WITH(phijit::batch("a,b", 3), Contains("'a,b'"));
+  CHECK_THROWS_WITH(phijit::instance(",", 3), Contains("','"));
+  CHECK_THROWS_WITH(phijit::dual("a,b", 3), Contains("'~a,b'"));
+  CHECK_THROWS_WITH(phijit::channel("v,w", 2), Contains("'v,w'"));
+  CHECK_THROWS_WITH(phijit::channel("v,w", Names{"x", "y"}), Contains("'v,w'"));
+  CHECK_THROWS_WITH(Shape({Dim{"p,q", 1, DimType::spatial, {}}}), Contains("'p,q'"));
+  CHECK_THROWS_WITH(phijit::spatial(" x", 3), Contains("' x'") && Contains("space"));
+  CHECK_THROWS_WITH(phijit::spatial("x ", 3), Contains("'x '") && Contains("space"));
+  CHECK_NOTHROW(phijit::spatial("x y", 3));  // parse_dim_names keeps inner spaces
+}
