@@ -227,6 +227,29 @@ const Tensor& require_x0(const Solve& solve) {
 
 namespace {
 
+// Settings a solve cannot run with; `where` is how the user spells them ("Solve::" or
+// "Solve::gradient_solve->").
+void check_settings(const Solve& s, const std::string& where) {
+  if (s.max_iterations < 0) {
+    throw Error(fmt::format("solve_linear: {}max_iterations must be >= 0, got {}", where, s.max_iterations));
+  }
+  for (auto [field, value] : {std::pair{"rel_tol", s.rel_tol}, std::pair{"abs_tol", s.abs_tol}}) {
+    if (!(value >= 0)) {  // NaN too
+      throw Error(fmt::format("solve_linear: {}{} must be a number >= 0, got {}", where, field, value));
+    }
+  }
+}
+
+}  // namespace
+
+void validate_settings(const Solve& solve) {
+  check_settings(solve, "Solve::");
+  // One level only: an adjoint solve's own gradient_solve is never used.
+  if (solve.gradient_solve) check_settings(*solve.gradient_solve, "Solve::gradient_solve->");
+}
+
+namespace {
+
 // The solve on flat buffers: the vector spaces, dtype, matrix and method that solve_linear's
 // arguments make.
 struct Layout {
@@ -430,6 +453,7 @@ void unscale_result(runtime::KrylovResult& r, const std::vector<double>& scales)
 Tensor solve_linear_system(LinearSystem& sys, const Tensor& y, const Solve& solve, bool normalize_rhs) {
   auto t0 = std::chrono::steady_clock::now();
   const Tensor& x0 = require_x0(solve);
+  validate_settings(solve);
   runtime::PreconditionerKind pre_kind = runtime::parse_preconditioner(solve.preconditioner);
   if (y.is_sparse() || x0.is_sparse()) throw Error("solve_linear: y and x0 must be dense tensors");
   Layout l = lay_out(sys, y, x0, solve);

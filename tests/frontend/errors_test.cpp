@@ -229,3 +229,40 @@ TEST_CASE("errors: dim names with a comma", "[errors][shape]") {
   Tensor t = ones(spatial("a", 2) & spatial("b", 3));
   CHECK_VALUES(sum(t, "a,b"), {6});  // what the name would have collided with
 }
+
+TEST_CASE("errors: solve settings no solve can run with", "[errors][solve]") {
+  Tensor A = tensor({2, 0, 0, 4}, spatial("x", 2) & dual("x", 2));
+  Tensor y = tensor({2, 4}, spatial("x", 2));
+  auto with = [&](auto change) {
+    Solve s{.x0 = zeros(spatial("x", 2))};
+    change(s);
+    return s;
+  };
+  auto adjoint = [&](auto change) {
+    return with([&](Solve& s) {
+      Solve g{.x0 = zeros(spatial("x", 2))};
+      change(g);
+      s.gradient_solve = std::make_shared<Solve>(g);
+    });
+  };
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<std::pair<Solve, std::vector<std::string>>> cases{
+      {with([](Solve& s) { s.max_iterations = -1; }), {"Solve::max_iterations", ">= 0", "-1"}},
+      {with([](Solve& s) { s.rel_tol = -1e-3; }), {"Solve::rel_tol", ">= 0", "-0.001"}},
+      {with([&](Solve& s) { s.rel_tol = nan; }), {"Solve::rel_tol", "nan"}},
+      {with([](Solve& s) { s.abs_tol = -2; }), {"Solve::abs_tol", "-2"}},
+      {with([&](Solve& s) { s.abs_tol = nan; }), {"Solve::abs_tol", "nan"}},
+      {adjoint([](Solve& g) { g.max_iterations = -7; }), {"Solve::gradient_solve->max_iterations", "-7"}},
+      {adjoint([&](Solve& g) { g.rel_tol = nan; }), {"Solve::gradient_solve->rel_tol", "nan"}},
+      {adjoint([](Solve& g) { g.abs_tol = -1; }), {"Solve::gradient_solve->abs_tol", "-1"}},
+  };
+  auto scale = [](const Tensor& x) { return 2 * x; };
+  for (const auto& [solve, parts] : cases) {
+    INFO(parts[0]);
+    CHECK_THROWS_MATCHES(solve_linear(A, y, solve), Error, message_contains(parts));
+    CHECK_THROWS_MATCHES(solve_linear(scale, y, solve), Error, message_contains(parts));
+    // Inside a trace the solve is a node of the graph: checked when it is traced.
+    auto traced = jit_compile([&](const Tensor& y) { return solve_linear(A, y, solve); });
+    CHECK_THROWS_MATCHES(traced(y), Error, message_contains(parts));
+  }
+}
