@@ -86,7 +86,7 @@ Tensor dense(const Tensor& A) {
   require_concrete_values(A, "dense");
   const SparseData& s = *A.data().sparse;
   const Shape& shape = A.shape();
-  auto out = std::make_shared<Buffer>(A.dtype(), shape.volume());
+  auto out = std::make_shared<Buffer>(A.dtype(), shape);
   std::vector<std::string> dual_names = detail::dual_of(s.cols).names();
   runtime::scatter_dense(s.csr, runtime::element_offsets(s.batch, shape),
                          runtime::element_offsets(s.rows, shape),

@@ -55,10 +55,12 @@ class FunctionOperator final : public runtime::LinearOperator {
  public:
   FunctionOperator(const std::function<Tensor(const Tensor&)>& f, std::vector<Dim> x_order,
                    std::vector<Dim> y_order, BufferPtr offset)
-      : f_(f), x_order_(std::move(x_order)), y_order_(std::move(y_order)), offset_(std::move(offset)) {
-    for (size_t k = 0; k < x_order_.size(); ++k) n_ *= x_order_[k].size;
-    for (size_t k = 0; k < y_order_.size(); ++k) m_ *= y_order_[k].size;
-  }
+      : f_(f),
+        x_order_(std::move(x_order)),
+        y_order_(std::move(y_order)),
+        offset_(std::move(offset)),
+        n_(volume_of(x_order_)),
+        m_(volume_of(y_order_)) {}
   int64_t rows() const override { return rows_; }
   int64_t cols() const override { return cols_; }
   void set_batch(int64_t batch) {
@@ -225,6 +227,29 @@ const Tensor& require_x0(const Solve& solve) {
 
 namespace {
 
+// Settings a solve cannot run with; `where` is how the user spells them ("Solve::" or
+// "Solve::gradient_solve->").
+void check_settings(const Solve& s, const std::string& where) {
+  if (s.max_iterations < 0) {
+    throw Error(fmt::format("solve_linear: {}max_iterations must be >= 0, got {}", where, s.max_iterations));
+  }
+  for (auto [field, value] : {std::pair{"rel_tol", s.rel_tol}, std::pair{"abs_tol", s.abs_tol}}) {
+    if (!(value >= 0)) {  // NaN too
+      throw Error(fmt::format("solve_linear: {}{} must be a number >= 0, got {}", where, field, value));
+    }
+  }
+}
+
+}  // namespace
+
+void validate_settings(const Solve& solve) {
+  check_settings(solve, "Solve::");
+  // One level only: an adjoint solve's own gradient_solve is never used.
+  if (solve.gradient_solve) check_settings(*solve.gradient_solve, "Solve::gradient_solve->");
+}
+
+namespace {
+
 // The solve on flat buffers: the vector spaces, dtype, matrix and method that solve_linear's
 // arguments make.
 struct Layout {
@@ -337,12 +362,13 @@ SolveInfo solve_info(const Layout& l, const Solve& solve, runtime::KrylovResult&
   info.diverged = booleans(r.diverged, l.batch);
   if (!r.trajectory.empty()) {
     auto k = static_cast<int64_t>(r.trajectory.size());
-    auto traj = std::make_shared<Buffer>(x->dtype(), k * x->count(), Buffer::Uninitialized{});
+    Shape traj_shape = phijit::batch("trajectory", k) & x_shape;  // "trajectory" outermost
+    auto traj = std::make_shared<Buffer>(x->dtype(), traj_shape, Buffer::Uninitialized{});
     for (int64_t i = 0; i < k; ++i) {
       std::memcpy(static_cast<char*>(traj->data()) + i * x->bytes(),
                   r.trajectory[static_cast<size_t>(i)]->data(), x->bytes());
     }
-    info.trajectory = make_tensor(traj, phijit::batch("trajectory", k) & x_shape);
+    info.trajectory = make_tensor(traj, traj_shape);
   }
   bool diverged = std::find(r.diverged.begin(), r.diverged.end(), true) != r.diverged.end();
   bool converged = std::find(r.converged.begin(), r.converged.end(), false) == r.converged.end();
@@ -427,6 +453,7 @@ void unscale_result(runtime::KrylovResult& r, const std::vector<double>& scales)
 Tensor solve_linear_system(LinearSystem& sys, const Tensor& y, const Solve& solve, bool normalize_rhs) {
   auto t0 = std::chrono::steady_clock::now();
   const Tensor& x0 = require_x0(solve);
+  validate_settings(solve);
   runtime::PreconditionerKind pre_kind = runtime::parse_preconditioner(solve.preconditioner);
   if (y.is_sparse() || x0.is_sparse()) throw Error("solve_linear: y and x0 must be dense tensors");
   Layout l = lay_out(sys, y, x0, solve);

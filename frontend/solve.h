@@ -96,6 +96,9 @@ struct LinearSystem {
 Tensor solve_linear_system(LinearSystem& system, const Tensor& y, const Solve& solve,
                            bool normalize_rhs = false);
 const Tensor& require_x0(const Solve& solve);
+// An Error naming the field for settings no solve can run with: max_iterations < 0, negative or
+// NaN tolerances (in `solve` and its gradient_solve).
+void validate_settings(const Solve& solve);
 // Whether a sparse matrix equals its transpose (found once per matrix and kept with it).
 bool is_symmetric(const Tensor& sparse_matrix);
 

@@ -242,6 +242,7 @@ std::shared_ptr<TraceState> solve_trace(const std::vector<Tensor>& tensors) {
 Tensor trace_solve_linear(const std::shared_ptr<TraceState>& trace, const TracedOperator& op, const Tensor& y,
                           const Solve& solve) {
   const Tensor& x0 = require_x0(solve);
+  validate_settings(solve);
   if (y.is_sparse() || x0.is_sparse()) throw Error("solve_linear: y and x0 must be dense tensors");
   const Solve& adjoint_settings = solve.gradient_solve ? *solve.gradient_solve : solve;
   if (solve.gradient_solve && solve.gradient_solve->x0 && is_tracer(*solve.gradient_solve->x0)) {

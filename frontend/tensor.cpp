@@ -18,10 +18,10 @@ using detail::TensorData;
 
 namespace {
 
-std::shared_ptr<Buffer> filled(DType dtype, int64_t count, double value) {
-  auto b = std::make_shared<Buffer>(dtype, count);
+std::shared_ptr<Buffer> filled(DType dtype, const Shape& shape, double value) {
+  auto b = std::make_shared<Buffer>(dtype, shape);
   if (value != 0) {
-    for (int64_t i = 0; i < count; ++i) b->set_real(i, value);
+    for (int64_t i = 0; i < b->count(); ++i) b->set_real(i, value);
   }
   return b;
 }
@@ -55,7 +55,7 @@ Tensor slice_op(const Tensor& t, std::string_view dim, int64_t start, int64_t st
 
 Tensor::Tensor() = default;
 Tensor::Tensor(double scalar)
-    : data_(detail::make_tensor(filled(DType::f64, 1, scalar), Shape(), true).data_) {}
+    : data_(detail::make_tensor(filled(DType::f64, Shape(), scalar), Shape(), true).data_) {}
 Tensor::Tensor(std::shared_ptr<const detail::TensorData> data) : data_(std::move(data)) {}
 
 const TensorData& Tensor::data() const {
@@ -122,14 +122,14 @@ Tensor tensor(std::vector<double> values, Shape shape, DType dtype) {
     throw ShapeError(
         fmt::format("tensor: shape {} needs {} values, got {}", shape.str(), shape.volume(), values.size()));
   }
-  auto b = std::make_shared<Buffer>(dtype, shape.volume());
+  auto b = std::make_shared<Buffer>(dtype, shape);
   for (size_t i = 0; i < values.size(); ++i) b->set_real(static_cast<int64_t>(i), values[i]);
   return make_tensor(std::move(b), std::move(shape));
 }
 
 Tensor full(Shape shape, double value, DType dtype) {
-  int64_t n = shape.volume();
-  return make_tensor(filled(dtype, n, value), std::move(shape));
+  std::shared_ptr<Buffer> b = filled(dtype, shape, value);
+  return make_tensor(std::move(b), std::move(shape));
 }
 Tensor zeros(Shape shape, DType dtype) { return full(std::move(shape), 0, dtype); }
 Tensor ones(Shape shape, DType dtype) { return full(std::move(shape), 1, dtype); }
@@ -137,7 +137,7 @@ Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype()); }
 Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype()); }
 
 Tensor random_uniform(Shape shape, double low, double high, uint64_t seed) {
-  auto b = std::make_shared<Buffer>(DType::f64, shape.volume());
+  auto b = std::make_shared<Buffer>(DType::f64, shape);
   for (int64_t i = 0; i < b->count(); ++i) {
     b->as<double>()[i] = low + (high - low) * uniform01(seed, static_cast<uint64_t>(i));
   }
@@ -145,7 +145,7 @@ Tensor random_uniform(Shape shape, double low, double high, uint64_t seed) {
 }
 
 Tensor random_normal(Shape shape, uint64_t seed) {
-  auto b = std::make_shared<Buffer>(DType::f64, shape.volume());
+  auto b = std::make_shared<Buffer>(DType::f64, shape);
   for (int64_t i = 0; i < b->count(); ++i) {
     // Box–Muller on two independent uniforms; 1 - u keeps the logarithm finite.
     double u1 = 1.0 - uniform01(seed, 2 * static_cast<uint64_t>(i));
@@ -160,7 +160,7 @@ Tensor linspace(double start, double stop, Shape one_dim) {
     throw ShapeError(fmt::format("linspace needs a shape with exactly one dim, got {}", one_dim.str()));
   }
   int64_t n = one_dim.volume();
-  auto b = std::make_shared<Buffer>(DType::f64, n);
+  auto b = std::make_shared<Buffer>(DType::f64, one_dim);
   for (int64_t i = 0; i < n; ++i) {
     b->as<double>()[i] =
         n == 1 ? start : start + (stop - start) * static_cast<double>(i) / static_cast<double>(n - 1);

@@ -1,5 +1,7 @@
 #include "ir/buffer.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -7,8 +9,9 @@
 #include <cstring>
 #include <limits>
 #include <mutex>
-#include <new>
 #include <vector>
+
+#include "ir/checked.h"
 
 namespace phijit {
 
@@ -74,16 +77,32 @@ void BufferFree::operator()(void* p) const {
   }
 }
 
-Buffer::Buffer(DType dtype, int64_t count, Uninitialized) : dtype_(dtype), count_(count) {
-  if (count < 0) throw std::bad_alloc();
-  size_t bytes = std::max((this->bytes() + kAlignment - 1) / kAlignment * kAlignment, kAlignment);
+Buffer::Buffer(DType dtype, int64_t count, const Shape* shape) : dtype_(dtype), count_(count) {
+  auto request = [&] {
+    std::string what = fmt::format("{} elements of {}", count, dtype_name(dtype));
+    return shape != nullptr ? fmt::format("a tensor of shape {} ({})", shape->str(), what) : what;
+  };
+  if (count < 0) throw ShapeError(fmt::format("Cannot allocate {}: a count must be >= 0", request()));
+  int64_t exact = checked_mul(count, static_cast<int64_t>(dtype_size(dtype)), [&] {
+    return fmt::format("Cannot allocate {}: the byte count does not fit in int64", request());
+  });
+  // At most 2^63-1, so rounding up cannot wrap a size_t.
+  size_t bytes =
+      std::max((static_cast<size_t>(exact) + kAlignment - 1) / kAlignment * kAlignment, kAlignment);
   void* p = bytes >= BlockCache::kMinBytes ? block_cache().take(bytes) : nullptr;
   if (p == nullptr) p = std::aligned_alloc(kAlignment, bytes);
-  if (p == nullptr) throw std::bad_alloc();
+  if (p == nullptr)
+    throw Error(fmt::format("Out of memory: cannot allocate {} ({} bytes)", request(), bytes));
   data_ = std::unique_ptr<void, BufferFree>(p, BufferFree{bytes});
 }
 
-Buffer::Buffer(DType dtype, int64_t count) : Buffer(dtype, count, Uninitialized{}) {
+Buffer::Buffer(DType dtype, int64_t count, Uninitialized) : Buffer(dtype, count, nullptr) {}
+Buffer::Buffer(DType dtype, const Shape& shape, Uninitialized) : Buffer(dtype, shape.volume(), &shape) {}
+
+Buffer::Buffer(DType dtype, int64_t count) : Buffer(dtype, count, nullptr) {
+  std::memset(data_.get(), 0, bytes());
+}
+Buffer::Buffer(DType dtype, const Shape& shape) : Buffer(dtype, shape.volume(), &shape) {
   std::memset(data_.get(), 0, bytes());
 }
 

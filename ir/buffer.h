@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "ir/dtype.h"
+#include "ir/shape.h"
 
 namespace phijit {
 
@@ -22,10 +23,14 @@ class Buffer {
  public:
   static constexpr size_t kAlignment = 64;  // a cache line and an AVX-512 vector
 
+  // Memory that cannot be had (a byte count beyond int64, or out of memory) is a phijit Error
+  // naming the element count and dtype, and the shape when it is given; never std::bad_alloc.
   Buffer() = default;
   Buffer(DType dtype, int64_t count);  // zero-filled
+  Buffer(DType dtype, const Shape& shape);
   struct Uninitialized {};
   Buffer(DType dtype, int64_t count, Uninitialized);  // for results a kernel overwrites
+  Buffer(DType dtype, const Shape& shape, Uninitialized);
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
   Buffer(Buffer&&) noexcept = default;
@@ -54,6 +59,8 @@ class Buffer {
   void set_int(int64_t i, int64_t v);
 
  private:
+  Buffer(DType dtype, int64_t count, const Shape* shape);  // uninitialized
+
   DType dtype_ = DType::f64;
   int64_t count_ = 0;
   std::unique_ptr<void, BufferFree> data_;

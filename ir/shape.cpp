@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <ostream>
 
+#include "ir/checked.h"
 #include "ir/error.h"
 
 namespace phijit {
@@ -35,6 +36,18 @@ namespace {
 
 void check_dim(const Dim& d) {
   if (d.name.empty() || d.name == "~") throw ShapeError("A dim needs a non-empty name");
+  // Dim lists such as sum(x, "a, b") are split at commas and trimmed, so such a name could
+  // never be selected again (and sum(x, "a,b") would mean two dims).
+  if (d.name.find(',') != std::string::npos) {
+    throw ShapeError(
+        fmt::format("Dim name '{}' contains ',': dim lists such as \"x,y\" are split at commas, so a name "
+                    "cannot hold one",
+                    d.name));
+  }
+  if (d.name.front() == ' ' || d.name.back() == ' ') {
+    throw ShapeError(fmt::format(
+        "Dim name '{}' starts or ends with a space: dim lists such as \"x, y\" drop those spaces", d.name));
+  }
   if (d.size < 0) {
     throw ShapeError(fmt::format("Dim '{}' needs a size >= 0, got {}", d.name, d.size));
   }
@@ -91,12 +104,24 @@ Shape::Shape(const std::vector<Dim>& dims) {
     merge_dim(dims_, d, nullptr, nullptr);
   }
   sort_canonical(dims_);
+  volume_of(dims_);  // rejects shapes too large to count or index
 }
 
-int64_t Shape::volume() const {
-  int64_t v = 1;
-  for (const Dim& d : dims_) v *= d.size;
-  return v;
+int64_t volume_of(std::span<const Dim> dims) {
+  // Zero sizes are left out of the check: strides still multiply the other sizes together.
+  int64_t product = 1;
+  bool empty = false;
+  for (const Dim& d : dims) {
+    if (d.size == 0) {
+      empty = true;
+      continue;
+    }
+    product = checked_mul(product, d.size, [&] {
+      return fmt::format("Shape {} is too large: the product of its dim sizes does not fit in int64",
+                         dims_str(dims));
+    });
+  }
+  return empty ? 0 : product;
 }
 
 std::vector<std::string> Shape::names() const {
@@ -165,13 +190,16 @@ Shape Shape::with_size(std::string_view name, int64_t size) const {
   if (d.size != size) d.item_names.clear();
   d.size = size;
   check_dim(d);
+  volume_of(s.dims_);
   return s;
 }
 
-std::string Shape::str() const {
+std::string Shape::str() const { return dims_str(dims_); }
+
+std::string dims_str(std::span<const Dim> dims) {
   std::string out = "(";
-  for (size_t i = 0; i < dims_.size(); ++i) {
-    const Dim& d = dims_[i];
+  for (size_t i = 0; i < dims.size(); ++i) {
+    const Dim& d = dims[i];
     if (i > 0) out += ", ";
     out += fmt::format("{}{}=", d.name, dim_type_superscript(d.type));
     out += d.item_names.empty() ? std::to_string(d.size) : fmt::format("{}", fmt::join(d.item_names, ","));

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <iosfwd>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,14 +23,22 @@ struct Dim {
   bool operator==(const Dim&) const = default;
 };
 
+// The number of elements of dims of these sizes. A ShapeError naming the dims when the product
+// of their non-zero sizes does not fit in int64: then neither do their strides or byte counts.
+int64_t volume_of(std::span<const Dim> dims);
+// "(bᵇ=3, xˢ=64, vectorᶜ=x,y)"
+std::string dims_str(std::span<const Dim> dims);
+
 class Shape {
  public:
   Shape() = default;  // rank 0: the shape of a scalar
-  // Dims in any order; they are kept in canonical order. Repeated names must agree.
+  // Dims in any order; they are kept in canonical order. Repeated names must agree. Names
+  // are non-empty without ',' (dim lists such as "x,y" split there) or surrounding spaces;
+  // sizes are >= 0 and their product fits in int64 (so every volume and stride does).
   explicit Shape(const std::vector<Dim>& dims);
 
   int rank() const { return static_cast<int>(dims_.size()); }
-  int64_t volume() const;
+  int64_t volume() const { return volume_of(dims_); }
   std::vector<std::string> names() const;
   int64_t size(std::string_view name) const;  // ShapeError if absent
   bool contains(std::string_view name) const;

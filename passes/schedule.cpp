@@ -1,6 +1,10 @@
 #include "passes/schedule.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+
+#include "ir/checked.h"
 
 namespace phijit::passes {
 
@@ -108,8 +112,11 @@ Schedule run_schedule(const ir::Graph& g) {
     // Reduce kernels combine their partial results into a buffer of their own, and a host op
     // gets its operands as buffers of their own.
     if (!is_output[root] && !host_operand[root] && s.kernels[k].kind == Kernel::Kind::map) {
-      int64_t bytes =
-          g.nodes()[root].type.shape.volume() * static_cast<int64_t>(dtype_size(g.nodes()[root].type.dtype));
+      const ir::ValueType& t = g.nodes()[root].type;
+      int64_t bytes = checked_mul(t.shape.volume(), static_cast<int64_t>(dtype_size(t.dtype)), [&] {
+        return fmt::format("A {} value of shape {} has more bytes than fit in int64", dtype_name(t.dtype),
+                           t.shape.str());
+      });
       auto it = std::find_if(free_slots.begin(), free_slots.end(),
                              [&](int sl) { return s.slot_bytes[static_cast<size_t>(sl)] >= bytes; });
       if (it != free_slots.end()) {

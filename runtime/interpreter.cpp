@@ -47,9 +47,7 @@ void copy_strided(const Buffer& src, int64_t src_base, std::vector<int64_t> src_
   }
 }
 
-std::shared_ptr<Buffer> make_buffer(const ValueType& t) {
-  return std::make_shared<Buffer>(t.dtype, t.shape.volume());
-}
+std::shared_ptr<Buffer> make_buffer(const ValueType& t) { return std::make_shared<Buffer>(t.dtype, t.shape); }
 
 // Elementwise ops apply the op table's scalar function to broadcast operands, in the real
 // domain when the operands are floats and in the integer domain otherwise.
@@ -286,7 +284,8 @@ BufferPtr evaluate(Op op, const Attrs& attrs, const ValueType& result, std::span
     case Op::matmul_sparse: {
       const auto* A = dynamic_cast<const SparseOperand*>(attrs.payload.get());
       if (A == nullptr) throw InternalError("matmul_sparse: the payload is not a runtime::SparseOperand");
-      if (in.size() == 2) return sparse_matmul(*A, *in[0], in_types[0].shape, result.shape, in[1].get(), in_types[1].shape);
+      if (in.size() == 2)
+        return sparse_matmul(*A, *in[0], in_types[0].shape, result.shape, in[1].get(), in_types[1].shape);
       return sparse_matmul(*A, *in[0], in_types[0].shape, result.shape);
     }
     case Op::solve_linear:

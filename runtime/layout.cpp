@@ -13,17 +13,11 @@ BufferPtr relayout(const BufferPtr& src, const std::vector<Dim>& from, const std
   bool same = from.size() == to.size();
   for (size_t k = 0; same && k < to.size(); ++k) same = from[k].name == to[k].name;
   if (same) return src;
-  std::vector<int64_t> from_strides(from.size());
-  int64_t acc = 1;
-  for (size_t k = from.size(); k-- > 0;) {
-    from_strides[k] = acc;
-    acc *= from[k].size;
-  }
+  std::vector<int64_t> from_strides = strides_of(from);
   std::vector<int64_t> sizes, st;
-  int64_t count = 1, matched = 0;
+  int64_t count = volume_of(to), matched = 0;
   for (const Dim& d : to) {
     sizes.push_back(d.size);
-    count *= d.size;
     int64_t stride = 0;
     for (size_t k = 0; k < from.size(); ++k) {
       if (from[k].name != d.name) continue;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -11,15 +12,19 @@
 namespace phijit::runtime {
 
 // Row-major element strides: the last dim is contiguous.
-inline std::vector<int64_t> strides_of(const Shape& s) {
-  std::vector<int64_t> st(static_cast<size_t>(s.rank()));
+inline std::vector<int64_t> strides_of(std::span<const Dim> dims) {
+  // Each stride is a product of some of the sizes, at most that of all non-zero ones, which
+  // volume_of checks (a ShapeError naming the dims when it overflows int64).
+  volume_of(dims);
+  std::vector<int64_t> st(dims.size());
   int64_t acc = 1;
-  for (int d = s.rank() - 1; d >= 0; --d) {
-    st[static_cast<size_t>(d)] = acc;
-    acc *= s.dims()[static_cast<size_t>(d)].size;
+  for (size_t d = dims.size(); d-- > 0;) {
+    st[d] = acc;
+    acc *= dims[d].size;
   }
   return st;
 }
+inline std::vector<int64_t> strides_of(const Shape& s) { return strides_of(s.dims()); }
 
 // Walks all indices of a shape in row-major order, keeping one flat offset per stride set.
 class Odometer {

@@ -150,7 +150,7 @@ std::vector<BufferPtr> Program::run(std::span<const BufferPtr> inputs) const {
     if (slot_[root] >= 0) {
       out = scratch[static_cast<size_t>(slot_[root])].data();
     } else {
-      fresh = std::make_shared<Buffer>(t.dtype, t.shape.volume(), Buffer::Uninitialized{});
+      fresh = std::make_shared<Buffer>(t.dtype, t.shape, Buffer::Uninitialized{});
       out = fresh->data();
       owned[root] = fresh;
     }

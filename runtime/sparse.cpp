@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "ir/checked.h"
 #include "ir/error.h"
 #include "runtime/thread_pool.h"
 
@@ -169,10 +170,13 @@ CsrMatrix transpose(const CsrMatrix& A) {
 }
 
 CsrMatrix dense_as_csr(BufferPtr values, int64_t rows, int64_t cols, int64_t batch) {
+  int64_t entries = checked_mul(rows, cols, [&] {
+    return fmt::format("A dense {}×{} matrix has more entries than fit in int64", rows, cols);
+  });
   auto row_ptr = std::make_shared<Buffer>(DType::i64, rows + 1);
-  auto col = std::make_shared<Buffer>(DType::i32, rows * cols);
+  auto col = std::make_shared<Buffer>(DType::i32, entries);
   for (int64_t r = 0; r <= rows; ++r) row_ptr->as<int64_t>()[r] = r * cols;
-  for (int64_t k = 0; k < rows * cols; ++k) col->as<int32_t>()[k] = static_cast<int32_t>(k % cols);
+  for (int64_t k = 0; k < entries; ++k) col->as<int32_t>()[k] = static_cast<int32_t>(k % cols);
   auto pattern = std::make_shared<CsrPattern>(CsrPattern{rows, cols, row_ptr, col});
   return CsrMatrix{pattern, std::move(values), batch};
 }

@@ -7,6 +7,7 @@
 #include <limits>
 #include <numeric>
 
+#include "ir/checked.h"
 #include "ir/error.h"
 #include "runtime/odometer.h"
 #include "runtime/thread_pool.h"
@@ -32,13 +33,17 @@ struct Walk {
 
   Walk(const Shape& rows, const Shape& batch, const AssemblyTerm& t) {
     std::vector<std::string> known = rows.names();
+    std::vector<Dim> space = rows.dims();  // the index space walked: rows, then summed dims
     for (const Dim& d : rows.dims()) add(d.name, d.size, t);
     for (const std::string& s : t.summed) {
-      int64_t size = t.col_shape.size(s);
-      add(s, size, t);
-      per_row *= size;
+      const Dim& d = t.col_shape.dim(s);
+      add(s, d.size, t);
       known.push_back(s);
+      space.push_back(d);
     }
+    // visit() and contiguous() multiply these sizes together: a ShapeError if that overflows.
+    volume_of(space);
+    per_row = volume_of(std::span<const Dim>(space).subspan(static_cast<size_t>(rows.rank())));
     for (const Dim& d : t.col_shape.dims()) {
       if (std::find(known.begin(), known.end(), d.name) == known.end()) {
         throw Error(
@@ -283,8 +288,11 @@ BufferPtr assemble_values(const ValuePlan& plan, std::span<const BufferPtr> coef
     if (coefs[t]->dtype() != dtype || coefs[t]->count() != plan.coef_shapes[t].volume())
       throw Error("sparse assembly: coefficient arrays must have the matrix dtype and their planned shape");
   }
-  auto out =
-      std::make_shared<Buffer>(dtype, plan.batch.volume() * plan.src->count(), Buffer::Uninitialized{});
+  int64_t count = checked_mul(plan.batch.volume(), plan.src->count(), [&] {
+    return fmt::format("sparse assembly: {} entries for each element of batch {} do not fit in int64",
+                       plan.src->count(), plan.batch.str());
+  });
+  auto out = std::make_shared<Buffer>(dtype, count, Buffer::Uninitialized{});
   switch (dtype) {
     case DType::f32: gather_values<float>(plan, coefs, *out); break;
     case DType::f64: gather_values<double>(plan, coefs, *out); break;

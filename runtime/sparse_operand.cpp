@@ -144,9 +144,10 @@ BufferPtr sparse_matmul(const SparseOperand& A, const Buffer& x, const Shape& x_
   Shape outer = extras & A.batch();  // one product per element
   BufferPtr xs(BufferPtr(), &x);     // a view: relayout copies only when the order differs
   xs = relayout(xs, x_shape.dims(), concat_dims(extras, A.cols()));
-  auto y = std::make_shared<Buffer>(x.dtype(), outer.volume() * A.rows().volume(), Buffer::Uninitialized{});
+  std::vector<Dim> y_dims = concat_dims(outer, A.rows());
+  auto y = std::make_shared<Buffer>(x.dtype(), volume_of(y_dims), Buffer::Uninitialized{});
   spmv(csr, *xs, *y, element_offsets(outer, A.batch()), element_offsets(outer, extras));
-  return relayout(y, concat_dims(outer, A.rows()), result_shape.dims());
+  return relayout(y, y_dims, result_shape.dims());
 }
 
 }  // namespace phijit::runtime

@@ -1,5 +1,7 @@
 #include "runtime/thread_pool.h"
 
+#include <fmt/format.h>
+
 #include <atomic>
 #include <charconv>
 #include <condition_variable>
@@ -8,6 +10,7 @@
 #include <exception>
 #include <mutex>
 #include <string_view>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -149,12 +152,23 @@ ThreadPool& ThreadPool::instance() {
   return pool;
 }
 
-ThreadPool::ThreadPool(int num_threads) : impl_(std::make_unique<Impl>()) {
-  impl_->num_threads = num_threads < 1 ? 1 : num_threads;
-  impl_->workers.reserve(static_cast<size_t>(impl_->num_threads - 1));
-  for (int i = 1; i < impl_->num_threads; ++i) {
-    impl_->workers.emplace_back([impl = impl_.get()] { impl->worker_loop(); });
+ThreadPool::ThreadPool(int num_threads, const StartThread& start_thread) : impl_(std::make_unique<Impl>()) {
+  int wanted = num_threads < 1 ? 1 : num_threads;
+  impl_->workers.reserve(static_cast<size_t>(wanted - 1));
+  for (int i = 1; i < wanted; ++i) {
+    auto loop = [impl = impl_.get()] { impl->worker_loop(); };
+    try {
+      impl_->workers.push_back(start_thread ? start_thread(loop) : std::thread(loop));
+    } catch (const std::system_error& e) {
+      // A limit on processes or threads (ulimit -u, a container's pids limit): the threads that
+      // started do the work. Letting the error escape would destroy the running workers'
+      // std::thread objects, which terminates the process.
+      logger().warn("thread pool: could not start thread {} of {} ({}); running with {}", i + 1, wanted,
+                    e.what(), i == 1 ? "the calling thread alone" : fmt::format("{} threads", i));
+      break;
+    }
   }
+  impl_->num_threads = 1 + static_cast<int>(impl_->workers.size());
 }
 
 ThreadPool::~ThreadPool() {

@@ -3,7 +3,13 @@
 #include <phijit/phijit.h>
 
 #include <catch2/catch.hpp>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <string>
 #include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "test_helpers.h"
 
@@ -175,4 +181,88 @@ TEST_CASE("errors: every error is catchable as phijit::Error", "[errors]") {
   CHECK_THROWS_AS(shift(t, "q", 1, extrapolation::ONE), Error);
   CHECK_THROWS_AS(Tensor().shape(), Error);
   CHECK_THROWS_AS(t.item(), std::runtime_error);
+}
+
+TEST_CASE("errors: tensors whose element or byte count overflows int64", "[errors][sizes]") {
+  constexpr int64_t k2to61 = int64_t{1} << 61;
+  // 2^61 doubles are 2^64 bytes: the byte count wrapped to 0 and the fill overran the heap.
+  CHECK_THROWS_MATCHES(full(spatial("x", k2to61), 1.0), ShapeError,
+                       message_contains({"(xˢ=2305843009213693952)", "float64", "byte count"}));
+  CHECK_THROWS_MATCHES(ones(batch("b", 2) & spatial("x", k2to61), DType::f32), ShapeError,
+                       message_contains({"(bᵇ=2, xˢ=2305843009213693952)", "float32", "byte count"}));
+  CHECK_THROWS_MATCHES(random_normal(spatial("x", k2to61)), ShapeError,
+                       message_contains({"(xˢ=2305843009213693952)", "byte count"}));
+  CHECK_THROWS_MATCHES(random_uniform(spatial("x", k2to61)), ShapeError,
+                       message_contains({"(xˢ=2305843009213693952)", "byte count"}));
+  CHECK_THROWS_MATCHES(linspace(0, 1, spatial("x", k2to61)), ShapeError,
+                       message_contains({"(xˢ=2305843009213693952)", "byte count"}));
+  // The volume 2^64 wrapped to 0, so zeros() "succeeded" and summed to 0.
+  CHECK_THROWS_MATCHES(zeros(spatial("x", int64_t{1} << 32) & spatial("y", int64_t{1} << 32)), ShapeError,
+                       message_contains({"(xˢ=4294967296, yˢ=4294967296)", "too large", "int64"}));
+  CHECK_THROWS_MATCHES(tensor({1, 2}, instance("i", int64_t{1} << 62) & channel("c", 4)), ShapeError,
+                       message_contains({"(iⁱ=4611686018427387904, cᶜ=4)", "too large"}));
+}
+
+TEST_CASE("errors: tensors larger than memory are an Error, not std::bad_alloc", "[errors][sizes]") {
+  // 2^60 bytes: more than any x86-64 address space, whatever the overcommit setting.
+  CHECK_THROWS_MATCHES(
+      zeros(spatial("x", int64_t{1} << 57)), Error,
+      message_contains({"Out of memory", "(xˢ=144115188075855872)", "float64", "1152921504606846976 bytes"}));
+  CHECK_THROWS_MATCHES(full(batch("b", 8) & spatial("x", int64_t{1} << 57), 2.0, DType::boolean), Error,
+                       message_contains({"Out of memory", "(bᵇ=8, xˢ=144115188075855872)", "bool"}));
+}
+
+TEST_CASE("errors: negative sizes", "[errors][sizes]") {
+  CHECK_THROWS_MATCHES(zeros(spatial("x", -3)), ShapeError, message_contains({"'x'", ">= 0", "-3"}));
+  CHECK_THROWS_MATCHES(ones(batch("b", 2) & channel("c", -1)), ShapeError, message_contains({"'c'", "-1"}));
+  CHECK_THROWS_MATCHES(linspace(0, 1, spatial("x", -1)), ShapeError, message_contains({"'x'", "-1"}));
+}
+
+TEST_CASE("errors: dim names with a comma", "[errors][shape]") {
+  // sum(t, "a,b") means dims a and b, so a dim named "a,b" could never be reduced on its own.
+  CHECK_THROWS_MATCHES(zeros(spatial("a,b", 3)), ShapeError, message_contains({"'a,b'", "','"}));
+  CHECK_THROWS_MATCHES(batch("a,b", 3), ShapeError, message_contains({"'a,b'", "','"}));
+  CHECK_THROWS_MATCHES(instance("a,b", 3), ShapeError, message_contains({"'a,b'"}));
+  CHECK_THROWS_MATCHES(channel("a,b", 3), ShapeError, message_contains({"'a,b'"}));
+  CHECK_THROWS_MATCHES(channel("a,b", {"u", "v"}), ShapeError, message_contains({"'a,b'"}));
+  CHECK_THROWS_MATCHES(dual("a,b", 3), ShapeError, message_contains({"'~a,b'"}));
+  Tensor t = ones(spatial("a", 2) & spatial("b", 3));
+  CHECK_VALUES(sum(t, "a,b"), {6});  // what the name would have collided with
+}
+
+TEST_CASE("errors: solve settings no solve can run with", "[errors][solve]") {
+  Tensor A = tensor({2, 0, 0, 4}, spatial("x", 2) & dual("x", 2));
+  Tensor y = tensor({2, 4}, spatial("x", 2));
+  auto with = [&](auto change) {
+    Solve s{.x0 = zeros(spatial("x", 2))};
+    change(s);
+    return s;
+  };
+  auto adjoint = [&](auto change) {
+    return with([&](Solve& s) {
+      Solve g{.x0 = zeros(spatial("x", 2))};
+      change(g);
+      s.gradient_solve = std::make_shared<Solve>(g);
+    });
+  };
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<std::pair<Solve, std::vector<std::string>>> cases{
+      {with([](Solve& s) { s.max_iterations = -1; }), {"Solve::max_iterations", ">= 0", "-1"}},
+      {with([](Solve& s) { s.rel_tol = -1e-3; }), {"Solve::rel_tol", ">= 0", "-0.001"}},
+      {with([&](Solve& s) { s.rel_tol = nan; }), {"Solve::rel_tol", "nan"}},
+      {with([](Solve& s) { s.abs_tol = -2; }), {"Solve::abs_tol", "-2"}},
+      {with([&](Solve& s) { s.abs_tol = nan; }), {"Solve::abs_tol", "nan"}},
+      {adjoint([](Solve& g) { g.max_iterations = -7; }), {"Solve::gradient_solve->max_iterations", "-7"}},
+      {adjoint([&](Solve& g) { g.rel_tol = nan; }), {"Solve::gradient_solve->rel_tol", "nan"}},
+      {adjoint([](Solve& g) { g.abs_tol = -1; }), {"Solve::gradient_solve->abs_tol", "-1"}},
+  };
+  auto scale = [](const Tensor& x) { return 2 * x; };
+  for (const auto& [solve, parts] : cases) {
+    INFO(parts[0]);
+    CHECK_THROWS_MATCHES(solve_linear(A, y, solve), Error, message_contains(parts));
+    CHECK_THROWS_MATCHES(solve_linear(scale, y, solve), Error, message_contains(parts));
+    // Inside a trace the solve is a node of the graph: checked when it is traced.
+    auto traced = jit_compile([&](const Tensor& y) { return solve_linear(A, y, solve); });
+    CHECK_THROWS_MATCHES(traced(y), Error, message_contains(parts));
+  }
 }

@@ -230,3 +230,51 @@ TEST_CASE("parse_dim_names splits on commas and trims spaces", "[shape]") {
   CHECK_THROWS_WITH(phijit::parse_dim_names("x,,y"), Contains("x,,y"));
   CHECK_THROWS_AS(phijit::parse_dim_names(" , "), ShapeError);
 }
+
+TEST_CASE("a shape whose sizes multiply beyond int64 is a ShapeError naming it", "[shape][error]") {
+  constexpr int64_t k2to32 = int64_t{1} << 32;
+  // The product 2^64 wrapped to a volume of 0, so zeros() of it "succeeded".
+  CHECK_THROWS_MATCHES(phijit::spatial("x", k2to32) & phijit::spatial("y", k2to32), ShapeError,
+                       Catch::Matchers::Message(
+                           "Shape (xˢ=4294967296, yˢ=4294967296) is too large: the product of its dim sizes "
+                           "does not fit in int64"));
+  CHECK_THROWS_WITH(Shape({Dim{"a", k2to32, DimType::batch, {}}, Dim{"b", k2to32, DimType::spatial, {}}}),
+                    Contains("(aᵇ=4294967296, bˢ=4294967296)") && Contains("too large"));
+  Shape wide = phijit::spatial("x", k2to32) & phijit::spatial("y", 2);
+  CHECK_THROWS_WITH(wide.with_size("y", k2to32), Contains("yˢ=4294967296") && Contains("too large"));
+  // Up to the limit is fine; INT64_MAX itself is a valid size.
+  CHECK((phijit::spatial("x", int64_t{1} << 31) & phijit::spatial("y", int64_t{1} << 31)).volume() ==
+        int64_t{1} << 62);
+  CHECK(phijit::spatial("x", INT64_MAX).volume() == INT64_MAX);
+  CHECK_THROWS_AS(phijit::spatial("x", INT64_MAX) & phijit::spatial("y", 2), ShapeError);
+}
+
+TEST_CASE("an empty dim makes the volume 0, but the other sizes must still multiply", "[shape][error]") {
+  // Strides multiply the non-empty sizes, so they are checked even when the volume is 0.
+  CHECK((phijit::spatial("x", 0) & phijit::spatial("y", int64_t{1} << 62)).volume() == 0);
+  CHECK_THROWS_WITH(phijit::spatial("x", 0) & phijit::spatial("y", int64_t{1} << 32) &
+                        phijit::spatial("z", int64_t{1} << 32),
+                    Contains("(xˢ=0, yˢ=4294967296, zˢ=4294967296)"));
+}
+
+TEST_CASE("volume_of checks the product of dims that are not a Shape", "[shape][error]") {
+  std::vector<Dim> dims{Dim{"x", int64_t{1} << 40, DimType::spatial, {}},
+                        Dim{"y", int64_t{1} << 40, DimType::spatial, {}}};
+  CHECK_THROWS_WITH(phijit::volume_of(dims), Contains("(xˢ=1099511627776, yˢ=1099511627776)"));
+  dims[1].size = 3;
+  CHECK(phijit::volume_of(dims) == 3 * (int64_t{1} << 40));
+}
+
+TEST_CASE("dim names with ',' or surrounding spaces are ShapeErrors", "[shape][error]") {
+  // sum(x, "a,b") reads two dims, so a dim named "a,b" could never be selected.
+  CHECK_THROWS_WITH(phijit::spatial("a,b", 3), Contains("'a,b'") && Contains("','"));
+  CHECK_THROWS_WITH(phijit::batch("a,b", 3), Contains("'a,b'"));
+  CHECK_THROWS_WITH(phijit::instance(",", 3), Contains("','"));
+  CHECK_THROWS_WITH(phijit::dual("a,b", 3), Contains("'~a,b'"));
+  CHECK_THROWS_WITH(phijit::channel("v,w", 2), Contains("'v,w'"));
+  CHECK_THROWS_WITH(phijit::channel("v,w", Names{"x", "y"}), Contains("'v,w'"));
+  CHECK_THROWS_WITH(Shape({Dim{"p,q", 1, DimType::spatial, {}}}), Contains("'p,q'"));
+  CHECK_THROWS_WITH(phijit::spatial(" x", 3), Contains("' x'") && Contains("space"));
+  CHECK_THROWS_WITH(phijit::spatial("x ", 3), Contains("'x '") && Contains("space"));
+  CHECK_NOTHROW(phijit::spatial("x y", 3));  // parse_dim_names keeps inner spaces
+}

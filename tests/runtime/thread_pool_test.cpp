@@ -1,6 +1,8 @@
 // The thread pool: every block runs once, concurrent and nested calls, exceptions, sizes.
 #include "runtime/thread_pool.h"
 
+#include <spdlog/sinks/ostream_sink.h>
+
 #include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
@@ -12,10 +14,14 @@
 #include <mutex>
 #include <numeric>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
+
+#include "runtime/log.h"
 
 using phijit::runtime::ThreadPool;
 
@@ -255,4 +261,66 @@ TEST_CASE("thread pool: PHIJIT_NUM_THREADS", "[thread_pool]") {
   run("-2", 0);
   run("4x", 0);
   run("", 0);
+}
+
+namespace {
+
+// A thread starter that starts `k` threads and then fails as std::thread does under a limit
+// on processes (EAGAIN).
+ThreadPool::StartThread failing_after(int k, std::atomic<int>& attempts) {
+  return [k, &attempts](std::function<void()> loop) {
+    if (attempts.fetch_add(1) >= k) {
+      throw std::system_error(std::make_error_code(std::errc::resource_unavailable_try_again));
+    }
+    return std::thread(std::move(loop));
+  };
+}
+
+// Collects what phijit logs while it lives.
+class LogCapture {
+ public:
+  LogCapture() : sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(text_)) {
+    phijit::runtime::logger().sinks().push_back(sink_);
+  }
+  ~LogCapture() {
+    auto& sinks = phijit::runtime::logger().sinks();
+    sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
+  }
+  LogCapture(const LogCapture&) = delete;
+  LogCapture& operator=(const LogCapture&) = delete;
+  std::string text() const { return text_.str(); }
+
+ private:
+  std::ostringstream text_;
+  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
+};
+
+}  // namespace
+
+TEST_CASE("thread pool: threads that cannot start leave fewer threads, with a warning", "[thread_pool]") {
+  // Without the fallback the constructor threw, destroying running workers' std::threads: the
+  // process terminated.
+  for (int k : {0, 1, 3}) {
+    INFO("threads that start: " << k);
+    std::atomic<int> attempts{0};
+    LogCapture log;
+    ThreadPool pool(8, failing_after(k, attempts));
+    CHECK(attempts.load() == k + 1);  // no retries after the first failure
+    CHECK(pool.size() == k + 1);      // the workers that started and the caller
+    check_each_block_once(pool, 10000);
+    std::string expected = k == 0 ? "running with the calling thread alone"
+                                  : "running with " + std::to_string(k + 1) + " threads";
+    CHECK_THAT(log.text(),
+               Catch::Contains("thread pool: could not start thread " + std::to_string(k + 2) + " of 8") &&
+                   Catch::Contains("Resource temporarily unavailable") && Catch::Contains(expected));
+  }
+}
+
+TEST_CASE("thread pool: a pool whose threads all started does not warn", "[thread_pool]") {
+  std::atomic<int> attempts{0};
+  LogCapture log;
+  ThreadPool pool(3, failing_after(2, attempts));
+  CHECK(pool.size() == 3);
+  check_each_block_once(pool, 100);
+  CHECK(log.text().empty());
 }
