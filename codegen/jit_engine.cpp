@@ -9,7 +9,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <future>
 #include <mutex>
 #include <optional>
 #include <type_traits>
@@ -42,6 +41,9 @@ T check(llvm::Expected<T> value, std::string_view what) {
   }
 }
 
+// Objects loaded now, in every engine (there is one).
+std::atomic<int64_t> loaded_objects{0};
+
 // One loaded object: its own JITDylib, so that equal symbol names in different modules do
 // not clash. Removing the JITDylib frees the code; the LLJIT is shared so that it outlives
 // every object still held by a user, whatever the order of static destruction.
@@ -49,13 +51,50 @@ struct LoadedDylib {
   std::shared_ptr<llvm::orc::LLJIT> jit;
   llvm::orc::JITDylib* dylib = nullptr;
 
-  LoadedDylib(std::shared_ptr<llvm::orc::LLJIT> j, llvm::orc::JITDylib& d) : jit(std::move(j)), dylib(&d) {}
+  LoadedDylib(std::shared_ptr<llvm::orc::LLJIT> j, llvm::orc::JITDylib& d) : jit(std::move(j)), dylib(&d) {
+    loaded_objects.fetch_add(1);
+  }
   LoadedDylib(const LoadedDylib&) = delete;
   LoadedDylib& operator=(const LoadedDylib&) = delete;
   ~LoadedDylib() {
     if (llvm::Error error = jit->getExecutionSession().removeJITDylib(*dylib)) {
       runtime::logger().warn("unloading compiled code: {}", llvm::toString(std::move(error)));
     }
+    loaded_objects.fetch_sub(1);
+  }
+};
+
+struct CacheEntry;
+
+// The memory cache: loaded objects by key. Only their users (compiled programs) own them, so
+// that the code of a kernel no program uses any more is unloaded, and its key dropped here.
+struct MemoryCache {
+  struct Slot {
+    std::mutex compiling;             // held while the key is loaded, so that it is loaded once
+    std::weak_ptr<CacheEntry> entry;  // guarded by MemoryCache::mutex
+  };
+  std::mutex mutex;
+  std::unordered_map<std::string, std::shared_ptr<Slot>> slots;
+
+  // Drops `key` when its object is gone and no caller holds its slot (one that does is about
+  // to load it again, or has failed and calls this once it lets go of the slot).
+  void forget_if_unused(const std::string& key) {
+    std::lock_guard lock(mutex);
+    auto it = slots.find(key);
+    if (it != slots.end() && it->second.use_count() == 1 && it->second->entry.expired()) slots.erase(it);
+  }
+};
+
+// Removes a key from the memory cache when the object cached under it goes.
+struct CachedAs {
+  std::shared_ptr<MemoryCache> cache;  // null until the object is in the cache
+  std::string key;
+
+  CachedAs() = default;
+  CachedAs(const CachedAs&) = delete;
+  CachedAs& operator=(const CachedAs&) = delete;
+  ~CachedAs() {
+    if (cache) cache->forget_if_unused(key);
   }
 };
 
@@ -63,6 +102,7 @@ struct LoadedDylib {
 // may ask the same object for different symbols).
 struct CacheEntry {
   std::shared_ptr<LoadedDylib> loaded;
+  CachedAs cached_as;
   std::mutex mutex;
   std::unordered_map<std::string, KernelFn> kernels;
 };
@@ -75,19 +115,20 @@ struct JitEngine::Impl {
   llvm::orc::JITDylib* libraries = nullptr;  // libm, libmvec and the rest of the process
   std::optional<ObjectCache> disk;
 
-  std::mutex mutex;  // guards `cache`
-  // Filled by the thread that compiles the key; others wait on the future.
-  std::unordered_map<std::string, std::shared_future<std::shared_ptr<CacheEntry>>> cache;
+  std::shared_ptr<MemoryCache> memory = std::make_shared<MemoryCache>();
   std::atomic<int64_t> compiles{0};
   std::atomic<int64_t> disk_hits{0};
   std::atomic<int64_t> dylib_counter{0};
 
   Impl();
+  std::shared_ptr<CacheEntry> load_cached(const std::string& key, const std::vector<std::string>& symbols,
+                                          const std::function<void(llvm::Module&)>& build);
   std::shared_ptr<CacheEntry> load_uncached(const std::string& key, const std::vector<std::string>& symbols,
                                             const std::function<void(llvm::Module&)>& build);
   std::shared_ptr<CacheEntry> link(std::string_view object, const std::string& name,
                                    const std::vector<std::string>& symbols);
-  LoadedObject kernels_of(CacheEntry& entry, const std::vector<std::string>& symbols) const;
+  LoadedObject kernels_of(const std::shared_ptr<CacheEntry>& cached,
+                          const std::vector<std::string>& symbols) const;
 };
 
 JitEngine::Impl::Impl() {
@@ -177,9 +218,11 @@ std::shared_ptr<CacheEntry> JitEngine::Impl::load_uncached(const std::string& ke
   return entry;
 }
 
-LoadedObject JitEngine::Impl::kernels_of(CacheEntry& entry, const std::vector<std::string>& symbols) const {
+LoadedObject JitEngine::Impl::kernels_of(const std::shared_ptr<CacheEntry>& cached,
+                                         const std::vector<std::string>& symbols) const {
+  CacheEntry& entry = *cached;
   LoadedObject result;
-  result.keep_alive = entry.loaded;
+  result.keep_alive = cached;  // the users of an entry own it: the last one unloads it
   std::lock_guard lock(entry.mutex);
   for (const std::string& symbol : symbols) {
     auto it = entry.kernels.find(symbol);
@@ -202,38 +245,50 @@ JitEngine& JitEngine::instance() {
 JitEngine::JitEngine() : impl_(std::make_unique<Impl>()) {}
 JitEngine::~JitEngine() = default;
 
+std::shared_ptr<CacheEntry> JitEngine::Impl::load_cached(const std::string& key,
+                                                         const std::vector<std::string>& symbols,
+                                                         const std::function<void(llvm::Module&)>& build) {
+  std::shared_ptr<MemoryCache::Slot> slot;
+  {
+    std::lock_guard lock(memory->mutex);
+    std::shared_ptr<MemoryCache::Slot>& cached = memory->slots[key];
+    if (!cached) cached = std::make_shared<MemoryCache::Slot>();
+    if (std::shared_ptr<CacheEntry> entry = cached->entry.lock()) return entry;
+    slot = cached;
+  }
+  try {
+    // Loaded outside the cache's lock: other keys load concurrently, callers of this key wait.
+    std::lock_guard compiling(slot->compiling);
+    {
+      std::lock_guard lock(memory->mutex);
+      if (std::shared_ptr<CacheEntry> entry = slot->entry.lock()) return entry;  // loaded meanwhile
+    }
+    std::shared_ptr<CacheEntry> entry = load_uncached(key, symbols, build);
+    entry->cached_as.cache = memory;
+    entry->cached_as.key = key;
+    std::lock_guard lock(memory->mutex);
+    slot->entry = entry;
+    return entry;
+  } catch (...) {
+    // Nothing is kept, so that a later call tries again (and reports again).
+    slot.reset();
+    memory->forget_if_unused(key);
+    throw;
+  }
+}
+
 LoadedObject JitEngine::load(const std::string& key, const std::vector<std::string>& symbols,
                              const std::function<void(llvm::Module&)>& build) {
-  std::promise<std::shared_ptr<CacheEntry>> promise;
-  std::shared_future<std::shared_ptr<CacheEntry>> future;
-  bool owner = false;
-  {
-    std::lock_guard lock(impl_->mutex);
-    auto it = impl_->cache.find(key);
-    if (it != impl_->cache.end()) {
-      future = it->second;
-    } else {
-      future = promise.get_future().share();
-      impl_->cache.emplace(key, future);
-      owner = true;
-    }
-  }
-  if (owner) {
-    // Compiled outside the lock: other keys load concurrently, equal keys wait on `future`.
-    try {
-      promise.set_value(impl_->load_uncached(key, symbols, build));
-    } catch (...) {
-      promise.set_exception(std::current_exception());
-      // Forget the failure, so that a later call tries again (and reports again).
-      std::lock_guard lock(impl_->mutex);
-      impl_->cache.erase(key);
-    }
-  }
-  return impl_->kernels_of(*future.get(), symbols);
+  return impl_->kernels_of(impl_->load_cached(key, symbols, build), symbols);
 }
 
 int64_t JitEngine::compile_count() const { return impl_->compiles.load(); }
 int64_t JitEngine::disk_hit_count() const { return impl_->disk_hits.load(); }
+int64_t JitEngine::loaded_count() const { return loaded_objects.load(); }
+size_t JitEngine::cached_key_count() const {
+  std::lock_guard lock(impl_->memory->mutex);
+  return impl_->memory->slots.size();
+}
 std::string JitEngine::cache_dir() const { return impl_->disk ? impl_->disk->dir().string() : std::string(); }
 
 }  // namespace phijit::codegen
