@@ -292,10 +292,23 @@ TEST_CASE("jit: concurrent loads of one key compile it once", "[jit][threads]") 
   CHECK(run(objects[0].kernels[0], {1.0}, 0, 1) == std::vector<double>{7.0});
 }
 
-TEST_CASE("jit: an object is unloaded when its last LoadedObject goes, and its key forgotten", "[jit]") {
+namespace {
+
+struct Baseline {
+  int64_t loaded;
+  size_t keys;
+};
+// The counts after unloading what only the recent loads keep, so that later counts are exact.
+Baseline unload_unused(JitEngine& jit) {
+  jit.unload_unused();
+  return {jit.loaded_count(), jit.cached_key_count()};
+}
+
+}  // namespace
+
+TEST_CASE("jit: an object no LoadedObject uses stays for the next recent loads, then is unloaded", "[jit]") {
   JitEngine& jit = JitEngine::instance();
-  const int64_t loaded = jit.loaded_count();
-  const size_t keys = jit.cached_key_count();
+  const Baseline base = unload_unused(jit);
   int builds = 0;
   auto build = [&](llvm::Module& m) {
     ++builds;
@@ -304,26 +317,40 @@ TEST_CASE("jit: an object is unloaded when its last LoadedObject goes, and its k
   std::optional<LoadedObject> first = jit.load("test: unloaded", {"k"}, build);
   std::optional<LoadedObject> second = jit.load("test: unloaded", {"k"}, build);
   CHECK(builds == 1);
-  CHECK(jit.loaded_count() == loaded + 1);
-  CHECK(jit.cached_key_count() == keys + 1);
+  CHECK(jit.loaded_count() == base.loaded + 1);
+  CHECK(jit.cached_key_count() == base.keys + 1);
+  const KernelFn kernel = first->kernels.at(0);
   first.reset();
-  CHECK(jit.loaded_count() == loaded + 1);  // the second one still uses it
-  CHECK(run(second->kernels.at(0), {1.0}, 0, 1) == std::vector<double>{4.0});
   second.reset();
-  CHECK(jit.loaded_count() == loaded);
-  CHECK(jit.cached_key_count() == keys);
-  // Loading it again reads it from the disk cache (or compiles it) and links it anew.
+  // Unused, but loaded recently: loading it again costs nothing.
+  CHECK(jit.loaded_count() == base.loaded + 1);
   const int64_t compiles = jit.compile_count(), disk_hits = jit.disk_hit_count();
+  CHECK(jit.load("test: unloaded", {"k"}, build).kernels.at(0) == kernel);
+  CHECK(jit.compile_count() + jit.disk_hit_count() == compiles + disk_hits);
+  // kRecentLoads other loads later it is gone, and its key with it.
+  for (int i = 0; i < JitEngine::kRecentLoads; ++i) {
+    jit.load(fmt::format("test: pushes out {}", i), {"k"},
+             [&](llvm::Module& m) { add_map_kernel(m, "k", times(i)); });
+  }
+  CHECK(jit.loaded_count() == base.loaded + JitEngine::kRecentLoads);
+  CHECK(jit.cached_key_count() == base.keys + JitEngine::kRecentLoads);
+  jit.unload_unused();
+  CHECK(jit.loaded_count() == base.loaded);
+  CHECK(jit.cached_key_count() == base.keys);
+  // Loading it again reads it from the disk cache (or compiles it) and links it anew.
   LoadedObject again = jit.load("test: unloaded", {"k"}, build);
-  CHECK(jit.compile_count() + jit.disk_hit_count() == compiles + disk_hits + 1);
-  CHECK(jit.loaded_count() == loaded + 1);
+  CHECK(jit.compile_count() + jit.disk_hit_count() == compiles + disk_hits + JitEngine::kRecentLoads + 1);
+  CHECK(jit.loaded_count() == base.loaded + 1);
   CHECK(run(again.kernels.at(0), {2.0}, 0, 1) == std::vector<double>{8.0});
+  // Code in use stays loaded whatever is loaded after it.
+  jit.unload_unused();
+  CHECK(jit.loaded_count() == base.loaded + 1);
+  CHECK(run(again.kernels.at(0), {3.0}, 0, 1) == std::vector<double>{12.0});
 }
 
 TEST_CASE("jit: loading and releasing one key from many threads at once leaks nothing", "[jit][threads]") {
   JitEngine& jit = JitEngine::instance();
-  const int64_t loaded = jit.loaded_count();
-  const size_t keys = jit.cached_key_count();
+  const Baseline base = unload_unused(jit);
   constexpr int kThreads = 8, kRounds = 40;
   std::atomic<int> wrong{0};
   std::vector<std::thread> threads;
@@ -335,30 +362,33 @@ TEST_CASE("jit: loading and releasing one key from many threads at once leaks no
         LoadedObject obj = jit.load(fmt::format("test: load and release {}", factor), {"k"},
                                     [&](llvm::Module& m) { add_map_kernel(m, "k", times(factor)); });
         if (run(obj.kernels.at(0), {1.0, 2.0}, 0, 2) != std::vector<double>{factor, 2 * factor}) ++wrong;
+        if (r % 4 == t % 4) jit.unload_unused();
       }
     });
   }
   for (std::thread& t : threads) t.join();
   CHECK(wrong == 0);
-  CHECK(jit.loaded_count() == loaded);
-  CHECK(jit.cached_key_count() == keys);
+  jit.unload_unused();
+  CHECK(jit.loaded_count() == base.loaded);
+  CHECK(jit.cached_key_count() == base.keys);
 }
 
-TEST_CASE("jit: 200 objects loaded and released one after another stay unloaded", "[jit]") {
+TEST_CASE("jit: of 200 objects loaded and released one after another, at most kRecentLoads stay", "[jit]") {
   // A new shape per call used to keep its code loaded for good (~38 KiB each).
   JitEngine& jit = JitEngine::instance();
-  const int64_t loaded = jit.loaded_count();
-  const size_t keys = jit.cached_key_count();
+  const Baseline base = unload_unused(jit);
   int64_t most = 0;
   for (int i = 0; i < 200; ++i) {
     LoadedObject obj = jit.load(fmt::format("test: one of many {}", i), {"k"},
                                 [&](llvm::Module& m) { add_map_kernel(m, "k", times(i)); });
     REQUIRE(run(obj.kernels.at(0), {1.0}, 0, 1) == std::vector<double>{static_cast<double>(i)});
-    most = std::max(most, jit.loaded_count() - loaded);
+    most = std::max(most, jit.loaded_count() - base.loaded);
   }
-  CHECK(most == 1);
-  CHECK(jit.loaded_count() == loaded);
-  CHECK(jit.cached_key_count() == keys);
+  CHECK(most == JitEngine::kRecentLoads);
+  CHECK(jit.cached_key_count() == base.keys + JitEngine::kRecentLoads);
+  jit.unload_unused();
+  CHECK(jit.loaded_count() == base.loaded);
+  CHECK(jit.cached_key_count() == base.keys);
 }
 
 TEST_CASE("jit: concurrent loads of distinct keys compile and link each of them", "[jit][threads]") {
