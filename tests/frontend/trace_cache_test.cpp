@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "codegen/jit_engine.h"
 #include "test_helpers.h"
@@ -128,6 +129,24 @@ TEST_CASE("trace cache: a make that asks for a key it is making raises an Error 
   CHECK(cache.size() == 0);
   CHECK(cache.get_or_make("a", make_probe(1))->id == 1);
   CHECK(cache.get_or_make("b", make_probe(2))->id == 2);
+}
+
+TEST_CASE("trace cache: threads asking for a key being made wait for it, and it is made once",
+          "[trace_cache][threads]") {
+  TraceCache<Probe> cache("test", 4);
+  std::atomic<int> makes{0};
+  auto slow = [&](const TraceCache<Probe>::Miss&) {
+    ++makes;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the others arrive meanwhile
+    return std::make_shared<Probe>(7);
+  };
+  std::vector<std::shared_ptr<Probe>> got(8);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < got.size(); ++t)
+    threads.emplace_back([&, t] { got[t] = cache.get_or_make("k", slow); });
+  for (std::thread& t : threads) t.join();
+  CHECK(makes == 1);
+  for (const auto& p : got) CHECK(p == got[0]);
 }
 
 // --- recursion inside traced functions ------------------------------------------------------
