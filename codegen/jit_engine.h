@@ -2,6 +2,7 @@
 // and an on-disk object cache. The only place that includes the ORC headers.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -19,8 +20,12 @@ namespace phijit::codegen {
 using KernelFn = void (*)(int64_t begin, int64_t end, int32_t block, void** params);
 
 struct LoadedObject {
-  std::vector<KernelFn> kernels;     // in the order of the names asked for
-  std::shared_ptr<void> keep_alive;  // the loaded code lives as long as this does
+  std::vector<KernelFn> kernels;  // in the order of the names asked for
+  // The loaded code lives at least as long as this does. When no LoadedObject of a key is left
+  // and JitEngine::kRecentLoads other loads have come since its last load, its code is unloaded
+  // and the key leaves the memory cache (a later load compiles it again, or reads it from the
+  // disk cache).
+  std::shared_ptr<void> keep_alive;
 };
 
 class JitEngine {
@@ -32,6 +37,9 @@ class JitEngine {
   // it is verified (a broken module raises phijit::Error and logs its IR), optimized for the
   // host CPU (O2, vectorized, glibc's libmvec for exp/sin/...), compiled and cached.
   // `key` must determine the module completely (phijit's kernels use KernelGraph::key).
+  // The memory cache holds an object while some LoadedObject of it lives, and for the next
+  // kRecentLoads loads after its last one (so that programs made and dropped in a loop do not
+  // compile their kernels again and again).
   // Thread-safe: distinct keys compile concurrently (each module is built in an LLVMContext
   // of its own and ORC only links finished object files); callers asking for a key that is
   // being compiled wait for that compile instead of starting another.
@@ -40,6 +48,13 @@ class JitEngine {
 
   int64_t compile_count() const;  // modules compiled by LLVM in this process (not cache hits)
   int64_t disk_hit_count() const;
+  // For tests and diagnostics: the objects loaded now (one JITDylib each), and the keys in
+  // the memory cache (those loaded, and those being loaded).
+  int64_t loaded_count() const;
+  size_t cached_key_count() const;
+  // Unloads now the objects that only the recent loads keep (for tests; frees little memory).
+  void unload_unused();
+  static constexpr int kRecentLoads = 16;
   // "" when the disk cache is disabled: PHIJIT_CACHE_DIR="", or a directory that cannot be
   // created or is not trusted (see ObjectCache).
   std::string cache_dir() const;

@@ -58,10 +58,13 @@ class GradientFunction {
     std::vector<Tensor> tensors;
     (detail::collect_tensor(args, tensors), ...);
     std::vector<int> wrt = detail::tensor_indices(wrt_, {std::is_same_v<Args, Tensor>...}, tensors);
+    // The arguments' parts first, as in jit_compile's key, so that the retrace warning can
+    // name the argument that changed by its position.
     std::string key;
+    ((key += detail::key_part(args) + ";"), ...);
+    key += "W";
     for (int i : wrt) key += std::to_string(i) + ",";
     key += ";";
-    ((key += detail::key_part(args) + ";"), ...);
     std::vector<Tensor> out = core_->call(key, tensors, wrt, [&](const std::vector<Tensor>& tracers) {
       [[maybe_unused]] size_t next = 0;
       auto call = [&](const auto&... a) { return f_(a...); };

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <charconv>
 #include <chrono>
 
 #include "frontend/compiler.h"
@@ -26,6 +28,68 @@ struct RunningTrace {
   RunningTrace& operator=(const RunningTrace&) = delete;
 };
 
+// The parts of a key: key_part of each argument, each followed by ';'. A string's part starts
+// with its length, so a ';' inside the string does not split it.
+std::vector<std::string_view> key_parts(std::string_view key) {
+  std::vector<std::string_view> parts;
+  while (!key.empty()) {
+    size_t end = key.find(';');
+    size_t length = 0;
+    if (key.front() == 'S') {
+      const char* last = key.data() + key.size();
+      auto [colon, ec] = std::from_chars(key.data() + 1, last, length);
+      if (ec == std::errc() && colon != last && *colon == ':' && length < key.size())
+        end = static_cast<size_t>(colon - key.data()) + 1 + length;
+    }
+    end = std::min(end, key.size());
+    parts.push_back(key.substr(0, end));
+    key.remove_prefix(std::min(key.size(), end + 1));
+  }
+  return parts;
+}
+
+// The value a key part stands for, as the user wrote it (a tensor's dtype and shape).
+std::string shown_value(std::string_view part) {
+  if (part.front() == 'S') return fmt::format("\"{}\"", part.substr(part.find(':') + 1));
+  return std::string(part.substr(1));
+}
+
+// How the argument at `position` changed, and how to stop it from causing traces.
+std::string describe_argument_change(size_t position, std::string_view before, std::string_view after) {
+  const std::string old_value = shown_value(before), new_value = shown_value(after);
+  switch (after.front()) {
+    case 'D':
+    case 'I':
+    case 'U':
+      return fmt::format(
+          "Argument {} (a number) changed from {} to {}: each value of a number argument is a trace "
+          "of its own. If it changes from call to call (an adaptive time step, say), make it a tensor: "
+          "declare the parameter `const Tensor&` and pass `Tensor({})`; the compiled code then reads "
+          "the value as an input and is traced once",
+          position, old_value, new_value, new_value);
+    case 'T':
+      return fmt::format(
+          "Argument {} (a tensor) changed from {} to {}: each shape and dtype is traced and compiled "
+          "on its own",
+          position, old_value, new_value);
+    default:
+      return fmt::format("Argument {} changed from {} to {}: each of its values is a trace of its own",
+                         position, old_value, new_value);
+  }
+}
+
+// Which argument differs between two keys of one function, and what to do about it.
+std::string describe_change(std::string_view before, std::string_view after) {
+  const std::vector<std::string_view> a = key_parts(before), b = key_parts(after);
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+    if (a[i] == b[i]) continue;
+    // Key parts of one argument type (the same letter) compare; others are another overload.
+    if (a[i].empty() || b[i].empty() || a[i].front() != b[i].front()) break;
+    return describe_argument_change(i, a[i], b[i]);
+  }
+  return fmt::format("Latest key: {} (previous: {})", after, before);
+}
+
 }  // namespace
 
 std::shared_ptr<TraceState> active_trace() {
@@ -38,7 +102,8 @@ struct JitCore::Traced {
 };
 
 JitCore::JitCore(std::string kind)
-    : kind_(std::move(kind)), cache_(std::make_unique<TraceCache<const Traced>>()) {}
+    : kind_(std::move(kind)),
+      cache_(std::make_unique<TraceCache<const Traced>>(kind_, max_traces_from_env())) {}
 JitCore::~JitCore() = default;
 
 int JitCore::trace_count() const { return cache_->trace_count(); }
@@ -47,13 +112,12 @@ void JitCore::clear_cache() { cache_->clear(); }
 std::shared_ptr<const JitCore::Traced> JitCore::get_or_trace(const std::string& key,
                                                              const std::vector<Tensor>& args,
                                                              const TraceFn& f, const Transform& transform) {
-  return cache_->get_or_make(key, [&](int count) {
-    if (count == kRetraceWarning) {
+  return cache_->get_or_make(key, [&](const TraceCache<const Traced>::Miss& miss) {
+    if (miss.count == kRetraceWarning) {
       runtime::logger().warn(
           "{}: this function has been traced {} times; an auxiliary argument (a number, bool or "
-          "string) or a tensor shape that changes on every call causes a new trace each time. "
-          "Latest key: {}",
-          kind_, count, key);
+          "string) or a tensor shape that changes on every call causes a new trace each time. {}",
+          kind_, miss.count, describe_change(miss.previous_key, key));
     }
     auto t0 = std::chrono::steady_clock::now();
     Trace trace = trace_arguments(kind_, args, f);

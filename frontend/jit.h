@@ -22,7 +22,8 @@ namespace detail {
 template <class T>
 class TraceCache;
 
-// The non-template core of a jit function: its cache of compiled traces.
+// The non-template core of a jit function: its cache of compiled traces, the
+// PHIJIT_MAX_TRACES most recently used ones (their code is unloaded when they are dropped).
 class JitCore {
  public:
   explicit JitCore(std::string kind);
@@ -34,7 +35,10 @@ class JitCore {
 
   // The compiled trace for `key`; on a miss, `f` runs once on tracers standing for `args`
   // (also when many threads ask for the same key at once), `transform` (if any) rewrites its
-  // graph, and the result is compiled. The key must determine what `transform` does.
+  // graph, and the result is compiled. The key must determine what `transform` does; its parts
+  // (key_part of each argument in order, each followed by ';') let the retrace warning name
+  // the argument that changed. `f` calling this function with concrete arguments of a key
+  // being traced on this thread raises an Error.
   std::shared_ptr<const Traced> get_or_trace(const std::string& key, const std::vector<Tensor>& args,
                                              const TraceFn& f, const Transform& transform = nullptr);
   // Runs the compiled code on the concrete `args`.

@@ -35,7 +35,8 @@ struct LinearCore::Extracted {
   std::map<std::pair<size_t, DType>, std::shared_ptr<const runtime::SparseOperand>> value_maps;
 };
 
-LinearCore::LinearCore() : cache_(std::make_unique<TraceCache<Extracted>>()) {}
+LinearCore::LinearCore()
+    : cache_(std::make_unique<TraceCache<Extracted>>("jit_compile_linear", max_traces_from_env())) {}
 LinearCore::~LinearCore() = default;
 
 int LinearCore::trace_count() const { return cache_->trace_count(); }
@@ -200,7 +201,7 @@ LinearCore::Affine evaluate_traced(LinearCore::Extracted& e, const std::vector<T
 
 LinearCore::Affine LinearCore::matrix(const std::string& key, const std::vector<Tensor>& args,
                                       const JitCore::TraceFn& f) {
-  std::shared_ptr<Extracted> e = cache_->get_or_make(key, [&](int) { return extract(args, f); });
+  std::shared_ptr<Extracted> e = cache_->get_or_make(key, [&](const auto&) { return extract(args, f); });
   std::vector<Tensor> f_args(args.begin() + 1, args.end());
   if (any_tracer(f_args)) return evaluate_traced(*e, f_args);
   std::vector<runtime::BufferPtr> arg_buffers;

@@ -8,6 +8,7 @@
 #include <llvm/IR/Module.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -18,6 +19,7 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -275,18 +277,118 @@ TEST_CASE("jit: concurrent loads of one key compile it once", "[jit][threads]") 
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     add_map_kernel(m, "k", times(7));
   };
-  std::vector<KernelFn> kernels(8);
+  // Each thread keeps what it loaded: the code lives only as long as a LoadedObject does.
+  std::vector<LoadedObject> objects(8);
   std::vector<std::thread> threads;
-  for (size_t t = 0; t < kernels.size(); ++t) {
-    threads.emplace_back([&, t] { kernels[t] = jit.load("test: concurrent", {"k"}, build).kernels.at(0); });
+  for (size_t t = 0; t < objects.size(); ++t) {
+    threads.emplace_back([&, t] { objects[t] = jit.load("test: concurrent", {"k"}, build); });
   }
   for (std::thread& t : threads) t.join();
   CHECK(builds == 1);
   CHECK(jit.compile_count() == compiles + 1);
-  for (KernelFn k : kernels) {
-    REQUIRE(k == kernels[0]);
+  for (const LoadedObject& o : objects) {
+    REQUIRE(o.kernels.at(0) == objects[0].kernels.at(0));
   }
-  CHECK(run(kernels[0], {1.0}, 0, 1) == std::vector<double>{7.0});
+  CHECK(run(objects[0].kernels[0], {1.0}, 0, 1) == std::vector<double>{7.0});
+}
+
+namespace {
+
+struct Baseline {
+  int64_t loaded;
+  size_t keys;
+};
+// The counts after unloading what only the recent loads keep, so that later counts are exact.
+Baseline unload_unused(JitEngine& jit) {
+  jit.unload_unused();
+  return {jit.loaded_count(), jit.cached_key_count()};
+}
+
+}  // namespace
+
+TEST_CASE("jit: an object no LoadedObject uses stays for the next recent loads, then is unloaded", "[jit]") {
+  JitEngine& jit = JitEngine::instance();
+  const Baseline base = unload_unused(jit);
+  int builds = 0;
+  auto build = [&](llvm::Module& m) {
+    ++builds;
+    add_map_kernel(m, "k", times(4));
+  };
+  std::optional<LoadedObject> first = jit.load("test: unloaded", {"k"}, build);
+  std::optional<LoadedObject> second = jit.load("test: unloaded", {"k"}, build);
+  CHECK(builds == 1);
+  CHECK(jit.loaded_count() == base.loaded + 1);
+  CHECK(jit.cached_key_count() == base.keys + 1);
+  const KernelFn kernel = first->kernels.at(0);
+  first.reset();
+  second.reset();
+  // Unused, but loaded recently: loading it again costs nothing.
+  CHECK(jit.loaded_count() == base.loaded + 1);
+  const int64_t compiles = jit.compile_count(), disk_hits = jit.disk_hit_count();
+  CHECK(jit.load("test: unloaded", {"k"}, build).kernels.at(0) == kernel);
+  CHECK(jit.compile_count() + jit.disk_hit_count() == compiles + disk_hits);
+  // kRecentLoads other loads later it is gone, and its key with it.
+  for (int i = 0; i < JitEngine::kRecentLoads; ++i) {
+    jit.load(fmt::format("test: pushes out {}", i), {"k"},
+             [&](llvm::Module& m) { add_map_kernel(m, "k", times(i)); });
+  }
+  CHECK(jit.loaded_count() == base.loaded + JitEngine::kRecentLoads);
+  CHECK(jit.cached_key_count() == base.keys + JitEngine::kRecentLoads);
+  jit.unload_unused();
+  CHECK(jit.loaded_count() == base.loaded);
+  CHECK(jit.cached_key_count() == base.keys);
+  // Loading it again reads it from the disk cache (or compiles it) and links it anew.
+  LoadedObject again = jit.load("test: unloaded", {"k"}, build);
+  CHECK(jit.compile_count() + jit.disk_hit_count() == compiles + disk_hits + JitEngine::kRecentLoads + 1);
+  CHECK(jit.loaded_count() == base.loaded + 1);
+  CHECK(run(again.kernels.at(0), {2.0}, 0, 1) == std::vector<double>{8.0});
+  // Code in use stays loaded whatever is loaded after it.
+  jit.unload_unused();
+  CHECK(jit.loaded_count() == base.loaded + 1);
+  CHECK(run(again.kernels.at(0), {3.0}, 0, 1) == std::vector<double>{12.0});
+}
+
+TEST_CASE("jit: loading and releasing one key from many threads at once leaks nothing", "[jit][threads]") {
+  JitEngine& jit = JitEngine::instance();
+  const Baseline base = unload_unused(jit);
+  constexpr int kThreads = 8, kRounds = 40;
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int r = 0; r < kRounds; ++r) {
+        // Two keys, so that loads, unloads and waits for a compile interleave.
+        const double factor = 2 + (t + r) % 2;
+        LoadedObject obj = jit.load(fmt::format("test: load and release {}", factor), {"k"},
+                                    [&](llvm::Module& m) { add_map_kernel(m, "k", times(factor)); });
+        if (run(obj.kernels.at(0), {1.0, 2.0}, 0, 2) != std::vector<double>{factor, 2 * factor}) ++wrong;
+        if (r % 4 == t % 4) jit.unload_unused();
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  CHECK(wrong == 0);
+  jit.unload_unused();
+  CHECK(jit.loaded_count() == base.loaded);
+  CHECK(jit.cached_key_count() == base.keys);
+}
+
+TEST_CASE("jit: of 200 objects loaded and released one after another, at most kRecentLoads stay", "[jit]") {
+  // A new shape per call used to keep its code loaded for good (~38 KiB each).
+  JitEngine& jit = JitEngine::instance();
+  const Baseline base = unload_unused(jit);
+  int64_t most = 0;
+  for (int i = 0; i < 200; ++i) {
+    LoadedObject obj = jit.load(fmt::format("test: one of many {}", i), {"k"},
+                                [&](llvm::Module& m) { add_map_kernel(m, "k", times(i)); });
+    REQUIRE(run(obj.kernels.at(0), {1.0}, 0, 1) == std::vector<double>{static_cast<double>(i)});
+    most = std::max(most, jit.loaded_count() - base.loaded);
+  }
+  CHECK(most == JitEngine::kRecentLoads);
+  CHECK(jit.cached_key_count() == base.keys + JitEngine::kRecentLoads);
+  jit.unload_unused();
+  CHECK(jit.loaded_count() == base.loaded);
+  CHECK(jit.cached_key_count() == base.keys);
 }
 
 TEST_CASE("jit: concurrent loads of distinct keys compile and link each of them", "[jit][threads]") {

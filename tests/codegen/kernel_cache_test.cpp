@@ -81,13 +81,20 @@ ir::Graph rollout(const Shape& shape, int steps, double rate = 0.1) {
 
 int64_t compiles() { return JitEngine::instance().compile_count(); }
 
-// Compiles `g`, runs it on random inputs and checks the result against the interpreter.
-void compile_and_check(const ir::Graph& g, uint64_t seed) {
+using Program = std::shared_ptr<const phijit::CompiledGraph>;
+
+// Compiles `g`, runs it on random inputs and checks the result against the interpreter. The
+// program is returned: its kernels stay in the memory cache as long as it lives.
+Program compile_and_check(const ir::Graph& g, uint64_t seed) {
   auto inputs = phijit::testing::random_inputs(g, seed);
-  auto r = phijit::testing::compare_to_reference(
-      g, inputs, [](const ir::Graph& graph, auto in) { return phijit::compile_graph(graph)->run(in); });
+  Program program;
+  auto r = phijit::testing::compare_to_reference(g, inputs, [&](const ir::Graph& graph, auto in) {
+    program = phijit::compile_graph(graph);
+    return program->run(in);
+  });
   INFO(r.message);
   CHECK(r.ok);
+  return program;
 }
 
 struct ScheduledProgram {
@@ -183,9 +190,9 @@ TEST_CASE("kernels: the key holds what the code depends on, and not constant val
 
 TEST_CASE("kernels: a rollout of N identical steps compiles its kernel once", "[kernels]") {
   const int64_t before = compiles();
-  compile_and_check(rollout(grid(37, 23), 1), 1);
+  const Program one = compile_and_check(rollout(grid(37, 23), 1), 1);
   CHECK(compiles() == before + 1);
-  // 20 more steps on the same grid: the step is in the memory cache already.
+  // 20 more steps on the same grid: the step is in the memory cache already (`one` uses it).
   compile_and_check(rollout(grid(37, 23), 20), 2);
   CHECK(compiles() == before + 1);
   // On a new grid, 20 identical steps compile one kernel.
@@ -209,9 +216,9 @@ TEST_CASE("kernels: programs that share kernels compile each of them once", "[ke
   // Kernels: the step (twice) and the sum with the third step fused into it.
   ir::Graph three = rollout_and_reduce(3, Op::reduce_sum);
   REQUIRE(schedule(three).schedule.kernels.size() == 3);
-  compile_and_check(three, 4);
+  const Program first = compile_and_check(three, 4);
   CHECK(compiles() == before + 2);
-  // Another program made of the same two kernels compiles nothing.
+  // Another program made of the same two kernels compiles nothing (while `first` keeps them).
   compile_and_check(rollout_and_reduce(5, Op::reduce_sum), 5);
   compile_and_check(rollout(shape, 2), 6);
   CHECK(compiles() == before + 2);
@@ -237,12 +244,17 @@ TEST_CASE("kernels: programs compiled from many threads at once compile each ker
   const int64_t before = compiles();
   std::atomic<int> wrong{0};
   std::vector<std::thread> threads;
+  // Kept until every thread is done, so that a kernel shared by two programs is not unloaded in
+  // between (and loaded again).
+  std::vector<Program> compiled(programs.size());
   for (size_t t = 0; t < programs.size(); ++t) {
     threads.emplace_back([&, t] {
       auto inputs = phijit::testing::random_inputs(programs[t], t);
-      auto r = phijit::testing::compare_to_reference(
-          programs[t], inputs,
-          [](const ir::Graph& graph, auto in) { return phijit::compile_graph(graph)->run(in); });
+      auto r =
+          phijit::testing::compare_to_reference(programs[t], inputs, [&](const ir::Graph& graph, auto in) {
+            compiled[t] = phijit::compile_graph(graph);
+            return compiled[t]->run(in);
+          });
       if (!r.ok) ++wrong;
     });
   }

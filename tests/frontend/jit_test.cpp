@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "codegen/jit_engine.h"
+#include "test_helpers.h"
 
 using namespace phijit;
 
@@ -26,32 +27,6 @@ Tensor grid(uint64_t seed, int64_t nx = 19, int64_t ny = 11) {
 }
 
 int64_t compiles() { return codegen::JitEngine::instance().compile_count(); }
-
-// Runs `fn` with stderr captured into the returned string.
-template <class Fn>
-std::string capture_stderr(Fn fn) {
-  std::fflush(stderr);
-  char path[] = "/tmp/phijit_stderr_XXXXXX";
-  int fd = mkstemp(path);
-  int saved = dup(2);
-  dup2(fd, 2);
-  fn();
-  std::fflush(stderr);
-  dup2(saved, 2);
-  close(saved);
-  close(fd);
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::remove(path);
-  return ss.str();
-}
-
-struct ScopedEnv {
-  std::string name;
-  ScopedEnv(const char* n, const char* value) : name(n) { setenv(n, value, 1); }
-  ~ScopedEnv() { unsetenv(name.c_str()); }
-};
 
 std::string run_probe(const std::string& cache_dir) {
   std::string cmd = "PHIJIT_CACHE_DIR='" + cache_dir + "' " + PHIJIT_CACHE_PROBE + " 2>&1";

@@ -1,10 +1,16 @@
-// Shared helpers of the frontend tests: value comparison and exception-message matching.
+// Shared helpers of the frontend tests: value comparison, exception-message matching, scoped
+// environment variables and captured stderr.
 #pragma once
 
 #include <phijit/phijit.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cstdio>
+#include <cstdlib>
 #include <exception>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,4 +50,31 @@ class MessageContains : public Catch::MatcherBase<std::exception> {
 
 inline MessageContains message_contains(std::vector<std::string> parts) {
   return MessageContains(std::move(parts));
+}
+
+// Sets an environment variable for one scope (unset afterwards).
+struct ScopedEnv {
+  std::string name;
+  ScopedEnv(const char* n, const char* value) : name(n) { setenv(n, value, 1); }
+  ~ScopedEnv() { unsetenv(name.c_str()); }
+};
+
+// Runs `fn` with stderr captured into the returned string.
+template <class Fn>
+std::string capture_stderr(Fn fn) {
+  std::fflush(stderr);
+  char path[] = "/tmp/phijit_stderr_XXXXXX";
+  int fd = mkstemp(path);
+  int saved = dup(2);
+  dup2(fd, 2);
+  fn();
+  std::fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  close(fd);
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::remove(path);
+  return ss.str();
 }
