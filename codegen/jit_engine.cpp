@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <list>
 #include <mutex>
 #include <optional>
@@ -18,6 +19,7 @@
 
 #include "codegen/host_compiler.h"
 #include "codegen/object_cache.h"
+#include "ir/dump.h"
 #include "ir/error.h"
 #include "runtime/log.h"
 
@@ -231,6 +233,12 @@ std::shared_ptr<CacheEntry> JitEngine::Impl::load_uncached(const std::string& ke
         auto entry = link(*object, name, symbols);
         disk_hits.fetch_add(1);
         runtime::logger().debug("{}: disk cache hit, loaded in {:.3f} ms", name, ms_since(start));
+        if (ir::dump_enabled("llvm") || ir::dump_enabled("asm")) {
+          // Nothing was compiled, so there is nothing new to dump: say why the listing is missing.
+          std::fprintf(stderr,
+                       "; ==== phijit: %s was loaded from the disk cache %s: no LLVM IR or assembly ====\n",
+                       name.c_str(), disk->dir().c_str());
+        }
         return entry;
       } catch (const Error& e) {
         runtime::logger().debug("{}: cached object unusable ({}); compiling", name, e.what());

@@ -28,8 +28,8 @@ Tensor grid(uint64_t seed, int64_t nx = 19, int64_t ny = 11) {
 
 int64_t compiles() { return codegen::JitEngine::instance().compile_count(); }
 
-std::string run_probe(const std::string& cache_dir) {
-  std::string cmd = "PHIJIT_CACHE_DIR='" + cache_dir + "' " + PHIJIT_CACHE_PROBE + " 2>&1";
+std::string run_probe(const std::string& cache_dir, const std::string& env = "") {
+  std::string cmd = env + " PHIJIT_CACHE_DIR='" + cache_dir + "' " + PHIJIT_CACHE_PROBE + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   REQUIRE(p != nullptr);
   std::string out;
@@ -174,6 +174,10 @@ TEST_CASE("a second process reuses the disk cache and a corrupt cache file is re
   std::filesystem::remove_all(dir);
   CHECK_THAT(run_probe(dir.string()), Catch::Contains("compiles=1 disk_hits=0"));
   CHECK_THAT(run_probe(dir.string()), Catch::Contains("compiles=0 disk_hits=1"));
+  // PHIJIT_DUMP=asm on a disk-cache hit: no listing, but a line saying where the code came from.
+  std::string dumped = run_probe(dir.string(), "PHIJIT_DUMP=llvm,asm");
+  CHECK_THAT(dumped,
+             Catch::Contains("was loaded from the disk cache") && !Catch::Contains("phijit assembly of"));
   std::vector<std::filesystem::path> files;
   for (const auto& e : std::filesystem::directory_iterator(dir)) files.push_back(e.path());
   REQUIRE(files.size() == 1);
