@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "frontend/math.h"
 #include "frontend/tensor_data.h"
 #include "ir/builder.h"
@@ -12,10 +14,26 @@ using detail::apply;
 
 Tensor pad(const Tensor& x, const std::map<std::string, std::pair<int64_t, int64_t>>& widths,
            const Extrapolation& e) {
-  if (widths.empty()) return x;
+  // Negative widths crop (as in PhiML): those cells are cut off first, then the rest is padded.
+  Tensor cropped = x;
   std::vector<ir::attrs::PadWidth> w;
-  for (const auto& [dim, lo_hi] : widths) w.push_back({dim, lo_hi.first, lo_hi.second});
-  return apply(ir::Op::pad, {x}, ir::attrs::pad(w, e));
+  for (const auto& [dim, lo_hi] : widths) {
+    auto [lo, hi] = lo_hi;
+    if (lo < 0 || hi < 0) {
+      if (!x.shape().contains(dim)) {
+        throw ShapeError(fmt::format("pad: dim '{}' is not in {}", dim, x.shape().str()));
+      }
+      int64_t size = x.shape().size(dim), start = std::max<int64_t>(0, -lo),
+              stop = size - std::max<int64_t>(0, -hi);
+      if (start > stop) {
+        throw ShapeError(fmt::format("pad: widths ({}, {}) crop {} cells from dim '{}' of size {} in {}", lo,
+                                     hi, start + size - stop, dim, size, x.shape().str()));
+      }
+      cropped = cropped.slice(dim, start, stop);
+    }
+    w.push_back({dim, std::max<int64_t>(lo, 0), std::max<int64_t>(hi, 0)});
+  }
+  return w.empty() ? cropped : apply(ir::Op::pad, {cropped}, ir::attrs::pad(w, e));
 }
 
 Tensor shift(const Tensor& x, std::string_view dim, int64_t offset, const Extrapolation& e) {

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <numbers>
 
+#include "frontend/math.h"
 #include "frontend/matrices.h"
 #include "frontend/tensor_data.h"
 #include "ir/builder.h"
@@ -176,7 +177,16 @@ Tensor stack(const std::vector<Tensor>& values, Shape new_dim) {
 
 Tensor concat(const std::vector<Tensor>& values, std::string_view dim) {
   if (values.empty()) throw ShapeError(fmt::format("concat needs at least one tensor along '{}'", dim));
-  return apply(ir::Op::concat, values, ir::attrs::concat(std::string(dim)));
+  // A batch dim that only some operands have is broadcast to the others (as stack does): each
+  // operand gets every batch dim, in one order.
+  Shape batch;
+  for (const Tensor& v : values) batch = batch & v.shape().batch();
+  std::vector<Tensor> operands;
+  for (const Tensor& v : values) {
+    Shape target = batch & v.shape().non_batch();
+    operands.push_back(v.shape() == target ? v : zeros(target, v.dtype()) + v);
+  }
+  return apply(ir::Op::concat, std::move(operands), ir::attrs::concat(std::string(dim)));
 }
 
 namespace detail {

@@ -278,3 +278,19 @@ TEST_CASE("stencil: spatial_gradient keeps batch dims", "[stencil][gradient]") {
   CHECK(g.shape().names() == std::vector<std::string>{"b", "x", "gradient"});
   CHECK_VALUES(g, {0.5, 2, 4, 2.5, -2.5, -4, -2, -0.5});
 }
+
+TEST_CASE("pad: negative widths crop, as in PhiML", "[pad]") {
+  Tensor x = tensor({1, 2, 3, 4, 5}, spatial("x", 5));
+  CHECK_VALUES(pad(x, {{"x", {-1, -2}}}, extrapolation::ZERO), {2, 3});
+  CHECK_VALUES(pad(x, {{"x", {-2, 1}}}, extrapolation::ZERO_GRADIENT), {3, 4, 5, 5});
+  CHECK_VALUES(pad(x, {{"x", {1, -4}}}, extrapolation::PERIODIC), {1, 1});  // the cropped tensor wraps
+  CHECK_THROWS_MATCHES(pad(x, {{"x", {-3, -3}}}, extrapolation::ZERO), ShapeError,
+                       message_contains({"crop 6 cells", "size 5"}));
+  // Inside a trace and under gradient: the cropped cells get no gradient.
+  auto loss = [](const Tensor& x) { return sum(pad(x, {{"x", {-1, 1}}}, extrapolation::ZERO) * 2.0); };
+  CHECK_VALUES(gradient(loss)(x)[1], {0, 2, 2, 2, 2});
+  CHECK_VALUES(jit_compile([](const Tensor& x) {
+                 return pad(x, {{"x", {-1, -1}}}, extrapolation::ZERO);
+               })(x),
+               {2, 3, 4});
+}

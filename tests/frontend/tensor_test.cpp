@@ -109,7 +109,8 @@ TEST_CASE("tensor: linspace includes both ends", "[tensor]") {
   CHECK_VALUES(linspace(5, 9, spatial("x", 1)), {5});
 }
 
-TEST_CASE("tensor: random_uniform is deterministic per seed and stays within low and high", "[tensor][random]") {
+TEST_CASE("tensor: random_uniform is deterministic per seed and stays within low and high",
+          "[tensor][random]") {
   Shape s = instance("i", 20000);
   Tensor a = random_uniform(s, 2, 5, 7);
   Tensor b = random_uniform(s, 2, 5, 7);
@@ -247,7 +248,8 @@ TEST_CASE("tensor: concat joins item names", "[tensor][concat]") {
   CHECK(c.to_vector() == std::vector<double>{1, 2, 3});
 }
 
-TEST_CASE("tensor: slice by index drops the dim, and negative indices count from the end", "[tensor][slice]") {
+TEST_CASE("tensor: slice by index drops the dim, and negative indices count from the end",
+          "[tensor][slice]") {
   Tensor t = tensor({1, 2, 3, 4, 5, 6}, batch("b", 2) & spatial("x", 3));
   Tensor s = t.slice("x", 1);
   CHECK(s.shape() == batch("b", 2));
@@ -318,4 +320,18 @@ TEST_CASE("tensor: item and to_vector", "[tensor]") {
   CHECK(tensor({3}, spatial("x", 1), DType::i64).item() == 3);
   CHECK(tensor({1}, spatial("x", 1), DType::boolean).item() == 1);
   CHECK(tensor({-1, 0.5}, channel("c", 2)).to_vector() == std::vector<double>{-1, 0.5});
+}
+
+TEST_CASE("tensor: concat broadcasts a batch dim that only some operands have", "[tensor][concat]") {
+  Tensor a = tensor({1, 2, 3, 4}, batch("b", 2) & spatial("x", 2));
+  Tensor c = tensor({9}, spatial("x", 1));
+  Tensor r = concat({a, c}, "x");
+  CHECK(r.shape() == (batch("b", 2) & spatial("x", 3)));
+  CHECK_VALUES(r, {1, 2, 9, 3, 4, 9});
+  // The other way round, and with batch dims in different orders.
+  CHECK_VALUES(concat({c, a}, "x"), {9, 1, 2, 9, 3, 4});
+  Tensor p = tensor({1, 2, 3, 4}, batch("p", 2) & spatial("x", 2));
+  Tensor q = concat({a, p}, "x");
+  CHECK(q.shape() == (batch("b", 2) & batch("p", 2) & spatial("x", 4)));
+  CHECK_VALUES(q.slice("b", 1).slice("p", 0), {3, 4, 1, 2});
 }
