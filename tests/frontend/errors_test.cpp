@@ -61,8 +61,11 @@ TEST_CASE("errors: unknown dims in shift and pad", "[errors][stencil]") {
                        message_contains({"pad", "'y'", "(xˢ=3)"}));
   CHECK_THROWS_MATCHES(pad(t, {{"x", {1, 1}}, {"y", {1, 1}}}, extrapolation::ZERO), ShapeError,
                        message_contains({"'y'"}));
-  CHECK_THROWS_MATCHES(pad(t, {{"x", {-1, 1}}}, extrapolation::ZERO), ShapeError,
-                       message_contains({"'x'", "-1"}));
+  // Negative widths crop (PhiML); cropping more than the dim holds, or a missing dim, is an error.
+  CHECK_THROWS_MATCHES(pad(t, {{"x", {-2, -2}}}, extrapolation::ZERO), ShapeError,
+                       message_contains({"'x'", "(-2, -2)", "size 3"}));
+  CHECK_THROWS_MATCHES(pad(t, {{"y", {-1, 0}}}, extrapolation::ZERO), ShapeError,
+                       message_contains({"pad", "'y'", "(xˢ=3)"}));
 }
 
 TEST_CASE("errors: non-constant extrapolation of an empty dim", "[errors][stencil]") {
