@@ -50,6 +50,13 @@ std::shared_ptr<Buffer> owned_layout(const Tensor& t, DType dtype, const std::ve
   return out;
 }
 
+// A buffer laid out in `order` as a tensor, whose Shape may order the same dims otherwise (a
+// Shape groups dims by type: a channel dim the solve treats as a batch dim comes after x's).
+Tensor tensor_in_order(BufferPtr b, const std::vector<Dim>& order) {
+  Shape shape(order);
+  return make_tensor(runtime::relayout(std::move(b), order, shape.dims()), shape);
+}
+
 // A matrix-free operator: f applied to the whole batch, its offset subtracted.
 class FunctionOperator final : public runtime::LinearOperator {
  public:
@@ -70,7 +77,7 @@ class FunctionOperator final : public runtime::LinearOperator {
   void apply(const Buffer& x, Buffer& y) const override {
     // A view of x (no copy): the aliasing shared_ptr owns nothing.
     BufferPtr view(BufferPtr(), &x);
-    Tensor out = f_(make_tensor(view, Shape(x_order_)));
+    Tensor out = f_(tensor_in_order(view, x_order_));
     BufferPtr r = runtime::relayout(out.astype(y.dtype()).data().buffer, out.shape().dims(), y_order_);
     if (offset_ == nullptr) {
       std::memcpy(y.data(), r->data(), y.bytes());
@@ -216,6 +223,11 @@ bool is_symmetric(const Tensor& A) {
   return symmetric(&s, s.csr);
 }
 
+Shape y_dims_besides(const Tensor& y, const Shape& rows) {
+  return y.shape().non_batch().without(rows.names());
+}
+Shape matrix_rows(const Tensor& A, const Tensor& x0) { return matrix_dims(A, x0).rows; }
+
 const Tensor& require_x0(const Solve& solve) {
   if (!solve.x0 || !solve.x0->defined()) {
     throw Error(
@@ -286,6 +298,13 @@ void lay_out_matrix(const Tensor& A, Layout& l) {
   }
 }
 
+// Such dims of y (and of x0, when it has them) become batch dims of the solve.
+void treat_as_batch(const Shape& dims, Layout& l) {
+  l.y_rows = l.y_rows.without(dims.names());
+  l.x_cols = l.x_cols.without(dims.names());
+  l.batch = l.batch & dims;
+}
+
 Layout lay_out(LinearSystem& sys, const Tensor& y, const Tensor& x0, const Solve& solve) {
   Layout l;
   l.method = runtime::parse_solve_method(solve.method);
@@ -305,6 +324,7 @@ Layout lay_out(LinearSystem& sys, const Tensor& y, const Tensor& x0, const Solve
   l.dtype = promote(y.dtype(), x0.dtype());
   if (sys.matrix) {
     const MatrixDims& md = *(l.matrix = matrix_dims(*sys.matrix, x0));
+    treat_as_batch(y_dims_besides(y, md.rows), l);
     check_same_dims(
         md.cols, l.x_cols,
         fmt::format("the matrix {} has columns {} but x0 has", sys.matrix->shape().str(), md.cols.str()));
@@ -319,6 +339,7 @@ Layout lay_out(LinearSystem& sys, const Tensor& y, const Tensor& x0, const Solve
   l.dtype = float_type(l.dtype);
   if (l.matrix_free) {
     Tensor out = sys.apply(x0.astype(l.dtype));
+    treat_as_batch(y_dims_besides(y, out.shape().non_batch()), l);
     check_same_dims(out.shape().non_batch(), l.y_rows, "f returned other dims than y has: f(x0)");
     l.batch = l.batch & out.shape().batch();
     l.dtype = float_type(promote(l.dtype, out.dtype()));
@@ -353,22 +374,23 @@ SolveInfo solve_info(const Layout& l, const Solve& solve, runtime::KrylovResult&
   SolveInfo info;
   info.solve = solve;
   info.method = method;
-  Shape x_shape(runtime::concat_dims(l.batch, l.x_cols));
-  info.x = make_tensor(x, x_shape);
-  info.residual = make_tensor(r.residual, Shape(runtime::concat_dims(l.batch, l.y_rows)));
+  std::vector<Dim> x_order = runtime::concat_dims(l.batch, l.x_cols);
+  info.x = tensor_in_order(x, x_order);
+  info.residual = tensor_in_order(r.residual, runtime::concat_dims(l.batch, l.y_rows));
   info.iterations = integers(r.iterations, l.batch);
   info.function_evaluations = integers(r.function_evaluations, l.batch);
   info.converged = booleans(r.converged, l.batch);
   info.diverged = booleans(r.diverged, l.batch);
   if (!r.trajectory.empty()) {
     auto k = static_cast<int64_t>(r.trajectory.size());
-    Shape traj_shape = phijit::batch("trajectory", k) & x_shape;  // "trajectory" outermost
-    auto traj = std::make_shared<Buffer>(x->dtype(), traj_shape, Buffer::Uninitialized{});
+    std::vector<Dim> traj_order{Dim{"trajectory", k, DimType::batch, {}}};  // outermost
+    traj_order.insert(traj_order.end(), x_order.begin(), x_order.end());
+    auto traj = std::make_shared<Buffer>(x->dtype(), Shape(traj_order), Buffer::Uninitialized{});
     for (int64_t i = 0; i < k; ++i) {
       std::memcpy(static_cast<char*>(traj->data()) + i * x->bytes(),
                   r.trajectory[static_cast<size_t>(i)]->data(), x->bytes());
     }
-    info.trajectory = make_tensor(traj, traj_shape);
+    info.trajectory = tensor_in_order(traj, traj_order);
   }
   bool diverged = std::find(r.diverged.begin(), r.diverged.end(), true) != r.diverged.end();
   bool converged = std::find(r.converged.begin(), r.converged.end(), false) == r.converged.end();

@@ -99,6 +99,11 @@ const Tensor& require_x0(const Solve& solve);
 // An Error naming the field for settings no solve can run with: max_iterations < 0, negative or
 // NaN tolerances (in `solve` and its gradient_solve).
 void validate_settings(const Solve& solve);
+// Dims of y that the operator does not produce (`rows`): as in PhiML, they hold independent
+// systems, like batch dims (a channel `vector` of y that x0 lacks).
+Shape y_dims_besides(const Tensor& y, const Shape& rows);
+// The primal (row) dims of a matrix that multiplies vectors shaped like x0.
+Shape matrix_rows(const Tensor& A, const Tensor& x0);
 // Whether a sparse matrix equals its transpose (found once per matrix and kept with it).
 bool is_symmetric(const Tensor& sparse_matrix);
 

@@ -209,21 +209,25 @@ TracedFunction trace_operator(const std::shared_ptr<TraceState>& trace, const Tr
         [&](const std::vector<Tensor>& x) { return std::vector<Tensor>{op.function(x[0])}; }, trace);
   };
   TracedFunction f{traced(batch & x0.shape().non_batch()), std::nullopt, {}, {}};
-  for (int round = 0; round < 2; ++round) {
+  Shape y_rows = y.shape().non_batch();
+  for (int round = 0; round < 3; ++round) {
     const ir::ValueType out = f.batched.graph.type(f.batched.graph.outputs()[0]);
+    if (round == 0) y_rows = y_rows.without(y_dims_besides(y, out.shape.non_batch()).names());
+    Shape wider_batch = batch & out.shape.batch() & y_dims_besides(y, y_rows);
     DType wider = float_type(promote(dtype, out.dtype));
-    if (same_dims(out.shape.batch() & batch, batch) && wider == dtype) break;
-    batch = batch & out.shape.batch();
+    if (same_dims(wider_batch, batch) && wider == dtype) break;
+    batch = wider_batch;
     dtype = wider;
     f.batched = traced(batch & x0.shape().non_batch());
   }
   f.result = {batch & x0.shape().non_batch(), dtype};
   f.rhs = f.batched.graph.type(f.batched.graph.outputs()[0]);
-  if (!same_dims(f.rhs.shape.non_batch(), y.shape().non_batch())) {
+  if (!same_dims(f.rhs.shape.without(batch.names()), y_rows)) {
     throw ShapeError(fmt::format("solve_linear: f returned other dims than y has: f(x0) {} vs {}",
                                  f.rhs.shape.str(), y.shape().str()));
   }
-  if (f.rhs.dtype != dtype || !same_dims(f.rhs.shape.batch(), batch)) {
+  if (f.rhs.dtype != dtype ||
+      f.rhs.shape.without(batch.names()).rank() + batch.rank() != f.rhs.shape.rank()) {
     throw Error(fmt::format("solve_linear: f(x) for x {} {} returned {} {}, which changes with x's type",
                             dtype_name(dtype), f.result.shape.str(), dtype_name(f.rhs.dtype),
                             f.rhs.shape.str()));
@@ -257,7 +261,8 @@ Tensor trace_solve_linear(const std::shared_ptr<TraceState>& trace, const Traced
   if (op.constant) {
     Tensor A = *op.constant().matrix;
     dtype = float_type(promote(dtype, A.dtype()));
-    batch = batch & (A.is_sparse() ? A.data().sparse->batch : A.shape().batch());
+    batch = batch & (A.is_sparse() ? A.data().sparse->batch : A.shape().batch()) &
+            y_dims_besides(y, matrix_rows(A, x0));
     result = {batch & x0.shape().non_batch(), dtype};
     rhs = {batch & y.shape().non_batch(), dtype};
   } else {

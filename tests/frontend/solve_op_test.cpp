@@ -53,3 +53,23 @@ TEST_CASE("solve op: inside jit_compile_linear, on values independent of x; on x
   CHECK_THROWS_MATCHES(bad(ones(kX)), NotLinearError,
                        message_contains({"solve_linear", "its inverse is dense"}));
 }
+
+TEST_CASE("solve op: dims of y that the operator does not act on are independent systems") {
+  // f acts on x only; y has a channel `vector` that x0 lacks: one system per vector component.
+  Tensor y = stack({tensor({1, 2, 3, 4}, kX), tensor({2, 4, 6, 8}, kX)}, channel("vector", 2));
+  auto f = [](const Tensor& x) { return 2.0 * x - shift(x, "x", 1, extrapolation::ZERO); };
+  // By hand: x_i = (y_i + x_{i+1}) / 2 from the last cell back: y = (1,2,3,4) → (1.625, 2.25, 2.5, 2).
+  std::vector<double> want = {1.625, 3.25, 2.25, 4.5, 2.5, 5, 2, 4};  // (x, vector) order
+  for (std::string method : {"biCG-stab", "direct"}) {
+    INFO(method);
+    Solve s{.method = method, .rel_tol = 1e-12, .abs_tol = 1e-12, .x0 = zeros(kX)};
+    Tensor x = solve_linear(f, y, s);
+    CHECK(x.shape() == (kX & channel("vector", 2)));
+    CHECK_VALUES(x, want);
+    CHECK_VALUES(solve_linear(jit_compile_linear(f), y, s), want);
+    CHECK_VALUES(jit_compile([&](const Tensor& y) { return solve_linear(f, y, s); })(y), want);
+    // dL/dy for L = Σ x: Aᵀ λ = 1 per component, λ = (0.5, 0.75, 0.875, 0.9375).
+    CHECK_VALUES(gradient([&](const Tensor& y) { return sum(solve_linear(f, y, s)); })(y)[1],
+                 {0.5, 0.5, 0.75, 0.75, 0.875, 0.875, 0.9375, 0.9375});
+  }
+}
