@@ -328,9 +328,9 @@ Layout lay_out(LinearSystem& sys, const Tensor& y, const Tensor& x0, const Solve
     check_same_dims(
         md.cols, l.x_cols,
         fmt::format("the matrix {} has columns {} but x0 has", sys.matrix->shape().str(), md.cols.str()));
-    check_same_dims(
-        md.rows, l.y_rows,
-        fmt::format("the matrix {} has rows {} but y has", sys.matrix->shape().str(), md.rows.str()));
+    check_same_dims(md.rows, l.y_rows,
+                    fmt::format("the matrix {} has rows {} but y {} has", sys.matrix->shape().str(),
+                                md.rows.str(), y.shape().str()));
     l.x_cols = md.cols;
     l.y_rows = md.rows;
     l.batch = l.batch & md.batch;
@@ -340,7 +340,8 @@ Layout lay_out(LinearSystem& sys, const Tensor& y, const Tensor& x0, const Solve
   if (l.matrix_free) {
     Tensor out = sys.apply(x0.astype(l.dtype));
     treat_as_batch(y_dims_besides(y, out.shape().non_batch()), l);
-    check_same_dims(out.shape().non_batch(), l.y_rows, "f returned other dims than y has: f(x0)");
+    check_same_dims(out.shape().non_batch(), l.y_rows,
+                    fmt::format("f returned other dims than y {} has: f(x0)", y.shape().str()));
     l.batch = l.batch & out.shape().batch();
     l.dtype = float_type(promote(l.dtype, out.dtype()));
     if (sys.offset_unknown) {
