@@ -109,12 +109,7 @@ bool any_nonzero(const Tensor& t) {
   return std::any_of(v.begin(), v.end(), [](double e) { return e != 0; });
 }
 
-// The same dims (names and sizes, any order), or a ShapeError naming both shapes.
-bool same_dims(const Shape& a, const Shape& b) {
-  bool same = a.rank() == b.rank();
-  for (const Dim& d : a.dims()) same = same && b.contains(d.name) && b.size(d.name) == d.size;
-  return same;
-}
+// The same dims, or a ShapeError naming both shapes.
 void check_same_dims(const Shape& a, const Shape& b, const std::string& what) {
   if (!same_dims(a, b)) throw ShapeError(fmt::format("solve_linear: {}: {} vs {}", what, a.str(), b.str()));
 }
@@ -221,6 +216,12 @@ std::string describe(const Solve& s, const std::string& method) {
 bool is_symmetric(const Tensor& A) {
   const SparseData& s = *A.data().sparse;
   return symmetric(&s, s.csr);
+}
+
+bool same_dims(const Shape& a, const Shape& b) {
+  bool same = a.rank() == b.rank();
+  for (const Dim& d : a.dims()) same = same && b.contains(d.name) && b.size(d.name) == d.size;
+  return same;
 }
 
 Shape y_dims_besides(const Tensor& y, const Shape& rows) {

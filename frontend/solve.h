@@ -99,6 +99,8 @@ const Tensor& require_x0(const Solve& solve);
 // An Error naming the field for settings no solve can run with: max_iterations < 0, negative or
 // NaN tolerances (in `solve` and its gradient_solve).
 void validate_settings(const Solve& solve);
+// The same dims (names and sizes), in any order.
+bool same_dims(const Shape& a, const Shape& b);
 // Dims of y that the operator does not produce (`rows`): as in PhiML, they hold independent
 // systems, like batch dims (a channel `vector` of y that x0 lacks).
 Shape y_dims_besides(const Tensor& y, const Shape& rows);
@@ -192,19 +194,20 @@ Tensor solve_linear(F&& f, const Tensor& y, const Solve& solve, const Args&... f
     // function), by one cache per type (a callable without state, such as a lambda without
     // captures, acts alike for every object of its type), or else per solve (a callable's
     // captures may have changed since the last solve).
-    auto per_solve = JitFunction([&f](const Tensor& x, const Args&... a) { return f(x, a...); },
-                                 "solve_linear (matrix-free)");
     sys.kind = "function";
+    sys.offset_unknown = true;
+    sys.build_matrix = [&] { return matrix_from_function(f, x0, f_args...); };
     if constexpr (detail::IsJitFunction<D>::value) {
       sys.apply = [&](const Tensor& x) { return f(x, f_args...); };
     } else if constexpr (std::is_empty_v<D> && std::is_copy_constructible_v<D>) {
       static const JitFunction<D> stateless(f, "solve_linear (matrix-free)");
       sys.apply = [&](const Tensor& x) { return stateless(x, f_args...); };
     } else {
+      auto per_solve = JitFunction([&f](const Tensor& x, const Args&... a) { return f(x, a...); },
+                                   "solve_linear (matrix-free)");
       sys.apply = [&](const Tensor& x) { return per_solve(x, f_args...); };
+      return detail::solve_linear_system(sys, y, solve);  // while per_solve lives
     }
-    sys.offset_unknown = true;
-    sys.build_matrix = [&] { return matrix_from_function(f, x0, f_args...); };
     return detail::solve_linear_system(sys, y, solve);
   }
 }

@@ -38,7 +38,7 @@ class LazyProgram {
 
 // `t` as a buffer of `type` (the same dims in another order, or another float dtype).
 runtime::BufferPtr as_type(const Tensor& t, const ir::ValueType& type, const char* what) {
-  if (t.shape().rank() != type.shape.rank() || !(t.shape().without(type.shape.names()).rank() == 0)) {
+  if (!same_dims(t.shape(), type.shape)) {
     throw InternalError(
         fmt::format("solve_linear: {} is {} where {} was traced", what, t.shape().str(), type.shape.str()));
   }
@@ -186,10 +186,6 @@ std::shared_ptr<const ir::Graph> with_operands(const Trace& t, const std::vector
   }
   out->add_output(passes::inline_graph(*out, t.graph, inputs).at(0));
   return out;
-}
-
-bool same_dims(const Shape& a, const Shape& b) {
-  return a.rank() == b.rank() && a.without(b.names()).rank() == 0;
 }
 
 // A matrix-free operator traced under the enclosing trace: on x with the solve's batch dims
