@@ -12,10 +12,12 @@
 //      differences). jit_compile(step) against the same step run eagerly, goal compiled / eager ≤ 1;
 //      both results are compared.
 // No OpenMP code runs here (no hand-written baselines), so no OMP_WAIT_POLICY re-exec is needed.
-// Should a compiled part throw, the Error is printed and its goal counts as missed.
+// Should a compiled part throw, or disagree with the eager reference, the Error is printed and
+// its goal counts as missed.
 // Parts: `bench_solve_gradient [ab]`; BENCH_REPS sets the repetitions.
 #include <phijit/phijit.h>
 
+#include <cmath>
 #include <cstdio>
 #include <string>
 #include <string_view>
@@ -101,6 +103,12 @@ bool value_and_gradient(int reps) {
                 loss_eager.item());
     std::printf("    check: max |gradient - by hand| %.3g, max |by hand| %.3g\n", max_abs(vg[1] - grad_eager),
                 max_abs(grad_eager));
+    // A wrong answer fast is no answer: the goal counts only when both agree with the reference
+    // (the solves stop at rel_tol 1e-8).
+    if (std::abs(v - loss_eager.item()) > 1e-6 * std::abs(loss_eager.item()) ||
+        max_abs(vg[1] - grad_eager) > 1e-6 * max_abs(grad_eager)) {
+      throw Error("the compiled loss or gradient disagrees with the eager reference");
+    }
     variants.push_back({"compiled value", [&] { loss_compiled = value(y); }});
     variants.push_back({"compiled value and gradient", [&] { both_compiled = value_and_grad(y); }});
   } catch (const Error& e) {
@@ -162,6 +170,9 @@ bool flow_step(int reps) {
     u_compiled = compiled_step(u0);
     std::printf("    compiled: SolveTape %s\n", tape_str(tape).c_str());
     std::printf("    check: max |compiled - eager| %.3g\n", max_abs(u_compiled - u_eager));
+    if (max_abs(u_compiled - u_eager) > 1e-8 * max_abs(u_eager)) {
+      throw Error("the compiled step disagrees with the eager one");
+    }
     variants.push_back({"compiled step", [&] { u_compiled = compiled_step(u0); }});
   } catch (const Error& e) {
     compiled = false;
