@@ -101,8 +101,9 @@ struct JitCore::Traced {
   std::vector<bool> weak;  // per output
 };
 
-JitCore::JitCore(std::string kind)
+JitCore::JitCore(std::string kind, bool warn_on_retrace)
     : kind_(std::move(kind)),
+      warn_on_retrace_(warn_on_retrace),
       cache_(std::make_unique<TraceCache<const Traced>>(kind_, max_traces_from_env())) {}
 JitCore::~JitCore() = default;
 
@@ -113,7 +114,7 @@ std::shared_ptr<const JitCore::Traced> JitCore::get_or_trace(const std::string& 
                                                              const std::vector<Tensor>& args,
                                                              const TraceFn& f, const Transform& transform) {
   return cache_->get_or_make(key, [&](const TraceCache<const Traced>::Miss& miss) {
-    if (miss.count == kRetraceWarning) {
+    if (warn_on_retrace_ && miss.count == kRetraceWarning) {
       runtime::logger().warn(
           "{}: this function has been traced {} times; an auxiliary argument (a number, bool or "
           "string) or a tensor shape that changes on every call causes a new trace each time. {}",

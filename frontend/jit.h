@@ -26,7 +26,9 @@ class TraceCache;
 // PHIJIT_MAX_TRACES most recently used ones (their code is unloaded when they are dropped).
 class JitCore {
  public:
-  explicit JitCore(std::string kind);
+  // `warn_on_retrace`: warn when the function has been traced many times (a user function whose
+  // key changes on every call); eager composites (run_fused) are traced once per shape on purpose.
+  explicit JitCore(std::string kind, bool warn_on_retrace = true);
   ~JitCore();
   struct Traced;  // a compiled trace
   using TraceFn = std::function<std::vector<Tensor>(const std::vector<Tensor>& tracers)>;
@@ -49,6 +51,7 @@ class JitCore {
 
  private:
   std::string kind_;
+  bool warn_on_retrace_;
   std::unique_ptr<TraceCache<const Traced>> cache_;
 };
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "frontend/eager.h"
 #include "frontend/math.h"
 #include "frontend/tensor_data.h"
 #include "ir/builder.h"
@@ -50,21 +51,45 @@ std::vector<std::string> spatial_dims(const Tensor& x, std::string_view what) {
 }
 }  // namespace
 
-Tensor laplace(const Tensor& x, const Extrapolation& padding, double dx) {
+namespace {
+
+// The stencils as ops; laplace and spatial_gradient run them fused (run_fused). `dx` is a weak
+// scalar tensor, so that a new grid spacing reuses the compiled stencil.
+Tensor laplace_ops(const Tensor& x, const Extrapolation& padding, const Tensor& dx) {
   Tensor result;
   for (const std::string& d : spatial_dims(x, "laplace")) {
     Tensor term = shift(x, d, 1, padding) - 2.0 * x + shift(x, d, -1, padding);
     result = result.defined() ? result + term : term;
   }
-  return dx == 1 ? result : result / (dx * dx);
+  return result / (dx * dx);
 }
 
-Tensor spatial_gradient(const Tensor& x, const Extrapolation& padding, double dx) {
+Tensor spatial_gradient_ops(const Tensor& x, const Extrapolation& padding, const Tensor& dx) {
   std::vector<std::string> dims = spatial_dims(x, "spatial_gradient");
   std::vector<Tensor> parts;
   for (const std::string& d : dims)
     parts.push_back((shift(x, d, 1, padding) - shift(x, d, -1, padding)) / (2 * dx));
   return stack(parts, channel("gradient", dims));
+}
+
+using StencilOps = Tensor (*)(const Tensor&, const Extrapolation&, const Tensor&);
+
+Tensor fused_stencil(detail::JitCore& core, StencilOps ops, const Tensor& x, const Extrapolation& padding,
+                     double dx) {
+  auto f = [&](const std::vector<Tensor>& a) { return std::vector<Tensor>{ops(a[0], padding, a[1])}; };
+  return detail::run_fused(core, padding.str(), {x, Tensor(dx)}, f).front();
+}
+
+}  // namespace
+
+Tensor laplace(const Tensor& x, const Extrapolation& padding, double dx) {
+  static detail::JitCore core("laplace", false);
+  return fused_stencil(core, laplace_ops, x, padding, dx);
+}
+
+Tensor spatial_gradient(const Tensor& x, const Extrapolation& padding, double dx) {
+  static detail::JitCore core("spatial_gradient", false);
+  return fused_stencil(core, spatial_gradient_ops, x, padding, dx);
 }
 
 }  // namespace phijit

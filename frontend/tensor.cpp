@@ -6,6 +6,7 @@
 #include <cmath>
 #include <numbers>
 
+#include "frontend/eager.h"
 #include "frontend/math.h"
 #include "frontend/matrices.h"
 #include "frontend/tensor_data.h"
@@ -309,7 +310,7 @@ Tensor apply(ir::Op op, std::vector<Tensor> operands, ir::Attrs attrs) {
   ir::ValueType result = ir::infer_type(op, types, attrs);
   std::vector<runtime::BufferPtr> buffers;
   for (const Tensor& t : operands) buffers.push_back(t.data().buffer);
-  auto buffer = runtime::evaluate(op, attrs, result, buffers, types);
+  auto buffer = evaluate_eager(op, attrs, result, buffers, types);
   return make_tensor(std::move(buffer), std::move(result.shape), result_weak);
 }
 

@@ -88,6 +88,23 @@ void launch(KernelFn fn, int64_t volume, int64_t blocks, void** params) {
 
 }  // namespace
 
+void launch_map(KernelFn fn, int64_t space_volume, void** params) {
+  if (space_volume == 0) return;
+  launch(fn, space_volume, block_count(space_volume, std::numeric_limits<int64_t>::max()), params);
+}
+
+void launch_reduce(KernelFn fn, ir::Op op, DType accumulator, int64_t space_volume, void** params,
+                   Buffer& out) {
+  int64_t out_volume = out.count();
+  int64_t blocks =
+      block_count(space_volume, std::max<int64_t>(1, kMaxPartialElements / std::max<int64_t>(out_volume, 1)));
+  Buffer partials(accumulator, blocks * out_volume, Buffer::Uninitialized{});
+  fill_identity(partials, op);
+  params[0] = partials.data();
+  if (space_volume > 0) launch(fn, space_volume, blocks, params);
+  combine_partials(partials, blocks, op, out);
+}
+
 Program::Program(ir::Graph graph, std::vector<KernelCall> kernels, std::vector<int> slot,
                  std::vector<int64_t> slot_bytes, std::shared_ptr<void> keep_alive)
     : graph_(std::move(graph)),
@@ -158,21 +175,12 @@ std::vector<BufferPtr> Program::run(std::span<const BufferPtr> inputs) const {
     params.assign(1 + k.loads.size(), nullptr);
     for (size_t i = 0; i < k.loads.size(); ++i)
       params[1 + i] = const_cast<void*>(data[static_cast<size_t>(k.loads[i].id)]);
-    if (k.space_volume == 0 && !k.reduce) continue;
-    if (!k.reduce) {
+    if (k.reduce) {
+      launch_reduce(k.fn, g.nodes()[root].op, k.accumulator, k.space_volume, params.data(), *fresh);
+    } else {
       params[0] = out;
-      launch(k.fn, k.space_volume, block_count(k.space_volume, std::numeric_limits<int64_t>::max()),
-             params.data());
-      continue;
+      launch_map(k.fn, k.space_volume, params.data());
     }
-    int64_t out_volume = t.shape.volume();
-    int64_t blocks = block_count(
-        k.space_volume, std::max<int64_t>(1, kMaxPartialElements / std::max<int64_t>(out_volume, 1)));
-    Buffer partials(k.accumulator, blocks * out_volume, Buffer::Uninitialized{});
-    fill_identity(partials, g.nodes()[root].op);
-    params[0] = partials.data();
-    if (k.space_volume > 0) launch(k.fn, k.space_volume, blocks, params.data());
-    combine_partials(partials, blocks, g.nodes()[root].op, *fresh);
   }
   std::vector<BufferPtr> result;
   for (ir::Value v : g.outputs()) result.push_back(owned[static_cast<size_t>(v.id)]);

@@ -25,6 +25,15 @@ struct KernelCall {
   std::vector<ir::Value> loads;  // params[1 + i]
 };
 
+// Runs a compiled map kernel over the first `space_volume` elements of its space, split over
+// the thread pool when it is large. params[0] is the result, params[1..] the kernel's loads.
+void launch_map(KernelFn fn, int64_t space_volume, void** params);
+// Runs a compiled reduce kernel (reduction `op`, accumulating in `accumulator`) over
+// `space_volume` elements into `out`: partial results per block, combined afterwards.
+// params[1..] are the kernel's loads; params[0] is set here.
+void launch_reduce(KernelFn fn, ir::Op op, DType accumulator, int64_t space_volume, void** params,
+                   Buffer& out);
+
 class Program {
  public:
   // `slot`/`slot_bytes`: the scratch buffer of each non-output kernel result (see
