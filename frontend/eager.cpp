@@ -130,9 +130,16 @@ int64_t largest_volume(const ir::ValueType& result, std::span<const ir::ValueTyp
 runtime::BufferPtr evaluate_eager(ir::Op op, const ir::Attrs& attrs, const ir::ValueType& result,
                                   std::span<const runtime::BufferPtr> operands,
                                   std::span<const ir::ValueType> operand_types) {
-  if (!has_kernel(op) || largest_volume(result, operand_types) < kEagerCompileFrom) {
+  if (largest_volume(result, operand_types) < kEagerCompileFrom) {
     return runtime::evaluate(op, attrs, result, operands, operand_types);
   }
+  return evaluate_compiled(op, attrs, result, operands, operand_types);
+}
+
+runtime::BufferPtr evaluate_compiled(ir::Op op, const ir::Attrs& attrs, const ir::ValueType& result,
+                                     std::span<const runtime::BufferPtr> operands,
+                                     std::span<const ir::ValueType> operand_types) {
+  if (!has_kernel(op)) return runtime::evaluate(op, attrs, result, operands, operand_types);
   Signature sig = signature_of(op, attrs, result, operand_types);
   std::shared_ptr<const EagerKernel> k = kernels().get_or_make(
       sig.key, [&](const auto&) { return compile(kernel_graph(op, attrs, operand_types, sig.flat)); });

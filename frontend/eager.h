@@ -28,6 +28,12 @@ runtime::BufferPtr evaluate_eager(ir::Op op, const ir::Attrs& attrs, const ir::V
 std::vector<Tensor> run_fused(JitCore& core, const std::string& key, const std::vector<Tensor>& args,
                               const JitCore::TraceFn& f);
 
+// The same always through a compiled kernel, whatever the size (host ops run the runtime's own
+// code); the differential tests compare it with the interpreter.
+runtime::BufferPtr evaluate_compiled(ir::Op op, const ir::Attrs& attrs, const ir::ValueType& result,
+                                     std::span<const runtime::BufferPtr> operands,
+                                     std::span<const ir::ValueType> operand_types);
+
 // How many distinct eager kernels have been compiled (or loaded from disk) by this process.
 int eager_kernel_count();
 
