@@ -10,6 +10,7 @@
 #include "frontend/math.h"
 #include "frontend/matrices.h"
 #include "frontend/print.h"
+#include "frontend/solve_result.h"
 #include "frontend/tensor_data.h"
 #include "runtime/layout.h"
 #include "runtime/linear_solve.h"
@@ -19,25 +20,7 @@
 
 namespace phijit {
 
-namespace {
-thread_local std::vector<SolveTape*> active_tapes;
-}  // namespace
-
-SolveTape::SolveTape(bool record_trajectories) : record_trajectories_(record_trajectories) {
-  active_tapes.push_back(this);
-}
-SolveTape::~SolveTape() { std::erase(active_tapes, this); }
-const SolveInfo& SolveTape::operator[](size_t i) const {
-  if (i >= infos_.size()) {
-    throw Error(
-        fmt::format("SolveTape: index {} is out of range, the tape holds {} solves", i, infos_.size()));
-  }
-  return infos_[i];
-}
-
 namespace detail {
-
-namespace {
 
 using runtime::BufferPtr;
 
@@ -56,6 +39,8 @@ Tensor tensor_in_order(BufferPtr b, const std::vector<Dim>& order) {
   Shape shape(order);
   return make_tensor(runtime::relayout(std::move(b), order, shape.dims()), shape);
 }
+
+namespace {
 
 // A matrix-free operator: f applied to the whole batch, its offset subtracted.
 class FunctionOperator final : public runtime::LinearOperator {
@@ -112,16 +97,6 @@ bool any_nonzero(const Tensor& t) {
 // The same dims, or a ShapeError naming both shapes.
 void check_same_dims(const Shape& a, const Shape& b, const std::string& what) {
   if (!same_dims(a, b)) throw ShapeError(fmt::format("solve_linear: {}: {} vs {}", what, a.str(), b.str()));
-}
-
-Tensor integers(const std::vector<int64_t>& v, const Shape& batch) {
-  std::vector<double> d(v.begin(), v.end());
-  return tensor(d, batch, DType::i64);
-}
-Tensor booleans(const std::vector<bool>& v, const Shape& batch) {
-  std::vector<double> d;
-  for (bool b : v) d.push_back(b ? 1 : 0);
-  return tensor(d, batch, DType::boolean);
 }
 
 // The matrix's dims: rows (primal non-batch), columns (the primal names of its dual dims).
@@ -205,12 +180,6 @@ std::vector<int64_t> row_order(const Shape& rows, const Shape& order) {
   return {from->as<int64_t>(), from->as<int64_t>() + n};
 }
 
-std::string describe(const Solve& s, const std::string& method) {
-  return fmt::format("{} with rel_tol={}, abs_tol={}, max_iterations={}{}", method, s.rel_tol, s.abs_tol,
-                     s.max_iterations,
-                     s.preconditioner.empty() ? "" : ", preconditioner " + s.preconditioner);
-}
-
 }  // namespace
 
 bool is_symmetric(const Tensor& A) {
@@ -229,11 +198,12 @@ Shape y_dims_besides(const Tensor& y, const Shape& rows) {
 }
 Shape matrix_rows(const Tensor& A, const Tensor& x0) { return matrix_dims(A, x0).rows; }
 
-const Tensor& require_x0(const Solve& solve) {
+const Tensor& require_x0(const Solve& solve, std::string_view what) {
   if (!solve.x0 || !solve.x0->defined()) {
     throw Error(
-        "solve_linear needs an initial guess: set Solve::x0 (it also gives the solution's dims), e.g. "
-        "Solve{.x0 = zeros(shape)}");
+        fmt::format("{} needs an initial guess: set Solve::x0 (it also gives the solution's dims), e.g. "
+                    "Solve{{.x0 = zeros(shape)}}",
+                    what));
   }
   return *solve.x0;
 }
@@ -242,23 +212,23 @@ namespace {
 
 // Settings a solve cannot run with; `where` is how the user spells them ("Solve::" or
 // "Solve::gradient_solve->").
-void check_settings(const Solve& s, const std::string& where) {
+void check_settings(const Solve& s, std::string_view what, const std::string& where) {
   if (s.max_iterations < 0) {
-    throw Error(fmt::format("solve_linear: {}max_iterations must be >= 0, got {}", where, s.max_iterations));
+    throw Error(fmt::format("{}: {}max_iterations must be >= 0, got {}", what, where, s.max_iterations));
   }
   for (auto [field, value] : {std::pair{"rel_tol", s.rel_tol}, std::pair{"abs_tol", s.abs_tol}}) {
     if (!(value >= 0)) {  // NaN too
-      throw Error(fmt::format("solve_linear: {}{} must be a number >= 0, got {}", where, field, value));
+      throw Error(fmt::format("{}: {}{} must be a number >= 0, got {}", what, where, field, value));
     }
   }
 }
 
 }  // namespace
 
-void validate_settings(const Solve& solve) {
-  check_settings(solve, "Solve::");
+void validate_settings(const Solve& solve, std::string_view what) {
+  check_settings(solve, what, "Solve::");
   // One level only: an adjoint solve's own gradient_solve is never used.
-  if (solve.gradient_solve) check_settings(*solve.gradient_solve, "Solve::gradient_solve->");
+  if (solve.gradient_solve) check_settings(*solve.gradient_solve, what, "Solve::gradient_solve->");
 }
 
 namespace {
@@ -383,17 +353,7 @@ SolveInfo solve_info(const Layout& l, const Solve& solve, runtime::KrylovResult&
   info.function_evaluations = integers(r.function_evaluations, l.batch);
   info.converged = booleans(r.converged, l.batch);
   info.diverged = booleans(r.diverged, l.batch);
-  if (!r.trajectory.empty()) {
-    auto k = static_cast<int64_t>(r.trajectory.size());
-    std::vector<Dim> traj_order{Dim{"trajectory", k, DimType::batch, {}}};  // outermost
-    traj_order.insert(traj_order.end(), x_order.begin(), x_order.end());
-    auto traj = std::make_shared<Buffer>(x->dtype(), Shape(traj_order), Buffer::Uninitialized{});
-    for (int64_t i = 0; i < k; ++i) {
-      std::memcpy(static_cast<char*>(traj->data()) + i * x->bytes(),
-                  r.trajectory[static_cast<size_t>(i)]->data(), x->bytes());
-    }
-    info.trajectory = tensor_in_order(traj, traj_order);
-  }
+  if (!r.trajectory.empty()) info.trajectory = trajectory_tensor(r.trajectory, x->dtype(), x_order);
   bool diverged = std::find(r.diverged.begin(), r.diverged.end(), true) != r.diverged.end();
   bool converged = std::find(r.converged.begin(), r.converged.end(), false) == r.converged.end();
   double max_res = 0;
@@ -415,23 +375,6 @@ SolveInfo solve_info(const Layout& l, const Solve& solve, runtime::KrylovResult&
                                max_it, max_res);
   }
   return info;
-}
-
-// Every solve ends here: the tapes record it, and a failure not in `suppress` throws.
-Tensor finish(const SolveInfo& info) {
-  for (SolveTape* tape : active_tapes) tape->add(info);
-  std::vector<bool> diverged_entries, converged_entries;
-  for (double v : info.diverged.to_vector()) diverged_entries.push_back(v != 0);
-  for (double v : info.converged.to_vector()) converged_entries.push_back(v != 0);
-  bool diverged = std::find(diverged_entries.begin(), diverged_entries.end(), true) != diverged_entries.end();
-  bool converged =
-      std::find(converged_entries.begin(), converged_entries.end(), false) == converged_entries.end();
-  auto suppressed = [&](Failure f) {
-    return std::find(info.solve.suppress.begin(), info.solve.suppress.end(), f) != info.solve.suppress.end();
-  };
-  if (diverged && !suppressed(Failure::diverged)) throw Diverged(info, info.message);
-  if (!diverged && !converged && !suppressed(Failure::not_converged)) throw NotConverged(info, info.message);
-  return info.x;
 }
 
 }  // namespace
@@ -500,8 +443,7 @@ Tensor solve_linear_system(LinearSystem& sys, const Tensor& y, const Solve& solv
   std::shared_ptr<Buffer> given_y = owned_layout(y, DType::f64, y_order);  // tolerances are from it
   if (normalize_rhs) scale_entries(*given_y, scales, true);
   request.tolerance = runtime::residual_tolerances(*given_y, batch, solve.rel_tol, solve.abs_tol);
-  request.record_trajectory = std::any_of(active_tapes.begin(), active_tapes.end(),
-                                          [](const SolveTape* t) { return t->record_trajectories(); });
+  request.record_trajectory = trajectories_requested();
   std::unique_ptr<runtime::LinearOperator> op;
   if (l.matrix_free) {
     BufferPtr offset;  // subtracted inside the operator: f(x) − f(0) is the linear part
@@ -538,7 +480,7 @@ Tensor solve_linear_system(LinearSystem& sys, const Tensor& y, const Solve& solv
   runtime::logger().debug("solve_linear ({}{}, x {}, batch {}): {}; {:.3f} ms", sys.kind,
                           l.matrix_free ? ", matrix-free" : "", l.x_cols.str(), l.batch.str(), info.message,
                           runtime::ms_since(t0));
-  return finish(info);
+  return finish_solve(info);
 }
 
 }  // namespace detail

@@ -72,6 +72,9 @@ class SolveTape {
 
   bool record_trajectories() const { return record_trajectories_; }
   void add(const SolveInfo& info) { infos_.push_back(info); }
+  // A slot for a solve that has started, filled when it ends (detail::TapeSlots).
+  size_t reserve();
+  void fill(size_t slot, const SolveInfo& info);
 
  private:
   bool record_trajectories_;
@@ -95,10 +98,11 @@ struct LinearSystem {
 // solved for y / max|y| and scaled back, so that abs_tol does not swallow a tiny y (adjoints).
 Tensor solve_linear_system(LinearSystem& system, const Tensor& y, const Solve& solve,
                            bool normalize_rhs = false);
-const Tensor& require_x0(const Solve& solve);
+// Solve::x0, or an Error saying that `what` (solve_linear, minimize, ...) needs one.
+const Tensor& require_x0(const Solve& solve, std::string_view what = "solve_linear");
 // An Error naming the field for settings no solve can run with: max_iterations < 0, negative or
 // NaN tolerances (in `solve` and its gradient_solve).
-void validate_settings(const Solve& solve);
+void validate_settings(const Solve& solve, std::string_view what = "solve_linear");
 // The same dims (names and sizes), in any order.
 bool same_dims(const Shape& a, const Shape& b);
 // Dims of y that the operator does not produce (`rows`): as in PhiML, they hold independent
