@@ -5,6 +5,7 @@
 #include "frontend/jit.h"
 #include "frontend/linear.h"
 #include "frontend/math.h"
+#include "frontend/minimize.h"
 #include "frontend/matrices.h"
 #include "frontend/print.h"
 #include "frontend/solve.h"
