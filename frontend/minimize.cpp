@@ -16,6 +16,8 @@ namespace phijit::detail {
 namespace {
 
 // x0 as the minimizers take it: concrete, floating-point, dense.
+}  // namespace
+
 void check_x0(const Tensor& x0, std::string_view what) {
   if (is_tracer(x0)) {
     throw Error(fmt::format(
@@ -30,6 +32,8 @@ void check_x0(const Tensor& x0, std::string_view what) {
                     what, dtype_name(x0.dtype()), x0.shape().str()));
   }
 }
+
+namespace {
 
 // f's value must be one number per batch entry of x0.
 void check_value_shape(const Tensor& value, const Shape& batch) {
@@ -98,27 +102,24 @@ std::string message(const Solve& solve, const std::string& method, const runtime
 
 }  // namespace
 
-Tensor minimize_function(const ValueAndGradientFn& value_and_gradient, const Solve& solve) {
+SolveInfo run_minimizer(const ValueAndGradientFn& value_and_gradient, const Solve& solve, const Tensor& x0,
+                        std::string_view what, std::vector<double> residual_tolerance) {
   auto t0 = std::chrono::steady_clock::now();
-  const Tensor& x0 = require_x0(solve, "minimize");
-  validate_settings(solve, "minimize");
   runtime::MinimizeMethod method = runtime::parse_minimize_method(solve.method);
-  check_x0(x0, "minimize");
-  TapeSlots slots;  // before f runs: its own solves come after this one on the tapes
-
   const Shape batch = x0.shape().batch();
   std::shared_ptr<Buffer> x = owned_layout(x0, DType::f64, x0.shape().dims());
   runtime::MinimizeSettings settings{.method = method,
                                      .rel_tol = solve.rel_tol,
                                      .abs_tol = solve.abs_tol,
                                      .max_iterations = solve.max_iterations,
-                                     .record_trajectory = trajectories_requested()};
+                                     .record_trajectory = trajectories_requested(),
+                                     .residual_tolerance = std::move(residual_tolerance)};
   runtime::MinimizeResult r = [&] {
     try {
       return runtime::minimize(evaluator(value_and_gradient, x0), *x, batch.volume(), settings);
     } catch (const ShapeError& e) {
       throw ShapeError(
-          fmt::format("minimize: evaluating f on x of shape {}: {}", x0.shape().str(), e.what()));
+          fmt::format("{}: evaluating f on x of shape {}: {}", what, x0.shape().str(), e.what()));
     }
   }();
 
@@ -136,9 +137,18 @@ Tensor minimize_function(const ValueAndGradientFn& value_and_gradient, const Sol
     info.trajectory = trajectory_tensor(r.trajectory, DType::f64, x0.shape().dims()).astype(x0.dtype());
   }
   info.message = message(solve, method_name, r, *r.gradient);
-  runtime::logger().debug("minimize (x {}): {}; {:.3f} ms", x0.shape().str(), info.message,
+  runtime::logger().debug("{} (x {}): {}; {:.3f} ms", what, x0.shape().str(), info.message,
                           runtime::ms_since(t0));
-  return finish_solve(info, &slots);
+  return info;
+}
+
+Tensor minimize_function(const ValueAndGradientFn& value_and_gradient, const Solve& solve) {
+  const Tensor& x0 = require_x0(solve, "minimize");
+  validate_settings(solve, "minimize");
+  runtime::parse_minimize_method(solve.method);  // an unknown method fails before f runs
+  check_x0(x0, "minimize");
+  TapeSlots slots;  // before f runs: its own solves come after this one on the tapes
+  return finish_solve(run_minimizer(value_and_gradient, solve, x0, "minimize"), &slots);
 }
 
 }  // namespace phijit::detail

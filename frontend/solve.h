@@ -26,6 +26,8 @@ struct Solve {
   // linear: auto, CG, CG-adaptive, biCG-stab, GMRES, direct. `auto` picks direct for dense
   // matrices, CG for symmetric sparse ones (and symmetric stencils), biCG-stab for
   // non-symmetric ones and for plain callables, whose symmetry is unknown.
+  // minimize: auto (= L-BFGS-B), L-BFGS-B, BFGS, GD. solve_nonlinear: auto (= Newton), Newton,
+  // or a minimize method on ½‖y − f(x)‖².
   std::string method = "auto";
   double rel_tol = 1e-5;
   double abs_tol = 1e-5;
@@ -35,6 +37,9 @@ struct Solve {
   std::string preconditioner;                   // "", "jacobi", "ilu"
   std::shared_ptr<const Solve> gradient_solve;  // settings of the adjoint solve (null: same as this, x0 = 0)
   bool grad_for_f = false;                      // also differentiate w.r.t. f's extra arguments
+  // solve_nonlinear with Newton's method: the settings of the linear solve of each step (its x0
+  // is ignored). Null: method "auto" with a tolerance that tightens as the residual falls.
+  std::shared_ptr<const Solve> linear_solve;
 };
 
 struct SolveInfo {
