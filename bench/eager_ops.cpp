@@ -10,6 +10,7 @@
 #include "bench/bench_util.h"
 #include "bench/eager_ops_baselines.h"
 #include "bench/laplace2d_baselines.h"
+#include "frontend/collapsed.h"
 #include "frontend/eager.h"
 #include "frontend/tensor_data.h"
 
@@ -17,7 +18,7 @@ using namespace phijit;
 
 namespace {
 
-const double* ptr(const Tensor& t) { return static_cast<const double*>(t.data().buffer->data()); }
+const double* ptr(const Tensor& t) { return static_cast<const double*>(detail::dense_buffer(t)->data()); }
 
 struct Case {
   std::string name;

@@ -35,7 +35,7 @@ Tensor expression(const Tensor& a, const Tensor& b, const Tensor& c, const Tenso
          0.1 * exp(-0.5 * d * d);
 }
 
-const double* ptr(const Tensor& t) { return static_cast<const double*>(t.data().buffer->data()); }
+const double* ptr(const Tensor& t) { return static_cast<const double*>(detail::dense_buffer(t)->data()); }
 
 using bench::Array;
 using bench::make_array;

@@ -21,7 +21,7 @@ namespace {
 
 constexpr int64_t kNx = 2048, kNy = 2048, kN = kNx * kNy;
 
-const double* ptr(const Tensor& t) { return static_cast<const double*>(t.data().buffer->data()); }
+const double* ptr(const Tensor& t) { return static_cast<const double*>(detail::dense_buffer(t)->data()); }
 
 using bench::Array;
 using bench::make_array;

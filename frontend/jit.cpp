@@ -181,7 +181,7 @@ Trace trace_arguments(std::string_view kind, const std::vector<Tensor>& args, co
 std::vector<Tensor> JitCore::run(const Traced& traced, const std::vector<Tensor>& args) {
   std::vector<runtime::BufferPtr> inputs;
   inputs.reserve(args.size());
-  for (const Tensor& a : args) inputs.push_back(a.data().buffer);
+  for (const Tensor& a : args) inputs.push_back(dense_buffer(a));
   auto t0 = std::chrono::steady_clock::now();
   std::vector<runtime::BufferPtr> out = traced.program->run(inputs);
   if (ir::dump_enabled("ir")) fmt::print(stderr, "=== run {:.3f} ms ===\n", runtime::ms_since(t0));

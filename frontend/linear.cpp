@@ -205,7 +205,7 @@ LinearCore::Affine LinearCore::matrix(const std::string& key, const std::vector<
   std::vector<Tensor> f_args(args.begin() + 1, args.end());
   if (any_tracer(f_args)) return evaluate_traced(*e, f_args);
   std::vector<runtime::BufferPtr> arg_buffers;
-  for (size_t i = 1; i < args.size(); ++i) arg_buffers.push_back(args[i].data().buffer);
+  for (size_t i = 1; i < args.size(); ++i) arg_buffers.push_back(dense_buffer(args[i]));
   std::lock_guard lock(e->mutex);
   // The same argument buffers (or none) give the same matrix: reuse it.
   if (!e->last.A.defined() || e->last_args != arg_buffers) {

@@ -44,13 +44,16 @@ std::string listed(const Tensor& t, const std::vector<double>& values) {
   return out + dtype_suffix(t.dtype());
 }
 
+// Mean, std and range of the stored values: each stands for equally many of t's values, so
+// they are t's (a collapsed tensor is not expanded for printing).
 std::string summary(const Tensor& t, const std::vector<double>& values) {
   std::string head = t.shape().str() + dtype_suffix(t.dtype());
   if (values.empty()) return head + " empty";
   if (t.dtype() == DType::boolean) {
     int64_t count = 0;
     for (double v : values) count += v != 0 ? 1 : 0;
-    return fmt::format("{} {} / {} true", head, count, values.size());
+    int64_t repeats = t.shape().volume() / static_cast<int64_t>(values.size());
+    return fmt::format("{} {} / {} true", head, count * repeats, t.shape().volume());
   }
   double sum = 0, lo = values[0], hi = values[0];
   for (double v : values) {
@@ -75,10 +78,9 @@ std::string to_string(const Tensor& t) {
     // Small matrices list their dense values; large ones are not densified for printing.
     return t.shape().volume() <= kMaxListed ? head + ": " + listed(t, t.to_vector()) : head;
   }
-  std::vector<double> values = t.to_vector();
-  if (t.shape().rank() == 0) return value_str(values[0], t.dtype()) + dtype_suffix(t.dtype());
-  if (t.shape().volume() <= kMaxListed && t.shape().volume() > 0) return listed(t, values);
-  return summary(t, values);
+  if (t.shape().rank() == 0) return value_str(t.item(), t.dtype()) + dtype_suffix(t.dtype());
+  if (t.shape().volume() <= kMaxListed && t.shape().volume() > 0) return listed(t, t.to_vector());
+  return summary(t, detail::stored_values(t));
 }
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << to_string(t); }

@@ -27,7 +27,7 @@ using runtime::BufferPtr;
 // `t` converted to dtype and laid out in the dim order `order` (missing dims broadcast), as a
 // buffer of its own (the solvers write into it).
 std::shared_ptr<Buffer> owned_layout(const Tensor& t, DType dtype, const std::vector<Dim>& order) {
-  BufferPtr b = runtime::relayout(t.astype(dtype).data().buffer, t.shape().dims(), order);
+  BufferPtr b = values_in_order(t.astype(dtype), order);
   auto out = std::make_shared<Buffer>(dtype, b->count(), Buffer::Uninitialized{});
   std::memcpy(out->data(), b->data(), b->bytes());
   return out;
@@ -63,7 +63,7 @@ class FunctionOperator final : public runtime::LinearOperator {
     // A view of x (no copy): the aliasing shared_ptr owns nothing.
     BufferPtr view(BufferPtr(), &x);
     Tensor out = f_(tensor_in_order(view, x_order_));
-    BufferPtr r = runtime::relayout(out.astype(y.dtype()).data().buffer, out.shape().dims(), y_order_);
+    BufferPtr r = values_in_order(out.astype(y.dtype()), y_order_);
     if (offset_ == nullptr) {
       std::memcpy(y.data(), r->data(), y.bytes());
       return;
@@ -257,7 +257,7 @@ void lay_out_matrix(const Tensor& A, Layout& l) {
     std::vector<Dim> order = runtime::concat_dims(md.batch, l.y_rows);
     Shape duals = dual_of(md.cols);
     order.insert(order.end(), duals.dims().begin(), duals.dims().end());
-    BufferPtr values = runtime::relayout(A.astype(l.dtype).data().buffer, A.shape().dims(), order);
+    BufferPtr values = values_in_order(A.astype(l.dtype), order);
     l.csr = runtime::dense_as_csr(values, l.y_rows.volume(), md.cols.volume(), md.batch.volume());
     return;
   }

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "frontend/collapsed.h"
 #include "frontend/minimize.h"
 #include "frontend/solve_result.h"
 #include "frontend/tensor_data.h"
@@ -52,7 +53,7 @@ struct NewtonRun {
 };
 
 void record(NewtonRun& run, const Tensor& x) {
-  if (trajectories_requested()) run.trajectory.push_back(x.data().buffer);
+  if (trajectories_requested()) run.trajectory.push_back(dense_buffer(x));
 }
 
 // Newton's method from x0 (with every batch dim of the solve).

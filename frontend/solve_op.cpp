@@ -42,14 +42,14 @@ runtime::BufferPtr as_type(const Tensor& t, const ir::ValueType& type, const cha
     throw InternalError(
         fmt::format("solve_linear: {} is {} where {} was traced", what, t.shape().str(), type.shape.str()));
   }
-  return runtime::relayout(t.astype(type.dtype).data().buffer, t.shape().dims(), type.shape.dims());
+  return values_in_order(t.astype(type.dtype), type.shape.dims());
 }
 
 // The graph applied to x (in any dim order) and the operands.
 Tensor apply_graph(const LazyProgram& f, const Tensor& x, const std::vector<Tensor>& operands) {
   const ir::Graph& g = f.graph();
   std::vector<runtime::BufferPtr> inputs{as_type(x, g.type(g.inputs()[0]), "x")};
-  for (const Tensor& o : operands) inputs.push_back(o.data().buffer);
+  for (const Tensor& o : operands) inputs.push_back(dense_buffer(o));
   return make_tensor(f.program().run(inputs).at(0), g.type(g.outputs()[0]).shape);
 }
 

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <numbers>
 
+#include "frontend/collapsed.h"
 #include "frontend/eager.h"
 #include "frontend/math.h"
 #include "frontend/matrices.h"
@@ -70,26 +71,27 @@ DType Tensor::dtype() const { return data().type.dtype; }
 bool Tensor::is_sparse() const { return data().sparse != nullptr; }
 
 namespace {
-// Sparse matrices give their dense values.
+// Every value in shape order; sparse matrices give their dense values.
 std::shared_ptr<const Buffer> values_of(const Tensor& t, const char* what) {
-  if (t.is_sparse()) return dense(t).data().buffer;
+  if (t.is_sparse()) return detail::dense_buffer(dense(t));
   if (detail::is_tracer(t)) {
     throw Error(
         fmt::format("{} needs the values of a tensor, but this {} tensor is being traced by jit_compile: "
                     "return it from the function instead of reading it inside",
                     what, t.shape().str()));
   }
-  return t.data().buffer;
+  // Not dense_buffer: a collapsed tensor keeps no expansion made for one read.
+  return detail::values_in_order(t, t.shape().dims());
 }
 }  // namespace
 
 double Tensor::item() const {
-  std::shared_ptr<const Buffer> b = values_of(*this, "item()");
-  if (shape().volume() != 1) {
+  // The volume first: a large collapsed or sparse tensor is not expanded only to be rejected.
+  if (!detail::is_tracer(*this) && shape().volume() != 1) {
     throw ShapeError(
         fmt::format("item() needs a tensor with exactly one value, got shape {}", shape().str()));
   }
-  return b->get_real(0);
+  return values_of(*this, "item()")->get_real(0);
 }
 
 std::vector<double> Tensor::to_vector() const {
@@ -129,9 +131,9 @@ Tensor tensor(std::vector<double> values, Shape shape, DType dtype) {
   return make_tensor(std::move(b), std::move(shape));
 }
 
+// One value, repeated along every dim (stored once: issue 12).
 Tensor full(Shape shape, double value, DType dtype) {
-  std::shared_ptr<Buffer> b = filled(dtype, shape, value);
-  return make_tensor(std::move(b), std::move(shape));
+  return detail::make_collapsed(filled(dtype, Shape(), value), Shape(), std::move(shape));
 }
 Tensor zeros(Shape shape, DType dtype) { return full(std::move(shape), 0, dtype); }
 Tensor ones(Shape shape, DType dtype) { return full(std::move(shape), 1, dtype); }
@@ -195,7 +197,8 @@ namespace detail {
 Tensor make_tensor(std::shared_ptr<const Buffer> buffer, Shape shape, bool weak) {
   auto d = std::make_shared<TensorData>();
   d->type = ir::ValueType{std::move(shape), buffer->dtype()};
-  d->buffer = std::move(buffer);
+  d->stored = d->type.shape;
+  d->stored_buffer = std::move(buffer);
   d->weak = weak;
   return Tensor(std::move(d));
 }
@@ -246,7 +249,7 @@ ir::Value trace_value(TraceState& trace, const Tensor& t) {
                     "call dense(A) on it or pass the matrix to matmul",
                     d.type.shape.str()));
   }
-  if (d.trace == nullptr) return trace.graph.add_constant(d.buffer, d.type.shape);
+  if (d.trace == nullptr) return constant_value(trace.graph, t);
   if (d.trace.get() == &trace) return d.value;
   if (trace.parent == nullptr) {
     throw Error(
@@ -308,10 +311,11 @@ Tensor apply(ir::Op op, std::vector<Tensor> operands, ir::Attrs attrs) {
                        result_weak);
   }
   ir::ValueType result = ir::infer_type(op, types, attrs);
-  std::vector<runtime::BufferPtr> buffers;
-  for (const Tensor& t : operands) buffers.push_back(t.data().buffer);
-  auto buffer = evaluate_eager(op, attrs, result, buffers, types);
-  return make_tensor(std::move(buffer), std::move(result.shape), result_weak);
+  // Evaluated over the dims the operands store (collapsed.h); one evaluation at most.
+  StoredEvaluation s = stored_evaluation(op, attrs, operands, result);
+  runtime::BufferPtr values =
+      s.needed ? evaluate_eager(op, s.attrs, s.result, s.buffers, s.types) : s.buffers[0];
+  return stored_result(s, std::move(values), std::move(result), result_weak);
 }
 
 }  // namespace detail

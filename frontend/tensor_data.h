@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "frontend/collapsed.h"
 #include "frontend/tensor.h"
 #include "ir/graph.h"
 #include "runtime/interpreter.h"
@@ -58,7 +59,17 @@ struct SparseData {
 // A tensor is concrete (it has a buffer, or sparse data) or a tracer (a value of a trace's graph).
 struct TensorData {
   ir::ValueType type;
-  std::shared_ptr<const Buffer> buffer;
+  // The buffer holds the values of the dims `stored` (type.shape's, in its order): all of them,
+  // or fewer for a tensor constant along the others (collapsed.h). Read it through
+  // dense_buffer() or values_in_order() where every value is needed.
+  Shape stored;
+  std::shared_ptr<const Buffer> stored_buffer;
+  // A collapsed tensor's values over all its dims, made on first use by dense_buffer().
+  struct Expansion {
+    std::once_flag once;
+    std::shared_ptr<const Buffer> buffer;
+  };
+  std::shared_ptr<Expansion> expansion;
   std::shared_ptr<const SparseData> sparse;
   // A plain C++ double: it takes the float type of the tensors it meets (numpy's NEP 50).
   bool weak = false;

@@ -32,7 +32,8 @@ BufferPtr relayout(const BufferPtr& src, const std::vector<Dim>& from, const std
   }
   if (matched != static_cast<int64_t>(from.size()))
     throw ShapeError("relayout: the target lacks a dim of the source");
-  auto out = std::make_shared<Buffer>(src->dtype(), count, Buffer::Uninitialized{});
+  // Allocated by shape, so that memory that cannot be had is an error naming the dims.
+  auto out = std::make_shared<Buffer>(src->dtype(), Shape(to), Buffer::Uninitialized{});
   auto es = static_cast<int64_t>(dtype_size(src->dtype()));
   Odometer it(sizes, {st});
   const auto* s = static_cast<const char*>(src->data());

@@ -188,11 +188,15 @@ TEST_CASE("errors: every error is catchable as phijit::Error", "[errors]") {
 
 TEST_CASE("errors: tensors whose element or byte count overflows int64", "[errors][sizes]") {
   constexpr int64_t k2to61 = int64_t{1} << 61;
-  // 2^61 doubles are 2^64 bytes: the byte count wrapped to 0 and the fill overran the heap.
-  CHECK_THROWS_MATCHES(full(spatial("x", k2to61), 1.0), ShapeError,
+  // 2^61 doubles are 2^64 bytes: the byte count wrapped to 0 and the fill overran the heap. A
+  // full tensor stores its one value (issue 12); the count is checked where every value is needed.
+  Tensor huge = full(spatial("x", k2to61), 1.0);
+  CHECK(sum(huge).item() == 0x1p61);
+  CHECK_THROWS_MATCHES(huge.to_vector(), ShapeError,
                        message_contains({"(xˢ=2305843009213693952)", "float64", "byte count"}));
-  CHECK_THROWS_MATCHES(ones(batch("b", 2) & spatial("x", k2to61), DType::f32), ShapeError,
-                       message_contains({"(bᵇ=2, xˢ=2305843009213693952)", "float32", "byte count"}));
+  CHECK_THROWS_MATCHES(
+      shift(ones(batch("b", 2) & spatial("x", k2to61), DType::f32), "x", 1, extrapolation::ZERO), ShapeError,
+      message_contains({"(bᵇ=2, xˢ=2305843009213693952)", "float32", "byte count"}));
   CHECK_THROWS_MATCHES(random_normal(spatial("x", k2to61)), ShapeError,
                        message_contains({"(xˢ=2305843009213693952)", "byte count"}));
   CHECK_THROWS_MATCHES(random_uniform(spatial("x", k2to61)), ShapeError,
@@ -208,11 +212,15 @@ TEST_CASE("errors: tensors whose element or byte count overflows int64", "[error
 
 TEST_CASE("errors: tensors larger than memory are an Error, not std::bad_alloc", "[errors][sizes]") {
   // 2^60 bytes: more than any x86-64 address space, whatever the overcommit setting.
+  // zeros and full store one value (issue 12): their values are allocated when all are needed.
   CHECK_THROWS_MATCHES(
-      zeros(spatial("x", int64_t{1} << 57)), Error,
+      zeros(spatial("x", int64_t{1} << 57)).to_vector(), Error,
       message_contains({"Out of memory", "(xˢ=144115188075855872)", "float64", "1152921504606846976 bytes"}));
-  CHECK_THROWS_MATCHES(full(batch("b", 8) & spatial("x", int64_t{1} << 57), 2.0, DType::boolean), Error,
+  Tensor flags = full(batch("b", 8) & spatial("x", int64_t{1} << 57), 2.0, DType::boolean);
+  CHECK_THROWS_MATCHES(concat({flags, flags}, "x"), Error,
                        message_contains({"Out of memory", "(bᵇ=8, xˢ=144115188075855872)", "bool"}));
+  CHECK_THROWS_MATCHES(random_normal(spatial("x", int64_t{1} << 57)), Error,
+                       message_contains({"Out of memory", "(xˢ=144115188075855872)", "float64"}));
 }
 
 TEST_CASE("errors: negative sizes", "[errors][sizes]") {

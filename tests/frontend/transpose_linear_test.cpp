@@ -31,7 +31,7 @@ TEST_CASE("transpose_linear applies the transposed matrix, without the offset") 
     auto e = std::make_shared<Buffer>(DType::f64, n);
     e->set_real(j, 1);
     std::vector<runtime::BufferPtr> out =
-        runtime::interpret(t, std::vector<runtime::BufferPtr>{e, k.data().buffer});
+        runtime::interpret(t, std::vector<runtime::BufferPtr>{e, detail::dense_buffer(k)});
     for (int i = 0; i < n; ++i) CHECK(out[0]->get_real(i) == Approx(a[static_cast<size_t>(i * n + j)]));
   }
 }
@@ -43,8 +43,9 @@ TEST_CASE("vjp_graph: the gradient with respect to f's other inputs at a fixed x
   Tensor ct = tensor({0.5, 1.0, -1.0, 2.0}, spatial("x", n));
   const int wrt = 1;
   ir::Graph g = passes::vjp_graph(traced(x, k).graph, std::span(&wrt, 1));
-  std::vector<runtime::BufferPtr> out = runtime::interpret(
-      g, std::vector<runtime::BufferPtr>{x.data().buffer, k.data().buffer, ct.data().buffer});
+  std::vector<runtime::BufferPtr> out =
+      runtime::interpret(g, std::vector<runtime::BufferPtr>{detail::dense_buffer(x), detail::dense_buffer(k),
+                                                            detail::dense_buffer(ct)});
   // d/dk_i of Σ ct_i (x_i − k_i x_{i+1}) = −ct_i x_{i+1} (0 past the end).
   std::vector<double> xv = x.to_vector(), cv = ct.to_vector();
   for (int i = 0; i < n; ++i) {
