@@ -54,7 +54,11 @@ void check_value_shape(const Tensor& value, const Shape& batch) {
 runtime::ValueAndGradient evaluator(const ValueAndGradientFn& vg, const Tensor& x0) {
   return [&vg, &x0](const Buffer& x, std::vector<double>& f, Buffer& g) {
     auto typed = std::make_shared<Buffer>(x0.dtype(), x.count(), Buffer::Uninitialized{});
-    for (int64_t i = 0; i < x.count(); ++i) typed->set_real(i, x.as<double>()[i]);
+    if (x0.dtype() == DType::f64) {
+      std::memcpy(typed->data(), x.data(), x.bytes());
+    } else {
+      for (int64_t i = 0; i < x.count(); ++i) typed->as<float>()[i] = static_cast<float>(x.as<double>()[i]);
+    }
     std::vector<Tensor> out = vg(make_tensor(typed, x0.shape()));
     const Shape batch = x0.shape().batch();
     check_value_shape(out.front(), batch);

@@ -44,6 +44,22 @@ class BatchSpace {
     }
   }
 
+  // fn(entry) for every entry, in contiguous runs of entries over the pool when there is enough
+  // work (fn of different entries must touch different data).
+  template <class Fn>
+  void for_entries(Fn fn) const {
+    auto run_range = [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) fn(b);
+    };
+    if (batch_ * std::max<int64_t>(n_, 8) <= kInline || batch_ < 2) {
+      run_range(0, batch_);
+      return;
+    }
+    int64_t blocks = std::min<int64_t>(batch_, 4 * ThreadPool::instance().size());
+    ThreadPool::instance().parallel_for(
+        blocks, [&](int64_t k) { run_range(batch_ * k / blocks, batch_ * (k + 1) / blocks); });
+  }
+
   // Per-entry sums of K quantities; fn(entry, begin, end, acc) adds its block's into acc[0..K).
   // Blocks are summed in a fixed order, so results do not depend on the threads.
   template <int K, class Fn>

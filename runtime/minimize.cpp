@@ -44,109 +44,167 @@ double dot(ConstVec a, ConstVec b) {
   return s;
 }
 
-// What a method remembers of an entry's steps, to turn a gradient into a search direction.
-class DirectionRule {
+// What a method remembers of each entry's steps, to turn a gradient into a search direction.
+// The memory of all entries lives in flat arrays and a call touches only its entry's part, so
+// entries advance on different threads.
+class Directions {
  public:
-  virtual ~DirectionRule() = default;
-  virtual void direction(ConstVec g, Vec d) const = 0;  // d = −H g
-  // After a step s whose gradient changed by y.
-  virtual void update(ConstVec s, ConstVec y) = 0;
-  virtual void reset() = 0;
-  virtual bool has_memory() const = 0;
+  virtual ~Directions() = default;
+  virtual void direction(int64_t b, ConstVec g, Vec d) const = 0;  // d = −H g
+  // Entry b stepped from x (gradient g) to x_new (gradient g_new).
+  virtual void update(int64_t b, ConstVec x, ConstVec x_new, ConstVec g, ConstVec g_new) = 0;
+  virtual void reset(int64_t b) = 0;
+  virtual bool has_memory(int64_t b) const = 0;
 };
 
 // Gradient descent: H = I.
-class SteepestDescent final : public DirectionRule {
+class SteepestDescent final : public Directions {
  public:
-  void direction(ConstVec g, Vec d) const override {
+  void direction(int64_t, ConstVec g, Vec d) const override {
     for (size_t i = 0; i < g.size(); ++i) d[i] = -g[i];
   }
-  void update(ConstVec, ConstVec) override {}
-  void reset() override {}
-  bool has_memory() const override { return false; }
+  void update(int64_t, ConstVec, ConstVec, ConstVec, ConstVec) override {}
+  void reset(int64_t) override {}
+  bool has_memory(int64_t) const override { return false; }
 };
 
 // A pair is kept only with positive curvature sᵀy, which keeps H positive definite.
-bool curvature_ok(ConstVec s, ConstVec y) {
-  double sy = dot(s, y);
-  return sy > 1e-10 * std::sqrt(dot(s, s) * dot(y, y)) && std::isfinite(sy);
+bool curvature_ok(double sy, double ss, double yy) {
+  return sy > 1e-10 * std::sqrt(ss * yy) && std::isfinite(sy);
 }
 
-// L-BFGS: H from the last kLbfgsPairs steps by the two-loop recursion, H₀ = (sᵀy / yᵀy) I.
-class Lbfgs final : public DirectionRule {
+// L-BFGS: H from the last kLbfgsPairs steps by the two-loop recursion, H₀ = (sᵀy / yᵀy) I. Each
+// entry's pairs are a ring of kLbfgsPairs slots.
+class Lbfgs final : public Directions {
  public:
-  void direction(ConstVec g, Vec d) const override {
-    std::vector<double> alpha(pairs_.size());
-    std::copy(g.begin(), g.end(), d.begin());
-    for (size_t k = pairs_.size(); k-- > 0;) {
-      const Pair& p = pairs_[k];
-      alpha[k] = p.rho * dot(p.s, d);
-      for (size_t i = 0; i < d.size(); ++i) d[i] -= alpha[k] * p.y[i];
+  Lbfgs(int64_t batch, int64_t n)
+      : n_(n),
+        s_(static_cast<size_t>(batch * kLbfgsPairs * n)),
+        y_(s_.size()),
+        rho_(static_cast<size_t>(batch * kLbfgsPairs)),
+        count_(static_cast<size_t>(batch), 0),
+        newest_(static_cast<size_t>(batch), 0) {}
+
+  void direction(int64_t b, ConstVec g, Vec d) const override {
+    const auto n = static_cast<size_t>(n_);
+    const int count = count_[static_cast<size_t>(b)];
+    // Entry b's pairs, newest first: slot[k] holds the pair k steps back.
+    std::array<int, kLbfgsPairs> slot{};
+    for (int k = 0, at = newest_[static_cast<size_t>(b)]; k < count;
+         ++k, at = at == 0 ? kLbfgsPairs - 1 : at - 1)
+      slot[static_cast<size_t>(k)] = at;
+    const double* rho = rho_.data() + static_cast<size_t>(b) * kLbfgsPairs;
+    std::array<double, kLbfgsPairs> alpha{};
+    double* q = d.data();
+    for (size_t i = 0; i < n; ++i) q[i] = g[i];
+    for (int k = 0; k < count; ++k) {
+      const double* sk = s_.data() + at(b, slot[static_cast<size_t>(k)]);
+      const double* yk = y_.data() + at(b, slot[static_cast<size_t>(k)]);
+      double a = 0;
+      for (size_t i = 0; i < n; ++i) a += sk[i] * q[i];
+      a *= rho[slot[static_cast<size_t>(k)]];
+      alpha[static_cast<size_t>(k)] = a;
+      for (size_t i = 0; i < n; ++i) q[i] -= a * yk[i];
     }
-    if (!pairs_.empty()) {
-      const Pair& last = pairs_.back();
-      double gamma = 1 / (last.rho * dot(last.y, last.y));
-      for (double& v : d) v *= gamma;
+    if (count > 0) {
+      const double* yn = y_.data() + at(b, slot[0]);
+      double yy = 0;
+      for (size_t i = 0; i < n; ++i) yy += yn[i] * yn[i];
+      double gamma = 1 / (rho[slot[0]] * yy);
+      for (size_t i = 0; i < n; ++i) q[i] *= gamma;
     }
-    for (size_t k = 0; k < pairs_.size(); ++k) {
-      const Pair& p = pairs_[k];
-      double beta = p.rho * dot(p.y, d);
-      for (size_t i = 0; i < d.size(); ++i) d[i] += (alpha[k] - beta) * p.s[i];
+    for (int k = count - 1; k >= 0; --k) {
+      const double* sk = s_.data() + at(b, slot[static_cast<size_t>(k)]);
+      const double* yk = y_.data() + at(b, slot[static_cast<size_t>(k)]);
+      double beta = 0;
+      for (size_t i = 0; i < n; ++i) beta += yk[i] * q[i];
+      double c = alpha[static_cast<size_t>(k)] - rho[slot[static_cast<size_t>(k)]] * beta;
+      for (size_t i = 0; i < n; ++i) q[i] += c * sk[i];
     }
-    for (double& v : d) v = -v;
+    for (size_t i = 0; i < n; ++i) q[i] = -q[i];
   }
-  void update(ConstVec s, ConstVec y) override {
-    if (!curvature_ok(s, y)) return;
-    if (pairs_.size() == kLbfgsPairs) pairs_.pop_front();
-    pairs_.push_back(Pair{{s.begin(), s.end()}, {y.begin(), y.end()}, 1 / dot(s, y)});
+
+  void update(int64_t b, ConstVec x, ConstVec x_new, ConstVec g, ConstVec g_new) override {
+    int slot = (newest_[static_cast<size_t>(b)] + 1) % kLbfgsPairs;
+    Vec sv = s(b, slot), yv = y(b, slot);
+    double sy = 0, ss = 0, yy = 0;
+    for (size_t i = 0; i < sv.size(); ++i) {
+      sv[i] = x_new[i] - x[i];
+      yv[i] = g_new[i] - g[i];
+      sy += sv[i] * yv[i];
+      ss += sv[i] * sv[i];
+      yy += yv[i] * yv[i];
+    }
+    if (!curvature_ok(sy, ss, yy)) return;  // the slot is overwritten next time
+    auto i = static_cast<size_t>(b);
+    rho_[i * kLbfgsPairs + static_cast<size_t>(slot)] = 1 / sy;
+    newest_[i] = slot;
+    count_[i] = std::min(count_[i] + 1, kLbfgsPairs);
   }
-  void reset() override { pairs_.clear(); }
-  bool has_memory() const override { return !pairs_.empty(); }
+  void reset(int64_t b) override { count_[static_cast<size_t>(b)] = 0; }
+  bool has_memory(int64_t b) const override { return count_[static_cast<size_t>(b)] > 0; }
 
  private:
-  struct Pair {
-    std::vector<double> s, y;
-    double rho;
-  };
-  std::deque<Pair> pairs_;
-};
+  size_t at(int64_t b, int slot) const {
+    return (static_cast<size_t>(b) * kLbfgsPairs + static_cast<size_t>(slot)) * static_cast<size_t>(n_);
+  }
+  Vec s(int64_t b, int slot) { return {s_.data() + at(b, slot), static_cast<size_t>(n_)}; }
+  Vec y(int64_t b, int slot) { return {y_.data() + at(b, slot), static_cast<size_t>(n_)}; }
 
-// BFGS with the dense inverse Hessian, scaled by sᵀy / yᵀy before its first update.
-class DenseBfgs final : public DirectionRule {
- public:
-  explicit DenseBfgs(int64_t n) : n_(n) { reset(); }
-  void direction(ConstVec g, Vec d) const override {
-    Eigen::Map<const Eigen::VectorXd> gv(g.data(), n_);
-    Eigen::Map<Eigen::VectorXd>(d.data(), n_) = -(h_ * gv);
-  }
-  void update(ConstVec s, ConstVec y) override {
-    if (!curvature_ok(s, y)) return;
-    Eigen::Map<const Eigen::VectorXd> sv(s.data(), n_), yv(y.data(), n_);
-    double rho = 1 / sv.dot(yv);
-    if (!updated_) h_ *= 1 / (rho * yv.squaredNorm());
-    updated_ = true;
-    // H ← (I − ρ s yᵀ) H (I − ρ y sᵀ) + ρ s sᵀ, expanded into rank-one terms.
-    Eigen::VectorXd hy = h_ * yv;
-    double yhy = yv.dot(hy);
-    h_ -= rho * (sv * hy.transpose() + hy * sv.transpose());
-    h_ += (rho * rho * yhy + rho) * (sv * sv.transpose());
-  }
-  void reset() override {
-    h_ = Eigen::MatrixXd::Identity(n_, n_);
-    updated_ = false;
-  }
-  bool has_memory() const override { return updated_; }
-
- private:
   int64_t n_;
-  Eigen::MatrixXd h_;
-  bool updated_ = false;
+  std::vector<double> s_, y_, rho_;
+  std::vector<int> count_, newest_;
 };
 
-std::unique_ptr<DirectionRule> make_rule(MinimizeMethod method, int64_t n) {
+// BFGS with a dense inverse Hessian per entry, scaled by sᵀy / yᵀy before its first update.
+class DenseBfgs final : public Directions {
+ public:
+  DenseBfgs(int64_t batch, int64_t n)
+      : n_(n), h_(static_cast<size_t>(batch * n * n)), updated_(static_cast<size_t>(batch)) {
+    for (int64_t b = 0; b < batch; ++b) reset(b);
+  }
+  void direction(int64_t b, ConstVec g, Vec d) const override {
+    Eigen::Map<const Eigen::VectorXd> gv(g.data(), n_);
+    Eigen::Map<Eigen::VectorXd>(d.data(), n_) = -(h(b) * gv);
+  }
+  void update(int64_t b, ConstVec x, ConstVec x_new, ConstVec g, ConstVec g_new) override {
+    Eigen::VectorXd sv =
+        Eigen::Map<const Eigen::VectorXd>(x_new.data(), n_) - Eigen::Map<const Eigen::VectorXd>(x.data(), n_);
+    Eigen::VectorXd yv =
+        Eigen::Map<const Eigen::VectorXd>(g_new.data(), n_) - Eigen::Map<const Eigen::VectorXd>(g.data(), n_);
+    double sy = sv.dot(yv);
+    if (!curvature_ok(sy, sv.squaredNorm(), yv.squaredNorm())) return;
+    double rho = 1 / sy;
+    auto hb = h(b);
+    auto& updated = updated_[static_cast<size_t>(b)];
+    if (updated == 0) hb *= 1 / (rho * yv.squaredNorm());
+    updated = 1;
+    // H ← (I − ρ s yᵀ) H (I − ρ y sᵀ) + ρ s sᵀ, expanded into rank-one terms.
+    Eigen::VectorXd hy = hb * yv;
+    double yhy = yv.dot(hy);
+    hb -= rho * (sv * hy.transpose() + hy * sv.transpose());
+    hb += (rho * rho * yhy + rho) * (sv * sv.transpose());
+  }
+  void reset(int64_t b) override {
+    h(b).setIdentity();
+    updated_[static_cast<size_t>(b)] = 0;
+  }
+  bool has_memory(int64_t b) const override { return updated_[static_cast<size_t>(b)] != 0; }
+
+ private:
+  Eigen::Map<Eigen::MatrixXd> h(int64_t b) { return {h_.data() + static_cast<size_t>(b * n_ * n_), n_, n_}; }
+  Eigen::Map<const Eigen::MatrixXd> h(int64_t b) const {
+    return {h_.data() + static_cast<size_t>(b * n_ * n_), n_, n_};
+  }
+  int64_t n_;
+  std::vector<double> h_;
+  std::vector<uint8_t> updated_;
+};
+
+std::unique_ptr<Directions> make_directions(MinimizeMethod method, int64_t batch, int64_t n) {
   switch (method) {
-    case MinimizeMethod::lbfgs: return std::make_unique<Lbfgs>();
-    case MinimizeMethod::bfgs: return std::make_unique<DenseBfgs>(n);
+    case MinimizeMethod::lbfgs: return std::make_unique<Lbfgs>(batch, n);
+    case MinimizeMethod::bfgs: return std::make_unique<DenseBfgs>(batch, n);
     case MinimizeMethod::gd: return std::make_unique<SteepestDescent>();
   }
   return nullptr;
@@ -173,10 +231,10 @@ class Minimizer {
         trial_f_(static_cast<size_t>(batch)),
         tolerance_(static_cast<size_t>(batch)),
         step_memory_(static_cast<size_t>(batch), 0),
+        directions_(make_directions(settings.method, batch, n_)),
         searches_(static_cast<size_t>(batch), BacktrackingSearch(0, 0, 0)),  // replaced when started
-        result_{BatchStatus(batch), std::vector<MinimizeStop>(static_cast<size_t>(batch)), {}, {}, {}} {
-    for (int64_t b = 0; b < batch; ++b) rules_.push_back(make_rule(settings.method, n_));
-  }
+        events_(static_cast<size_t>(batch)),
+        result_{BatchStatus(batch), std::vector<MinimizeStop>(static_cast<size_t>(batch)), {}, {}, {}} {}
 
   MinimizeResult run() {
     start();
@@ -241,10 +299,10 @@ class Minimizer {
   void begin_iteration(int64_t b) {
     auto i = static_cast<size_t>(b);
     Vec g = entry(g_, b), d = entry(d_, b);
-    rules_[i]->direction(g, d);
+    directions_->direction(b, g, d);
     double dphi0 = dot(g, d);
     if (!(dphi0 < 0)) {  // not a descent direction (rounding in H): start over from −g
-      rules_[i]->reset();
+      directions_->reset(b);
       for (int64_t k = 0; k < n_; ++k) d[static_cast<size_t>(k)] = -g[static_cast<size_t>(k)];
       dphi0 = -dot(g, g);
     }
@@ -255,13 +313,16 @@ class Minimizer {
       double alpha = step_memory_[i] > 0 ? step_memory_[i] : first;
       searches_[i].emplace<BacktrackingSearch>(f_[i], dphi0, alpha);
     } else {
-      searches_[i].emplace<WolfeSearch>(f_[i], dphi0, rules_[i]->has_memory() ? 1.0 : first);
+      searches_[i].emplace<WolfeSearch>(f_[i], dphi0, directions_->has_memory(b) ? 1.0 : first);
     }
   }
 
   double alpha(int64_t b) {
     return std::visit([](const auto& s) { return s.alpha(); }, searches_[static_cast<size_t>(b)]);
   }
+
+  // What happened to an entry in a tick; applied to the status after the entries' parallel part.
+  enum class Event : uint8_t { none, moved, converged, at_limit, failed };
 
   void tick() {
     std::vector<double> step(static_cast<size_t>(batch_), 0.0);
@@ -271,47 +332,54 @@ class Minimizer {
     space_.combine<double>(trial_, x_, step, d_);  // inactive entries stay at x
     fg_(trial_, trial_f_, trial_g_);
     status().count_evaluation();
-    std::vector<double> slope = space_.dot<double>(trial_g_, d_);
+    slope_ = space_.dot<double>(trial_g_, d_);
+    std::fill(events_.begin(), events_.end(), Event::none);
+    space_.for_entries([&](int64_t b) {
+      if (status().active[static_cast<size_t>(b)]) events_[static_cast<size_t>(b)] = advance(b);
+    });
     bool moved = false;
     for (int64_t b = 0; b < batch_; ++b) {
       auto i = static_cast<size_t>(b);
-      if (!status().active[i]) continue;
-      SearchState s =
-          std::visit([&](auto& search) { return search.observe(trial_f_[i], slope[i]); }, searches_[i]);
-      if (s == SearchState::accept) {
-        take_step(b);
-        moved = true;
-      } else if (s == SearchState::fail) {
-        status().diverge(b);
-        result_.stop[i] = MinimizeStop::line_search;
+      switch (events_[i]) {
+        case Event::none: break;
+        case Event::moved: moved = true; break;
+        case Event::converged:
+          moved = true;
+          status().converge(b);
+          result_.stop[i] = MinimizeStop::converged;
+          break;
+        case Event::at_limit:
+          moved = true;
+          stop_at_limit(b);
+          break;
+        case Event::failed:
+          status().diverge(b);
+          result_.stop[i] = MinimizeStop::line_search;
+          break;
       }
     }
     if (moved) record();
   }
 
-  // Entry b moves to its trial point.
-  void take_step(int64_t b) {
+  // Entry b's line search takes the values at its trial point; on acceptance the entry moves
+  // there and, unless it is done, starts its next iteration. Touches entry b's data only.
+  Event advance(int64_t b) {
     auto i = static_cast<size_t>(b);
+    SearchState s =
+        std::visit([&](auto& search) { return search.observe(trial_f_[i], slope_[i]); }, searches_[i]);
+    if (s == SearchState::fail) return Event::failed;
+    if (s == SearchState::evaluate) return Event::none;
     Vec x = entry(x_, b), g = entry(g_, b), tx = entry(trial_, b), tg = entry(trial_g_, b);
-    std::vector<double> s(static_cast<size_t>(n_)), y(static_cast<size_t>(n_));
-    for (size_t k = 0; k < s.size(); ++k) {
-      s[k] = tx[k] - x[k];
-      y[k] = tg[k] - g[k];
-    }
-    rules_[i]->update(s, y);
+    directions_->update(b, x, tx, g, tg);
     step_memory_[i] = 2 * alpha(b);
     std::copy(tx.begin(), tx.end(), x.begin());
     std::copy(tg.begin(), tg.end(), g.begin());
     f_[i] = trial_f_[i];
     ++status().iterations[i];
-    if (measure(b) <= tolerance_[i]) {
-      status().converge(b);
-      result_.stop[i] = MinimizeStop::converged;
-    } else if (status().iterations[i] >= settings_.max_iterations) {
-      stop_at_limit(b);
-    } else {
-      begin_iteration(b);
-    }
+    if (measure(b) <= tolerance_[i]) return Event::converged;
+    if (status().iterations[i] >= settings_.max_iterations) return Event::at_limit;
+    begin_iteration(b);
+    return Event::moved;
   }
 
   const ValueAndGradient& fg_;
@@ -321,8 +389,10 @@ class Minimizer {
   Buffer& x_;
   Buffer g_, trial_, trial_g_, d_;
   std::vector<double> f_, trial_f_, tolerance_, step_memory_;
-  std::vector<std::unique_ptr<DirectionRule>> rules_;
+  std::unique_ptr<Directions> directions_;
   std::vector<Search> searches_;
+  std::vector<double> slope_;  // φ'(α) at each entry's trial point
+  std::vector<Event> events_;
   MinimizeResult result_;
 };
 
@@ -331,11 +401,12 @@ class Minimizer {
 MinimizeResult minimize(const ValueAndGradient& fg, Buffer& x, int64_t batch,
                         const MinimizeSettings& settings) {
   if (x.dtype() != DType::f64) throw InternalError("minimize: the state must be float64");
-  if (settings.method == MinimizeMethod::bfgs && batch > 0 && x.count() / batch > kMaxBfgsUnknowns) {
+  int64_t n = batch > 0 ? x.count() / batch : 0;
+  if (settings.method == MinimizeMethod::bfgs && (n > kMaxBfgsUnknowns || batch * n * n > kMaxBfgsValues)) {
     throw Error(fmt::format(
-        "minimize: BFGS keeps a dense {0}×{0} inverse Hessian per problem; it takes at most {1} unknowns. "
-        "Use method L-BFGS-B for larger problems",
-        x.count() / batch, kMaxBfgsUnknowns));
+        "minimize: BFGS keeps a dense {0}×{0} inverse Hessian for each of {1} problems; it takes at most {2} "
+        "unknowns and {3} Hessian values in all. Use method L-BFGS-B for larger problems",
+        n, batch, kMaxBfgsUnknowns, kMaxBfgsValues));
   }
   return Minimizer(fg, x, batch, settings).run();
 }

@@ -22,6 +22,7 @@ enum class MinimizeMethod : uint8_t {
 inline constexpr int kLbfgsPairs = 10;
 // BFGS keeps n² values per entry: larger problems are refused (L-BFGS-B is the method for them).
 inline constexpr int64_t kMaxBfgsUnknowns = 2048;
+inline constexpr int64_t kMaxBfgsValues = int64_t{1} << 27;  // 1 GiB of Hessians over the batch
 
 // From "auto" (= "L-BFGS-B"), "L-BFGS-B", "BFGS", "GD"; an Error listing the names otherwise.
 MinimizeMethod parse_minimize_method(std::string_view name);
