@@ -269,6 +269,7 @@ class Minimizer {
     fg_(x_, f_, g_);
     status().count_evaluation();
     record();
+    std::memcpy(trial_.data(), x_.data(), x_.bytes());
     for (int64_t b = 0; b < batch_; ++b) {
       auto i = static_cast<size_t>(b);
       Vec g = entry(g_, b);
@@ -286,8 +287,16 @@ class Minimizer {
         stop_at_limit(b);
       } else {
         begin_iteration(b);
+        place_trial(b);
       }
     }
+  }
+
+  // Entry b's next trial point x + α d (its line search's α).
+  void place_trial(int64_t b) {
+    Vec x = entry(x_, b), d = entry(d_, b), t = entry(trial_, b);
+    double a = alpha(b);
+    for (size_t k = 0; k < t.size(); ++k) t[k] = x[k] + a * d[k];
   }
 
   void stop_at_limit(int64_t b) {
@@ -324,18 +333,14 @@ class Minimizer {
   // What happened to an entry in a tick; applied to the status after the entries' parallel part.
   enum class Event : uint8_t { none, moved, converged, at_limit, failed };
 
+  // One batched evaluation at every entry's trial point (a finished entry's is its x); then each
+  // active entry's line search takes its values, in parallel, and the status follows.
   void tick() {
-    std::vector<double> step(static_cast<size_t>(batch_), 0.0);
-    for (int64_t b = 0; b < batch_; ++b) {
-      if (status().active[static_cast<size_t>(b)]) step[static_cast<size_t>(b)] = alpha(b);
-    }
-    space_.combine<double>(trial_, x_, step, d_);  // inactive entries stay at x
     fg_(trial_, trial_f_, trial_g_);
     status().count_evaluation();
-    slope_ = space_.dot<double>(trial_g_, d_);
-    std::fill(events_.begin(), events_.end(), Event::none);
     space_.for_entries([&](int64_t b) {
-      if (status().active[static_cast<size_t>(b)]) events_[static_cast<size_t>(b)] = advance(b);
+      auto i = static_cast<size_t>(b);
+      events_[i] = status().active[i] ? advance(b) : Event::none;
     });
     bool moved = false;
     for (int64_t b = 0; b < batch_; ++b) {
@@ -365,11 +370,18 @@ class Minimizer {
   // there and, unless it is done, starts its next iteration. Touches entry b's data only.
   Event advance(int64_t b) {
     auto i = static_cast<size_t>(b);
-    SearchState s =
-        std::visit([&](auto& search) { return search.observe(trial_f_[i], slope_[i]); }, searches_[i]);
-    if (s == SearchState::fail) return Event::failed;
-    if (s == SearchState::evaluate) return Event::none;
     Vec x = entry(x_, b), g = entry(g_, b), tx = entry(trial_, b), tg = entry(trial_g_, b);
+    double slope = dot(tg, entry(d_, b));
+    SearchState s =
+        std::visit([&](auto& search) { return search.observe(trial_f_[i], slope); }, searches_[i]);
+    if (s == SearchState::fail) {
+      std::copy(x.begin(), x.end(), tx.begin());  // evaluated at its last point from now on
+      return Event::failed;
+    }
+    if (s == SearchState::evaluate) {
+      place_trial(b);
+      return Event::none;
+    }
     directions_->update(b, x, tx, g, tg);
     step_memory_[i] = 2 * alpha(b);
     std::copy(tx.begin(), tx.end(), x.begin());
@@ -379,6 +391,7 @@ class Minimizer {
     if (measure(b) <= tolerance_[i]) return Event::converged;
     if (status().iterations[i] >= settings_.max_iterations) return Event::at_limit;
     begin_iteration(b);
+    place_trial(b);
     return Event::moved;
   }
 
@@ -391,7 +404,6 @@ class Minimizer {
   std::vector<double> f_, trial_f_, tolerance_, step_memory_;
   std::unique_ptr<Directions> directions_;
   std::vector<Search> searches_;
-  std::vector<double> slope_;  // φ'(α) at each entry's trial point
   std::vector<Event> events_;
   MinimizeResult result_;
 };
