@@ -44,20 +44,25 @@ class BatchSpace {
     }
   }
 
-  // fn(entry) for every entry, in contiguous runs of entries over the pool when there is enough
-  // work (fn of different entries must touch different data).
+  // fn(begin, end) over [0, count) in contiguous runs, over the pool when count · cost (about the
+  // values each item touches) is large enough to pay for waking it.
   template <class Fn>
-  void for_entries(Fn fn) const {
-    auto run_range = [&](int64_t b0, int64_t b1) {
-      for (int64_t b = b0; b < b1; ++b) fn(b);
-    };
-    if (batch_ * std::max<int64_t>(n_, 8) <= kInline || batch_ < 2) {
-      run_range(0, batch_);
+  static void for_ranges(int64_t count, int64_t cost, Fn fn) {
+    if (count * std::max<int64_t>(cost, 1) <= kInline || count < 2) {
+      fn(int64_t{0}, count);
       return;
     }
-    int64_t blocks = std::min<int64_t>(batch_, 4 * ThreadPool::instance().size());
-    ThreadPool::instance().parallel_for(
-        blocks, [&](int64_t k) { run_range(batch_ * k / blocks, batch_ * (k + 1) / blocks); });
+    int64_t blocks = std::min<int64_t>(count, 4 * ThreadPool::instance().size());
+    ThreadPool::instance().parallel_for(blocks,
+                                        [&](int64_t k) { fn(count * k / blocks, count * (k + 1) / blocks); });
+  }
+
+  // fn(entry) for every entry (fn of different entries must touch different data).
+  template <class Fn>
+  void for_entries(Fn fn) const {
+    for_ranges(batch_, std::max<int64_t>(n_, 8), [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) fn(b);
+    });
   }
 
   // Per-entry sums of K quantities; fn(entry, begin, end, acc) adds its block's into acc[0..K).

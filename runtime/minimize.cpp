@@ -50,7 +50,8 @@ double dot(ConstVec a, ConstVec b) {
 class Directions {
  public:
   virtual ~Directions() = default;
-  virtual void direction(int64_t b, ConstVec g, Vec d) const = 0;  // d = −H g
+  // d = −H g for each of the given entries (g and d: batch × n values).
+  virtual void directions(std::span<const int64_t> entries, const Buffer& g, Buffer& d) const = 0;
   // Entry b stepped from x (gradient g) to x_new (gradient g_new).
   virtual void update(int64_t b, ConstVec x, ConstVec x_new, ConstVec g, ConstVec g_new) = 0;
   virtual void reset(int64_t b) = 0;
@@ -60,12 +61,18 @@ class Directions {
 // Gradient descent: H = I.
 class SteepestDescent final : public Directions {
  public:
-  void direction(int64_t, ConstVec g, Vec d) const override {
-    for (size_t i = 0; i < g.size(); ++i) d[i] = -g[i];
+  explicit SteepestDescent(int64_t n) : n_(n) {}
+  void directions(std::span<const int64_t> entries, const Buffer& g, Buffer& d) const override {
+    for (int64_t b : entries) {
+      for (int64_t i = b * n_; i < (b + 1) * n_; ++i) d.as<double>()[i] = -g.as<double>()[i];
+    }
   }
   void update(int64_t, ConstVec, ConstVec, ConstVec, ConstVec) override {}
   void reset(int64_t) override {}
   bool has_memory(int64_t) const override { return false; }
+
+ private:
+  int64_t n_;
 };
 
 // A pair is kept only with positive curvature sᵀy, which keeps H positive definite.
@@ -85,43 +92,12 @@ class Lbfgs final : public Directions {
         count_(static_cast<size_t>(batch), 0),
         newest_(static_cast<size_t>(batch), 0) {}
 
-  void direction(int64_t b, ConstVec g, Vec d) const override {
-    const auto n = static_cast<size_t>(n_);
-    const int count = count_[static_cast<size_t>(b)];
-    // Entry b's pairs, newest first: slot[k] holds the pair k steps back.
-    std::array<int, kLbfgsPairs> slot{};
-    for (int k = 0, at = newest_[static_cast<size_t>(b)]; k < count;
-         ++k, at = at == 0 ? kLbfgsPairs - 1 : at - 1)
-      slot[static_cast<size_t>(k)] = at;
-    const double* rho = rho_.data() + static_cast<size_t>(b) * kLbfgsPairs;
-    std::array<double, kLbfgsPairs> alpha{};
-    double* q = d.data();
-    for (size_t i = 0; i < n; ++i) q[i] = g[i];
-    for (int k = 0; k < count; ++k) {
-      const double* sk = s_.data() + at(b, slot[static_cast<size_t>(k)]);
-      const double* yk = y_.data() + at(b, slot[static_cast<size_t>(k)]);
-      double a = 0;
-      for (size_t i = 0; i < n; ++i) a += sk[i] * q[i];
-      a *= rho[slot[static_cast<size_t>(k)]];
-      alpha[static_cast<size_t>(k)] = a;
-      for (size_t i = 0; i < n; ++i) q[i] -= a * yk[i];
+  // The two-loop recursion for a group of entries at a time, the group innermost: each entry's
+  // recursion is a chain of dependent sums, and interleaving the entries overlaps the chains.
+  void directions(std::span<const int64_t> entries, const Buffer& g, Buffer& d) const override {
+    for (size_t first = 0; first < entries.size(); first += kGroup) {
+      two_loop(entries.subspan(first, std::min(kGroup, entries.size() - first)), g, d);
     }
-    if (count > 0) {
-      const double* yn = y_.data() + at(b, slot[0]);
-      double yy = 0;
-      for (size_t i = 0; i < n; ++i) yy += yn[i] * yn[i];
-      double gamma = 1 / (rho[slot[0]] * yy);
-      for (size_t i = 0; i < n; ++i) q[i] *= gamma;
-    }
-    for (int k = count - 1; k >= 0; --k) {
-      const double* sk = s_.data() + at(b, slot[static_cast<size_t>(k)]);
-      const double* yk = y_.data() + at(b, slot[static_cast<size_t>(k)]);
-      double beta = 0;
-      for (size_t i = 0; i < n; ++i) beta += yk[i] * q[i];
-      double c = alpha[static_cast<size_t>(k)] - rho[slot[static_cast<size_t>(k)]] * beta;
-      for (size_t i = 0; i < n; ++i) q[i] += c * sk[i];
-    }
-    for (size_t i = 0; i < n; ++i) q[i] = -q[i];
   }
 
   void update(int64_t b, ConstVec x, ConstVec x_new, ConstVec g, ConstVec g_new) override {
@@ -145,6 +121,58 @@ class Lbfgs final : public Directions {
   bool has_memory(int64_t b) const override { return count_[static_cast<size_t>(b)] > 0; }
 
  private:
+  static constexpr size_t kGroup = 16;
+
+  void two_loop(std::span<const int64_t> group, const Buffer& g, Buffer& d) const {
+    const auto n = static_cast<size_t>(n_);
+    // Per entry of the group: its pairs newest first (slot[e][k] holds the pair k steps back).
+    std::array<std::array<int, kLbfgsPairs>, kGroup> slot{};
+    std::array<std::array<double, kLbfgsPairs>, kGroup> alpha{};
+    int most = 0;
+    for (size_t e = 0; e < group.size(); ++e) {
+      auto b = static_cast<size_t>(group[e]);
+      most = std::max(most, count_[b]);
+      for (int k = 0, at = newest_[b]; k < count_[b]; ++k, at = at == 0 ? kLbfgsPairs - 1 : at - 1)
+        slot[e][static_cast<size_t>(k)] = at;
+      std::copy_n(g.as<double>() + group[e] * n_, n, d.as<double>() + group[e] * n_);
+    }
+    auto pass = [&](int k, auto&& body) {
+      for (size_t e = 0; e < group.size(); ++e) {
+        int64_t b = group[e];
+        if (k >= count_[static_cast<size_t>(b)]) continue;
+        int sl = slot[e][static_cast<size_t>(k)];
+        body(e, d.as<double>() + b * n_, s_.data() + at(b, sl), y_.data() + at(b, sl),
+             rho_[static_cast<size_t>(b) * kLbfgsPairs + static_cast<size_t>(sl)]);
+      }
+    };
+    for (int k = 0; k < most; ++k) {  // newest first: q −= α_k y_k
+      pass(k, [&](size_t e, double* q, const double* sk, const double* yk, double rho) {
+        double a = 0;
+        for (size_t i = 0; i < n; ++i) a += sk[i] * q[i];
+        a *= rho;
+        alpha[e][static_cast<size_t>(k)] = a;
+        for (size_t i = 0; i < n; ++i) q[i] -= a * yk[i];
+      });
+    }
+    pass(0, [&](size_t, double* q, const double*, const double* yk, double rho) {  // H₀ = γ I
+      double yy = 0;
+      for (size_t i = 0; i < n; ++i) yy += yk[i] * yk[i];
+      double gamma = 1 / (rho * yy);
+      for (size_t i = 0; i < n; ++i) q[i] *= gamma;
+    });
+    for (int k = most - 1; k >= 0; --k) {  // oldest first: q += (α_k − β) s_k
+      pass(k, [&](size_t e, double* q, const double* sk, const double* yk, double rho) {
+        double beta = 0;
+        for (size_t i = 0; i < n; ++i) beta += yk[i] * q[i];
+        double c = alpha[e][static_cast<size_t>(k)] - rho * beta;
+        for (size_t i = 0; i < n; ++i) q[i] += c * sk[i];
+      });
+    }
+    for (int64_t b : group) {
+      for (int64_t i = b * n_; i < (b + 1) * n_; ++i) d.as<double>()[i] = -d.as<double>()[i];
+    }
+  }
+
   size_t at(int64_t b, int slot) const {
     return (static_cast<size_t>(b) * kLbfgsPairs + static_cast<size_t>(slot)) * static_cast<size_t>(n_);
   }
@@ -163,9 +191,11 @@ class DenseBfgs final : public Directions {
       : n_(n), h_(static_cast<size_t>(batch * n * n)), updated_(static_cast<size_t>(batch)) {
     for (int64_t b = 0; b < batch; ++b) reset(b);
   }
-  void direction(int64_t b, ConstVec g, Vec d) const override {
-    Eigen::Map<const Eigen::VectorXd> gv(g.data(), n_);
-    Eigen::Map<Eigen::VectorXd>(d.data(), n_) = -(h(b) * gv);
+  void directions(std::span<const int64_t> entries, const Buffer& g, Buffer& d) const override {
+    for (int64_t b : entries) {
+      Eigen::Map<const Eigen::VectorXd> gv(g.as<double>() + b * n_, n_);
+      Eigen::Map<Eigen::VectorXd>(d.as<double>() + b * n_, n_) = -(h(b) * gv);
+    }
   }
   void update(int64_t b, ConstVec x, ConstVec x_new, ConstVec g, ConstVec g_new) override {
     Eigen::VectorXd sv =
@@ -205,7 +235,7 @@ std::unique_ptr<Directions> make_directions(MinimizeMethod method, int64_t batch
   switch (method) {
     case MinimizeMethod::lbfgs: return std::make_unique<Lbfgs>(batch, n);
     case MinimizeMethod::bfgs: return std::make_unique<DenseBfgs>(batch, n);
-    case MinimizeMethod::gd: return std::make_unique<SteepestDescent>();
+    case MinimizeMethod::gd: return std::make_unique<SteepestDescent>(n);
   }
   return nullptr;
 }
@@ -286,10 +316,10 @@ class Minimizer {
       } else if (settings_.max_iterations == 0) {
         stop_at_limit(b);
       } else {
-        begin_iteration(b);
-        place_trial(b);
+        starting_.push_back(b);
       }
     }
+    begin_iterations(starting_);
   }
 
   // Entry b's next trial point x + α d (its line search's α).
@@ -304,11 +334,23 @@ class Minimizer {
     result_.stop[static_cast<size_t>(b)] = MinimizeStop::max_iterations;
   }
 
-  // A new search direction and line search for entry b at its current point.
-  void begin_iteration(int64_t b) {
+  // New search directions for the given entries at their current points (all at once: the
+  // L-BFGS recursion interleaves them), then each one's line search and first trial point.
+  void begin_iterations(std::span<const int64_t> entries) {
+    BatchSpace::for_ranges(static_cast<int64_t>(entries.size()), 8 * n_, [&](int64_t first, int64_t last) {
+      std::span<const int64_t> part =
+          entries.subspan(static_cast<size_t>(first), static_cast<size_t>(last - first));
+      directions_->directions(part, g_, d_);
+      for (int64_t b : part) {
+        start_search(b);
+        place_trial(b);
+      }
+    });
+  }
+
+  void start_search(int64_t b) {
     auto i = static_cast<size_t>(b);
     Vec g = entry(g_, b), d = entry(d_, b);
-    directions_->direction(b, g, d);
     double dphi0 = dot(g, d);
     if (!(dphi0 < 0)) {  // not a descent direction (rounding in H): start over from −g
       directions_->reset(b);
@@ -343,11 +385,15 @@ class Minimizer {
       events_[i] = status().active[i] ? advance(b) : Event::none;
     });
     bool moved = false;
+    starting_.clear();
     for (int64_t b = 0; b < batch_; ++b) {
       auto i = static_cast<size_t>(b);
       switch (events_[i]) {
         case Event::none: break;
-        case Event::moved: moved = true; break;
+        case Event::moved:
+          moved = true;
+          starting_.push_back(b);
+          break;
         case Event::converged:
           moved = true;
           status().converge(b);
@@ -363,6 +409,7 @@ class Minimizer {
           break;
       }
     }
+    begin_iterations(starting_);
     if (moved) record();
   }
 
@@ -390,9 +437,7 @@ class Minimizer {
     ++status().iterations[i];
     if (measure(b) <= tolerance_[i]) return Event::converged;
     if (status().iterations[i] >= settings_.max_iterations) return Event::at_limit;
-    begin_iteration(b);
-    place_trial(b);
-    return Event::moved;
+    return Event::moved;  // its next iteration begins with the others' (begin_iterations)
   }
 
   const ValueAndGradient& fg_;
@@ -405,6 +450,7 @@ class Minimizer {
   std::unique_ptr<Directions> directions_;
   std::vector<Search> searches_;
   std::vector<Event> events_;
+  std::vector<int64_t> starting_;  // entries that begin an iteration
   MinimizeResult result_;
 };
 
