@@ -6,6 +6,7 @@
 #include "frontend/linear.h"
 #include "frontend/math.h"
 #include "frontend/minimize.h"
+#include "frontend/picture.h"
 #include "frontend/matrices.h"
 #include "frontend/print.h"
 #include "frontend/solve.h"
