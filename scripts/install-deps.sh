@@ -7,6 +7,7 @@ packages=(
   build-essential g++ make cmake ninja-build pkg-config
   llvm-19-dev libzstd-dev zlib1g-dev libxml2-dev libedit-dev libffi-dev libcurl4-openssl-dev
   libeigen3-dev libfmt-dev libspdlog-dev catch2 libpng-dev
+  gnuplot-nox     # line plots of the examples
   liblbfgspp-dev  # benchmark baseline only (bench_minimize)
   clang-format clang-tidy
 )

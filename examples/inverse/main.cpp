@@ -1,12 +1,15 @@
 // An inverse heat problem: the temperature is observed after 20 explicit diffusion steps (with
-// a small cubic reaction term), and the initial temperature is recovered by gradient descent
-// on ½|simulate(u0) − observed|². The whole descent step (the 20-step simulation, its adjoint
-// and the update) is one program compiled by jit_compile around gradient.
+// a small cubic reaction term), and the initial temperature is recovered by minimize (L-BFGS-B)
+// on ½|simulate(u0) − observed|². Every evaluation of the loss and its gradient runs one
+// compiled program: the 20 steps forward and their adjoint. Pictures of the truth, the
+// observation and the recovery, and the loss curve, go to ./phijit-pictures/inverse/.
 #include <phijit/phijit.h>
 
 #include <chrono>
 #include <cmath>
 #include <iostream>
+
+#include "common/plot.h"
 
 using namespace phijit;
 
@@ -20,6 +23,10 @@ Tensor simulate(const Tensor& u0) {
 
 Tensor misfit(const Tensor& u0, const Tensor& observed) { return l2_loss(simulate(u0) - observed); }
 
+double relative_error(const Tensor& a, const Tensor& truth) {
+  return sum((a - truth) * (a - truth)).item() / sum(truth * truth).item();
+}
+
 }  // namespace
 
 int main() {
@@ -31,27 +38,39 @@ int main() {
                  0.5 * exp(-((x - 0.7) * (x - 0.7) + (y - 0.3) * (y - 0.3)) / 0.005);
   Tensor observed = simulate(truth);
 
-  auto descend = jit_compile([](const Tensor& u0, const Tensor& observed, double rate) {
-    std::vector<Tensor> loss_and_grad = gradient(misfit, {0})(u0, observed);
-    return std::tuple{u0 - rate * loss_and_grad[1], loss_and_grad[0]};
-  });
-  Tensor guess = zeros(truth.shape());
+  SolveTape tape(/*record_trajectories=*/true);
   auto t0 = std::chrono::steady_clock::now();
-  for (int it = 0; it <= 400; ++it) {
-    auto [next, loss] = descend(guess, observed, 1.0);
-    if (it % 100 == 0) {
-      std::cout << fmt::format("iteration {:3}: misfit {:.3e}, |u0 − truth|² / |truth|² = {:.4f}\n", it,
-                               loss.item(),
-                               sum((guess - truth) * (guess - truth)).item() / sum(truth * truth).item());
-    }
-    guess = next;
-  }
+  Tensor recovered = minimize([&observed](const Tensor& u0) { return misfit(u0, observed); },
+                              Solve{.method = "L-BFGS-B",
+                                    .rel_tol = 1e-6,
+                                    .abs_tol = 0,
+                                    .x0 = zeros(truth.shape()),
+                                    .max_iterations = 500});
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const SolveInfo& info = tape[0];
+  double error = relative_error(recovered, truth);
+  std::cout << info.message << "\n";
   std::cout << fmt::format(
-      "401 compiled descent steps (each: 20 steps forward and back) on {}x{} in {:.1f} ms ({} trace)\n", n, n,
-      ms, descend.trace_count());
+      "{} evaluations of the loss and its gradient (20 steps forward and back) on {}x{} in "
+      "{:.1f} ms; |u0 − truth|² / |truth|² = {:.2e}\n",
+      info.function_evaluations.item(), n, n, ms, error);
+
+  // The loss after every iteration, from the recorded trajectory.
+  examples::Series loss{"½|simulate(u0) − observed|²", {}};
+  for (int64_t k = 0; k < info.trajectory->shape().size("trajectory"); ++k)
+    loss.values.push_back(misfit(info.trajectory->slice("trajectory", k), observed).item());
+  const std::string dir = examples::picture_dir("inverse");
+  const ImageOptions colors{.vmin = 0, .vmax = max(truth).item(), .scale = 4};
+  write_png(truth, dir + "/truth.png", colors);
+  write_png(observed, dir + "/observed.png", colors);
+  write_png(recovered, dir + "/recovered.png", colors);
+  examples::plot_lines(dir + "/loss.png", "inverse heat problem, L-BFGS-B", "iteration", "loss", {loss},
+                       true);
+  std::cout << "pictures: " << dir << "/{truth,observed,recovered,loss}.png\n";
+
   // The gradient against a finite difference along one direction, as a sanity check users can copy.
   Tensor direction = random_normal(truth.shape(), 5);
+  Tensor guess = 0.5 * recovered;
   double h = 1e-6;
   double fd =
       (misfit(guess + h * direction, observed).item() - misfit(guess - h * direction, observed).item()) /
@@ -59,8 +78,7 @@ int main() {
   double ad = sum(gradient(misfit, {0}, false)(guess, observed)[0] * direction).item();
   std::cout << fmt::format("directional derivative: autodiff {:.9e}, central difference {:.9e}\n", ad, fd);
   // The example doubles as a test (CTest runs it): the unknown must be found and the gradient right.
-  double error = sum((guess - truth) * (guess - truth)).item() / sum(truth * truth).item();
-  bool ok = error < 1e-2 && std::abs(ad - fd) <= 1e-6 * std::abs(fd);
+  bool ok = error < 1e-3 && std::abs(ad - fd) <= 1e-6 * std::abs(fd);
   if (!ok) std::cout << "FAILED: the recovered initial state or the gradient is off\n";
   return ok ? 0 : 1;
 }
