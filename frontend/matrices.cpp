@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "frontend/math.h"
+#include "frontend/sparse_math.h"
 #include "frontend/tensor_data.h"
 #include "ir/builder.h"
 #include "runtime/layout.h"
@@ -44,27 +45,16 @@ Tensor sparse_matmul(const Tensor& A, const SparseData& s, const Tensor& x) {
   return detail::apply(ir::Op::matmul_sparse, std::move(operands), ir::attrs::matmul_sparse(matrix));
 }
 
-// The operations that read a sparse matrix's values here and now.
-void require_concrete_values(const Tensor& A, const char* what) {
-  if (A.data().sparse->traced_values.defined()) {
-    throw Error(fmt::format(
-        "{}: the values of this sparse matrix {} are computed in a traced function; only matmul and "
-        "solve_linear take such a matrix",
-        what, A.shape().str()));
-  }
-}
-
-}  // namespace
-
-Tensor matmul(const Tensor& A, const Tensor& x) {
-  if (A.is_sparse()) return sparse_matmul(A, *A.data().sparse, x);
+// A dense A times x: x's dim n becomes ~n, meets A's ~n in the product and is summed away.
+// When x is a matrix whose own dual dims A contracts too, they are set aside under temporary
+// names meanwhile.
+Tensor dense_matmul(const Tensor& A, const Tensor& x) {
   std::vector<std::string> duals = A.shape().dual().names();
   if (duals.empty()) {
     throw ShapeError(
         fmt::format("matmul: the matrix needs dual dims (~n) to contract, got shape {}", A.shape().str()));
   }
-  // x's dim n becomes ~n, meets A's ~n in the product and is summed away.
-  std::vector<std::pair<std::string, Shape>> renames;
+  std::vector<std::pair<std::string, Shape>> renames, aside, back;
   for (const std::string& d : duals) {
     std::string primal = d.substr(1);
     if (!x.shape().contains(primal)) {
@@ -77,13 +67,29 @@ Tensor matmul(const Tensor& A, const Tensor& x) {
           A.shape().str(), A.shape().size(d), primal, x.shape().str(), x.shape().size(primal)));
     }
     renames.emplace_back(primal, phijit::dual(primal, x.shape().size(primal)));
+    if (x.shape().contains(d)) {
+      std::string tmp = "_matmul_dual_" + primal;
+      aside.emplace_back(d, instance(tmp, x.shape().size(d)));
+      back.emplace_back(tmp, phijit::dual(primal, x.shape().size(d)));
+    }
   }
-  return sum(A * rename_dims(x, renames), A.shape().dual());
+  Tensor x_aside = aside.empty() ? x : rename_dims(x, aside);
+  Tensor y = sum(A * rename_dims(x_aside, renames), A.shape().dual());
+  return back.empty() ? y : rename_dims(y, back);
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& A, const Tensor& x) {
+  if (A.is_sparse() && x.is_sparse()) return detail::sparse_product(A, x);
+  if (A.is_sparse()) return sparse_matmul(A, *A.data().sparse, x);
+  // A dense matrix times a sparse one is dense by nature.
+  return dense_matmul(A, x.is_sparse() ? dense(x) : x);
 }
 
 Tensor dense(const Tensor& A) {
   if (!A.is_sparse()) return A;
-  require_concrete_values(A, "dense");
+  detail::require_concrete_values(A, "dense");
   const SparseData& s = *A.data().sparse;
   const Shape& shape = A.shape();
   auto out = std::make_shared<Buffer>(A.dtype(), shape);
@@ -102,7 +108,7 @@ int64_t nnz(const Tensor& A) {
 
 Tensor transpose(const Tensor& A) {
   if (A.is_sparse()) {
-    require_concrete_values(A, "transpose");
+    detail::require_concrete_values(A, "transpose");
     const SparseData& s = *A.data().sparse;
     // The transpose kept with the matrix (matmul_sparse's VJP uses it too).
     const auto& t = dynamic_cast<const runtime::SparseOperand&>(*s.operand->transposed());

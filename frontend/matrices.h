@@ -6,7 +6,8 @@
 namespace phijit {
 
 // Contracts every dual dim ~n of A with dim n of x. A sparse A runs the CSR product over the
-// thread pool; x's other dims (batch or not) give independent products.
+// thread pool; x's other dims (batch or not) give independent products. Two sparse matrices
+// give a sparse product (A's rows, x's dual dims); a dense A times a sparse x is dense.
 Tensor matmul(const Tensor& A, const Tensor& x);
 Tensor dense(const Tensor& A);  // sparse → dense, same shape (dense matrices are returned as-is)
 // Stored entries: of every batch entry of a sparse matrix together; a dense one stores all.

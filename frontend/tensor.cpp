@@ -10,6 +10,7 @@
 #include "frontend/eager.h"
 #include "frontend/math.h"
 #include "frontend/matrices.h"
+#include "frontend/sparse_math.h"
 #include "frontend/tensor_data.h"
 #include "ir/builder.h"
 
@@ -282,15 +283,10 @@ std::shared_ptr<TraceState> innermost_trace(const std::vector<Tensor>& ts) {
 }
 
 Tensor apply(ir::Op op, std::vector<Tensor> operands, ir::Attrs attrs) {
+  if (any_sparse(operands)) return apply_sparse(op, operands, attrs);
   std::vector<DType> dtypes;
   std::vector<bool> weak;
   for (const Tensor& t : operands) {
-    if (t.is_sparse()) {
-      throw Error(
-          fmt::format("{}: sparse matrices support matmul, dense, nnz and transpose; got the sparse "
-                      "matrix {} here. Convert it with dense(A) first",
-                      ir::op_name(op), t.shape().str()));
-    }
     dtypes.push_back(t.dtype());
     weak.push_back(t.data().weak);
   }
