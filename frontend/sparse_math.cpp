@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "frontend/collapsed.h"
 #include "frontend/matrices.h"
 #include "frontend/tensor_data.h"
 #include "runtime/odometer.h"
@@ -50,7 +51,7 @@ Tensor on_pattern(std::shared_ptr<const CsrPattern> pattern, const Shape& rows, 
         SparseData{runtime::CsrMatrix{std::move(pattern), nullptr, batch.volume()}, batch, rows, cols},
         values);
   }
-  return make_sparse(SparseData{runtime::CsrMatrix{std::move(pattern), values.data().buffer, batch.volume()},
+  return make_sparse(SparseData{runtime::CsrMatrix{std::move(pattern), dense_buffer(values), batch.volume()},
                                 batch, rows, cols});
 }
 
@@ -102,7 +103,7 @@ Tensor at_entries(Op op, const SparseData& s, const Tensor& t) {
   std::vector<int64_t> row_offset = runtime::element_offsets(s.rows, own);
   std::vector<int64_t> col_offset = runtime::element_offsets(s.cols, own, dual_of(s.cols).names());
   runtime::BufferPtr values = runtime::gather_entries(
-      *s.csr.pattern, *t.data().buffer, t.shape().batch().volume(), own.volume(), row_offset, col_offset);
+      *s.csr.pattern, *dense_buffer(t), t.shape().batch().volume(), own.volume(), row_offset, col_offset);
   return make_tensor(values, t.shape().batch() & entries_shape(s.csr.pattern->nnz()), t.data().weak);
 }
 
