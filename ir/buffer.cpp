@@ -32,9 +32,10 @@ class BlockCache {
   static constexpr size_t kMinBytes = size_t{1} << 20;
   static constexpr size_t kMaxCachedBytes = size_t{1} << 30;
 
+  // The block given back last: its memory is the likeliest to still be in the caches.
   void* take(size_t bytes) {
     std::lock_guard lock(mutex_);
-    for (size_t i = 0; i < blocks_.size(); ++i) {
+    for (size_t i = blocks_.size(); i-- > 0;) {
       if (blocks_[i].first == bytes) {
         void* p = blocks_[i].second;
         blocks_.erase(blocks_.begin() + static_cast<std::ptrdiff_t>(i));
