@@ -239,6 +239,14 @@ runtime::BufferPtr kink_gap(const ir::Graph& g, ir::Value v, const Buffers& valu
     case ir::Op::ne: return difference(g, n.inputs[0], n.inputs[1], values);
     case ir::Op::reduce_max:
     case ir::Op::reduce_min: return difference(g, n.inputs[0], v, values);
+    case ir::Op::grid_sample:
+    case ir::Op::grid_sample_transpose: {
+      // Kinks where a coordinate crosses a cell: sin(π·c) is 0 there and smooth between.
+      const phijit::Buffer& c = *values[static_cast<size_t>(n.inputs[1].id)];
+      auto gap = std::make_shared<phijit::Buffer>(phijit::DType::f64, c.count());
+      for (int64_t i = 0; i < c.count(); ++i) gap->set_real(i, std::sin(M_PI * c.get_real(i)));
+      return gap;
+    }
     case ir::Op::cast:
       if (!phijit::is_float(n.type.dtype)) {
         throw phijit::InternalError("the finite-difference check has no gap for a cast of x to an integer");
