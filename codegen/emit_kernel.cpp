@@ -256,6 +256,11 @@ llvm::Value* Emitter::grid_sample(const ir::Node& n, const Index& idx) {
     int64_t size = g_.type(grid).shape.size(s.dims[k]);
     auto [lo, lo_inside] = move(cell, 0, size, s.extrap);
     auto [hi, hi_inside] = move(cell, 1, size, s.extrap);
+    if (s.extrap.kind() == Extrapolation::Kind::periodic) {
+      // The upper cell follows the wrapped lower one: one remainder per dim instead of two.
+      llvm::Value* next = b_.CreateAdd(lo.v, i64(1));
+      hi.v = b_.CreateSelect(b_.CreateICmpEQ(next, i64(size)), i64(0), next);
+    }
     cells.push_back({lo, hi, lo_inside, hi_inside, b_.CreateFSub(c, floor)});
   }
   auto weight = [&](int64_t constant, int64_t slope, llvm::Value* f) -> llvm::Value* {
