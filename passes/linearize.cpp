@@ -280,7 +280,7 @@ class Linearizer {
           fmt::format("jit_compile_linear: '{}' samples at coordinates that depend on an argument of the "
                       "function (operand "
                       "shapes {}); the sparsity pattern of a linear function is fixed when it is traced, so "
-                      "its coordinates "
+                      "the coordinates "
                       "must be constants of the trace (captured tensors)",
                       ir::op_name(n.op), fmt::join(shapes, ", ")));
     }
@@ -373,7 +373,13 @@ class Linearizer {
       Term m{pg(Op::where, {read, rename_apart(pb_, t.col), pb_.scalar(-1, DType::i32)}),
              vb_.mul(rename_apart(vb_, t.coef), w_val), t.summed};
       for (const ir::attrs::RenamePair& p : apart) {
-        if (form_.pattern.type(m.col).shape.contains(p.to)) m.summed.push_back(p.to);
+        if (has_dim(form_.pattern, m.col, p.to)) {
+          m.summed.push_back(p.to);
+        } else if (has_dim(form_.values, m.coef, p.to)) {  // the same columns at every point
+          m.coef = vb_.sum(m.coef, {p.to});
+        } else {
+          m.coef = vb_.mul(m.coef, vb_.scalar(static_cast<double>(points.size(p.from)), vb_.dtype(m.coef)));
+        }
       }
       add_term(out.terms, std::move(m));
     }

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "frontend/tensor_data.h"
+#include "ir/builder.h"
 #include "linear_helpers.h"
 #include "test_helpers.h"
 
@@ -271,6 +273,25 @@ TEST_CASE("grid_sample: the transpose extracted by jit_compile_linear is the for
     CHECK(max_abs_diff(dense(At), dense(transpose(A))) < 1e-12);
     CHECK_VALUES(b, std::vector<double>(12, 0.0));
   }
+}
+
+TEST_CASE(
+    "grid_sample: the transpose op linearizes a cotangent that is the same at points the coordinates lack",
+    "[grid_sample][linear]") {
+  // u varies along p only, but the op's points are p × k (k: the cotangent's own dim): every
+  // cell receives each of u's values twice.
+  Shape grid = spatial("x", 4);
+  Tensor c = points({0.5, 2.25, -0.5}, {"x"});
+  auto transposed = [&](const Tensor& u) {
+    Tensor along_k = u + zeros(instance("k", 2));
+    return detail::apply(ir::Op::grid_sample_transpose, {along_k, c},
+                         ir::attrs::grid_sample_transpose(grid, {"x"}, extrapolation::ZERO_GRADIENT));
+  };
+  auto [A, b] = matrix_from_function(transposed, zeros(instance("p", 3)));
+  check_by_probing(transposed, A, b, instance("p", 3));
+  // u = 1: cell 0 gets half of point 0 (at 0.5) and all of point 2 (clamped), twice; cell 1 the
+  // other half of point 0; cells 2 and 3 share point 1 (at 2.25).
+  CHECK_VALUES(transposed(ones(instance("p", 3))), {2 * (0.5 + 1), 2 * 0.5, 2 * 0.75, 2 * 0.25});
 }
 
 TEST_CASE("grid_sample: a semi-Lagrangian advection step is a sparse matrix with <= 4 entries per row",
