@@ -9,6 +9,7 @@
 #include <map>
 
 #include "codegen/emit_scalar.h"
+#include "ir/builder.h"
 #include "ir/error.h"
 
 namespace phijit::codegen {
@@ -51,6 +52,7 @@ class Emitter {
   llvm::Value* compute(const ir::Node& n, const Index& idx);
   llvm::Value* load(ir::Value v, const Index& idx);
   std::pair<Idx, llvm::Value*> move(const Idx& i, int64_t off, int64_t n, const Extrapolation& e);
+  llvm::Value* grid_sample(const ir::Node& n, const Index& idx);
 
   // One element of the kernel at inner index j (row-major offset row_flat + j of the space).
   llvm::Value* element(llvm::Value* j, const Index& outer);
@@ -221,9 +223,76 @@ llvm::Value* Emitter::compute(const ir::Node& n, const Index& idx) {
       }
       return r;
     }
+    case Op::grid_sample: return grid_sample(n, idx);
     default: break;
   }
   ir::missing_rule(n.op, "codegen");
+}
+
+// grid_sample as the interpreter computes it: per sampled dim the cells around the coordinate
+// (through move(), as shift finds them), then Σ over the corners of Π weights · grid value in
+// corner order. The grid is materialized (the scheduler stores a gather's first operand).
+llvm::Value* Emitter::grid_sample(const ir::Node& n, const Index& idx) {
+  struct Cells {
+    Idx lo, hi;
+    llvm::Value *lo_inside, *hi_inside;  // null when known true
+    llvm::Value* f;
+  };
+  const ir::attrs::GridSampleView s = ir::attrs::grid_sample_of(n.attrs);
+  const ir::Value grid = n.inputs[0], coordinates = n.inputs[1];
+  const DType t = n.type.dtype;
+  llvm::Type* ft = type_of(t);
+  llvm::Value* limit = llvm::ConstantFP::get(ft, ir::attrs::kMaxSampleCell);
+  std::vector<Cells> cells;
+  for (size_t k = 0; k < s.dims.size(); ++k) {
+    Index component = idx;
+    component[ir::kSampleVector] = Idx{i64(static_cast<int64_t>(k)), false, 0};
+    llvm::Value* c = eval(coordinates, component);
+    llvm::Value* floor = intrinsic(llvm::Intrinsic::floor, {c});
+    llvm::Value* clamped =
+        intrinsic(llvm::Intrinsic::maxnum, {llvm::ConstantFP::get(ft, -ir::attrs::kMaxSampleCell),
+                                            intrinsic(llvm::Intrinsic::minnum, {floor, limit})});
+    Idx cell{b_.CreateFPToSI(clamped, b_.getInt64Ty()), false, 0};
+    int64_t size = g_.type(grid).shape.size(s.dims[k]);
+    auto [lo, lo_inside] = move(cell, 0, size, s.extrap);
+    auto [hi, hi_inside] = move(cell, 1, size, s.extrap);
+    if (s.extrap.kind() == Extrapolation::Kind::periodic) {
+      // The upper cell follows the wrapped lower one: one remainder per dim instead of two.
+      llvm::Value* next = b_.CreateAdd(lo.v, i64(1));
+      hi.v = b_.CreateSelect(b_.CreateICmpEQ(next, i64(size)), i64(0), next);
+    }
+    cells.push_back({lo, hi, lo_inside, hi_inside, b_.CreateFSub(c, floor)});
+  }
+  auto weight = [&](int64_t constant, int64_t slope, llvm::Value* f) -> llvm::Value* {
+    if (slope == 0) return llvm::ConstantFP::get(ft, static_cast<double>(constant));
+    llvm::Value* sf =
+        slope == 1 ? f : b_.CreateFMul(llvm::ConstantFP::get(ft, static_cast<double>(slope)), f);
+    return constant == 0 ? sf : b_.CreateFAdd(llvm::ConstantFP::get(ft, static_cast<double>(constant)), sf);
+  };
+  llvm::Value* acc = nullptr;
+  for (uint32_t corner = 0; corner < (1U << s.dims.size()); ++corner) {
+    Index at = idx;
+    llvm::Value* w = nullptr;
+    llvm::Value* inside = nullptr;
+    bool read = true;
+    for (size_t k = 0; k < s.dims.size() && read; ++k) {
+      bool upper = ((corner >> k) & 1U) != 0;
+      const ir::attrs::CellWeights& cw = s.weights[k];
+      read = cw.reads(upper);
+      llvm::Value* wk =
+          upper ? weight(cw.hi_const, cw.hi_slope, cells[k].f) : weight(cw.lo_const, cw.lo_slope, cells[k].f);
+      w = w == nullptr ? wk : b_.CreateFMul(w, wk);
+      at[s.dims[k]] = upper ? cells[k].hi : cells[k].lo;
+      llvm::Value* in = upper ? cells[k].hi_inside : cells[k].lo_inside;
+      if (in != nullptr) inside = inside != nullptr ? b_.CreateAnd(inside, in) : in;
+    }
+    if (!read) continue;
+    llvm::Value* v = eval(grid, at);
+    if (inside != nullptr) v = b_.CreateSelect(inside, v, constant(t, s.extrap.value()));
+    llvm::Value* term = b_.CreateFMul(w, v);
+    acc = acc == nullptr ? term : b_.CreateFAdd(acc, term);
+  }
+  return acc != nullptr ? acc : constant(t, 0);
 }
 
 llvm::Value* Emitter::emit_loop(llvm::Value* from, llvm::Value* to, llvm::Value* acc_init, bool hot,

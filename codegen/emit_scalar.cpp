@@ -139,6 +139,8 @@ llvm::Value* ScalarEmitter::op(const ir::Node& n, std::vector<llvm::Value*> a, D
     case Op::reduce_min:
     case Op::shift:
     case Op::pad:
+    case Op::grid_sample:
+    case Op::grid_sample_transpose:
     case Op::expand:
     case Op::slice:
     case Op::concat:

@@ -213,6 +213,7 @@ StoredEvaluation stored_evaluation(ir::Op op, const ir::Attrs& attrs, const std:
       if (op == ir::Op::slice) return slice(attrs, operands, result);
       if (op == ir::Op::rename) return rename(attrs, operands, result);
       return expanded(attrs, operands, result);  // concat, stack
+    case ir::OpKind::gather:                     // reads at computed indices: every operand over all its dims
     case ir::OpKind::source:
     case ir::OpKind::host: return expanded(attrs, operands, result);
   }

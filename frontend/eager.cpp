@@ -28,6 +28,7 @@ bool has_kernel(ir::Op op) {
     case ir::OpKind::elementwise:
     case ir::OpKind::reduction:
     case ir::OpKind::stencil:
+    case ir::OpKind::gather:
     case ir::OpKind::layout: return true;
     case ir::OpKind::source:
     case ir::OpKind::host: return false;

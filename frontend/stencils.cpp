@@ -82,6 +82,50 @@ Tensor fused_stencil(detail::JitCore& core, StencilOps ops, const Tensor& x, con
 
 }  // namespace
 
+namespace {
+
+// The grid's dims that the coordinates' components name, in component order; ShapeErrors that
+// say what was expected otherwise.
+std::vector<std::string> sampled_dims(const Tensor& grid, const Tensor& coordinates) {
+  const Shape& c = coordinates.shape();
+  const Shape& g = grid.shape();
+  if (!c.contains(ir::kSampleVector) || c.type(ir::kSampleVector) != DimType::channel) {
+    throw ShapeError(
+        fmt::format("grid_sample: the coordinates {} need a channel dim '{}' whose items name the "
+                    "grid's spatial dims to sample (grid {})",
+                    c.str(), ir::kSampleVector, g.str()));
+  }
+  std::vector<std::string> dims = c.item_names(ir::kSampleVector);
+  if (dims.empty()) {
+    dims = g.spatial().names();  // as in PhiML: all spatial dims, in order
+    if (static_cast<int64_t>(dims.size()) != c.size(ir::kSampleVector)) {
+      throw ShapeError(
+          fmt::format("grid_sample: the coordinates {} have {} unnamed components but the grid {} has {} "
+                      "spatial dims; name the components after the dims they sample",
+                      c.str(), c.size(ir::kSampleVector), g.str(), dims.size()));
+    }
+  }
+  for (size_t k = 0; k < dims.size(); ++k) {
+    if (!g.contains(dims[k]) || g.type(dims[k]) != DimType::spatial) {
+      throw ShapeError(
+          fmt::format("grid_sample: coordinate component '{}' of {} is not a spatial dim of the grid {}",
+                      dims[k], c.str(), g.str()));
+    }
+    if (std::find(dims.begin(), dims.begin() + static_cast<std::ptrdiff_t>(k), dims[k]) !=
+        dims.begin() + static_cast<std::ptrdiff_t>(k)) {
+      throw ShapeError(fmt::format("grid_sample: the coordinates {} name dim '{}' twice", c.str(), dims[k]));
+    }
+  }
+  return dims;
+}
+
+}  // namespace
+
+Tensor grid_sample(const Tensor& grid, const Tensor& coordinates, const Extrapolation& e) {
+  return apply(ir::Op::grid_sample, {grid, coordinates},
+               ir::attrs::grid_sample(sampled_dims(grid, coordinates), e));
+}
+
 Tensor laplace(const Tensor& x, const Extrapolation& padding, double dx) {
   static detail::JitCore core("laplace", false);
   return fused_stencil(core, laplace_ops, x, padding, dx);

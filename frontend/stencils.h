@@ -21,5 +21,11 @@ Tensor laplace(const Tensor& x, const Extrapolation& padding = extrapolation::ZE
 // Central differences (x[i+1] - x[i-1]) / 2dx, stacked along channel dim "gradient" whose
 // items are the spatial dims.
 Tensor spatial_gradient(const Tensor& x, const Extrapolation& padding = extrapolation::ZERO, double dx = 1);
+// Multilinear interpolation of `grid` at fractional cell indices (value at integer i = grid[i]).
+// `coordinates` has a channel dim "vector" whose item names are the spatial dims of `grid` it
+// samples (without item names: all of grid's spatial dims, in order); its other dims say where
+// to sample. The result has those dims and grid's unsampled dims (batch dims broadcast by name).
+// Cells outside take their values from `e`. Linear in `grid`, differentiable in both.
+Tensor grid_sample(const Tensor& grid, const Tensor& coordinates, const Extrapolation& e);
 
 }  // namespace phijit

@@ -76,6 +76,25 @@ Attrs rename(const std::vector<RenamePair>& pairs) {
   return a;
 }
 
+Attrs grid_sample(std::vector<std::string> dims, const Extrapolation& e, std::vector<CellWeights> weights) {
+  if (weights.empty()) weights.resize(dims.size());
+  Attrs a;
+  a.names = std::move(dims);
+  for (const CellWeights& w : weights)
+    a.ints.insert(a.ints.end(), {w.lo_const, w.lo_slope, w.hi_const, w.hi_slope});
+  a.extrap = e;
+  return a;
+}
+
+Attrs grid_sample_transpose(Shape grid, std::vector<std::string> dims, const Extrapolation& e,
+                            std::vector<CellWeights> weights) {
+  // Only cells inside the grid receive anything: a constant's value plays no part.
+  const Extrapolation inside_only = e.kind() == Extrapolation::Kind::constant ? extrapolation::ZERO : e;
+  Attrs a = grid_sample(std::move(dims), inside_only, std::move(weights));
+  a.shape = std::move(grid);
+  return a;
+}
+
 Attrs matmul_sparse(std::shared_ptr<const SparseMatrixPayload> matrix) {
   Attrs a;
   a.payload = std::move(matrix);
@@ -90,6 +109,14 @@ Attrs solve_linear(std::shared_ptr<const LinearSolvePayload> solve) {
 }
 
 ShiftView shift_of(const Attrs& a) { return {a.names.at(0), a.ints.at(0), a.extrap}; }
+
+GridSampleView grid_sample_of(const Attrs& a) {
+  GridSampleView v{a.names, a.extrap, {}};
+  for (size_t k = 0; k < a.names.size(); ++k) {
+    v.weights.push_back({a.ints.at(4 * k), a.ints.at(4 * k + 1), a.ints.at(4 * k + 2), a.ints.at(4 * k + 3)});
+  }
+  return v;
+}
 
 SliceView slice_of(const Attrs& a) { return {a.names.at(0), a.ints.at(0), a.ints.at(1), a.ints.at(2) != 0}; }
 
@@ -169,6 +196,17 @@ Value Builder::stack(std::vector<Value> parts, const Shape& new_dim) {
 
 Value Builder::rename(Value v, const std::vector<attrs::RenamePair>& pairs) {
   return pairs.empty() ? v : g_->add(Op::rename, {v}, attrs::rename(pairs));
+}
+
+Value Builder::grid_sample(Value grid, Value coordinates, std::vector<std::string> dims,
+                           const Extrapolation& e, std::vector<attrs::CellWeights> weights) {
+  return op(Op::grid_sample, {grid, coordinates}, attrs::grid_sample(std::move(dims), e, std::move(weights)));
+}
+
+Value Builder::grid_sample_transpose(Value ct, Value coordinates, Shape grid, std::vector<std::string> dims,
+                                     const Extrapolation& e, std::vector<attrs::CellWeights> weights) {
+  return op(Op::grid_sample_transpose, {ct, coordinates},
+            attrs::grid_sample_transpose(std::move(grid), std::move(dims), e, std::move(weights)));
 }
 
 Value Builder::matmul_sparse(std::shared_ptr<const SparseMatrixPayload> matrix, Value x, Value values) {

@@ -41,7 +41,10 @@ using D = DTypeRule;
 // reduce_*(names=dims); shift(names[0]=dim, ints[0]=offset, extrap);
 // pad(names=dims, ints=lo0,hi0,lo1,hi1,..., extrap); expand(shape=dims to add);
 // slice(names[0]=dim, ints=start,stop,drop); concat(names[0]=dim); stack(shape=new dim);
-// rename(names=old0,new0,old1,new1,..., ints=DimType of each new dim; item names are dropped).
+// rename(names=old0,new0,old1,new1,..., ints=DimType of each new dim; item names are dropped);
+// grid_sample(names=sampled dims in the order of the coordinates' components, ints=4 cell
+// weights per sampled dim (see attrs::CellWeights), extrap); grid_sample_transpose(the same,
+// shape=the grid's shape).
 constexpr std::array<OpInfo, kNumOps> kTable = {{
   {Op::input, "input", 0, K::source, D::none},
   {Op::constant, "constant", 0, K::source, D::none},
@@ -78,6 +81,7 @@ constexpr std::array<OpInfo, kNumOps> kTable = {{
   {Op::reduce_min, "min", 1, K::reduction, D::same},
   {Op::shift, "shift", 1, K::stencil, D::same},
   {Op::pad, "pad", 1, K::stencil, D::same},
+  {Op::grid_sample, "grid_sample", 2, K::gather, D::float_only},
   {Op::expand, "expand", 1, K::layout, D::same},
   {Op::slice, "slice", 1, K::layout, D::same},
   {Op::concat, "concat", -1, K::layout, D::same},
@@ -85,6 +89,7 @@ constexpr std::array<OpInfo, kNumOps> kTable = {{
   {Op::rename, "rename", 1, K::layout, D::same},
   {Op::matmul_sparse, "matmul_sparse", -1, K::host, D::same},
   {Op::solve_linear, "solve_linear", -1, K::host, D::none},
+  {Op::grid_sample_transpose, "grid_sample_transpose", 2, K::host, D::float_only},
 }};
 // clang-format on
 
@@ -208,6 +213,70 @@ const ValueType& solve_linear_type(std::span<const ValueType> in, const Attrs& a
   return s->result_type();
 }
 
+// The sampled dims of grid_sample and its transpose: dims of the grid, each once and not empty
+// (every sample reads two cells), with four cell weights each.
+void check_sampled_dims(const OpInfo& info, const Shape& grid, const Attrs& a) {
+  if (a.names.empty()) throw Error(fmt::format("{}: needs at least one sampled dim", info.name));
+  if (a.ints.size() != 4 * a.names.size()) {
+    throw Error(fmt::format("{}: needs 4 cell weights per sampled dim, got {} for dims {}", info.name,
+                            a.ints.size(), fmt::join(a.names, ",")));
+  }
+  for (size_t k = 0; k < a.names.size(); ++k) {
+    const Dim& d = dim_of(info, grid, a.names[k]);
+    if (d.size == 0) {
+      throw ShapeError(
+          fmt::format("{}: cannot sample the empty dim '{}' of the grid {}", info.name, d.name, grid.str()));
+    }
+    for (size_t j = 0; j < k; ++j) {
+      if (a.names[j] == d.name) throw Error(fmt::format("{}: dim '{}' is sampled twice", info.name, d.name));
+    }
+  }
+}
+
+// The coordinates' dims other than their channel dim kSampleVector, which must hold one
+// component per sampled dim: the dims that say where to sample.
+Shape sample_points(const OpInfo& info, const Shape& coordinates, const Attrs& a) {
+  int i = coordinates.index_of(kSampleVector);
+  if (i < 0 || coordinates.dims()[static_cast<size_t>(i)].type != DimType::channel ||
+      coordinates.dims()[static_cast<size_t>(i)].size != static_cast<int64_t>(a.names.size())) {
+    throw ShapeError(
+        fmt::format("{}: the coordinates {} need a channel dim '{}' of size {} (one component per "
+                    "sampled dim {})",
+                    info.name, coordinates.str(), kSampleVector, a.names.size(), fmt::join(a.names, ",")));
+  }
+  return coordinates.without({kSampleVector});
+}
+
+// Sample points broadcast by name with the grid's unsampled dims (batch and channel dims, say).
+Shape grid_sample_shape(const OpInfo& info, std::span<const ValueType> in, const Attrs& a) {
+  const Shape& grid = in[0].shape;
+  check_sampled_dims(info, grid, a);
+  Shape points = sample_points(info, in[1].shape, a);
+  try {
+    return points & grid.without(a.names);
+  } catch (const ShapeError& e) {
+    throw ShapeError(
+        fmt::format("{}: the coordinates {} do not broadcast with the grid {} (sampled dims {}): {}",
+                    info.name, in[1].shape.str(), grid.str(), fmt::join(a.names, ","), e.what()));
+  }
+}
+
+// (ct, coordinates) → the grid's shape (attrs.shape); ct's dims broadcast with the points and
+// the grid's unsampled dims as grid_sample's result does.
+Shape grid_sample_transpose_shape(const OpInfo& info, std::span<const ValueType> in, const Attrs& a) {
+  const Shape& grid = a.shape;
+  check_sampled_dims(info, grid, a);
+  Shape points = sample_points(info, in[1].shape, a);
+  try {
+    (void)(in[0].shape & points & grid.without(a.names));
+  } catch (const ShapeError& e) {
+    throw ShapeError(
+        fmt::format("{}: the cotangent {} does not broadcast with the coordinates {} and the grid {}: {}",
+                    info.name, in[0].shape.str(), in[1].shape.str(), grid.str(), e.what()));
+  }
+  return grid;
+}
+
 Shape infer_shape(const OpInfo& info, std::span<const ValueType> in, const Attrs& a) {
   switch (info.op) {
     case Op::input:
@@ -322,6 +391,8 @@ Shape infer_shape(const OpInfo& info, std::span<const ValueType> in, const Attrs
       }
       return Shape(dims);
     }
+    case Op::grid_sample: return grid_sample_shape(info, in, a);
+    case Op::grid_sample_transpose: return grid_sample_transpose_shape(info, in, a);
     case Op::matmul_sparse: return matmul_sparse_shape(in, a);
     case Op::solve_linear: return solve_linear_type(in, a).shape;
     default: break;

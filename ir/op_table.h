@@ -57,6 +57,8 @@ enum class Op : uint8_t {
   // stencils
   shift,
   pad,
+  // gathers at data-dependent indices
+  grid_sample,
   // layout
   expand,
   slice,
@@ -66,10 +68,15 @@ enum class Op : uint8_t {
   // host ops: run by the runtime between kernels (their payload in Attrs::payload)
   matmul_sparse,
   solve_linear,
+  grid_sample_transpose,  // grid_sample's transpose: a scatter-add, run serially by the runtime
 };
-inline constexpr int kNumOps = static_cast<int>(Op::solve_linear) + 1;
+inline constexpr int kNumOps = static_cast<int>(Op::grid_sample_transpose) + 1;
 
-enum class OpKind : uint8_t { source, elementwise, reduction, stencil, layout, host };
+// gather: reads its first operand (materialized) at indices computed from the others.
+enum class OpKind : uint8_t { source, elementwise, reduction, stencil, gather, layout, host };
+
+// The channel dim of grid_sample's coordinates: one component per sampled dim.
+inline constexpr const char* kSampleVector = "vector";
 
 // How an op's result dtype follows from its operands (operands are first made equal by the
 // frontend, see operand_dtype()).

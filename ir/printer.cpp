@@ -1,11 +1,26 @@
 // The textual form of a graph (see graph.h); one readable line per node.
 #include <fmt/format.h>
 
+#include "ir/builder.h"
 #include "ir/graph.h"
 
 namespace phijit::ir {
 
 namespace {
+
+// "dims=x,y, extrapolation=zero", then the cell weights of dims that do not interpolate
+// (e.g. "x:lo=-1+0f,hi=1+0f"), then the grid's shape of a transpose.
+void grid_sample_parts(const Attrs& a, std::vector<std::string>& parts) {
+  attrs::GridSampleView v = attrs::grid_sample_of(a);
+  parts.push_back(fmt::format("dims={}, extrapolation={}", fmt::join(v.dims, ","), v.extrap.str()));
+  for (size_t k = 0; k < v.dims.size(); ++k) {
+    const attrs::CellWeights& w = v.weights[k];
+    if (w == attrs::CellWeights{}) continue;
+    parts.push_back(
+        fmt::format("{}:lo={}{:+}f,hi={}{:+}f", v.dims[k], w.lo_const, w.lo_slope, w.hi_const, w.hi_slope));
+  }
+  if (a.shape.rank() > 0) parts.push_back(fmt::format("grid={}", a.shape.str()));
+}
 
 std::string attrs_str(const Node& n, bool constant_values) {
   const Attrs& a = n.attrs;
@@ -49,6 +64,8 @@ std::string attrs_str(const Node& n, bool constant_values) {
                                     dim_type_superscript(static_cast<DimType>(a.ints[k]))));
       }
       break;
+    case Op::grid_sample:
+    case Op::grid_sample_transpose: grid_sample_parts(a, parts); break;
     case Op::matmul_sparse: parts.push_back(a.payload ? a.payload->str() : "no matrix"); break;
     case Op::solve_linear: parts.push_back(a.payload ? a.payload->str() : "no solve"); break;
     default: break;

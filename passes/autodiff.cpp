@@ -174,6 +174,8 @@ class Reverse {
           back.push_back({p.to, p.from, b_.shape(x(0)).type(p.from)});
         return give(0, b_.rename(ct, back));
       }
+      case Op::grid_sample: return grid_sample_rule(n, ct);
+      case Op::grid_sample_transpose: return grid_sample_transpose_rule(n, ct);
       case Op::matmul_sparse: return sparse_matmul_rule(n, ct);
       case Op::solve_linear: return solve_rule(n, v, ct);
         // clang-format on
@@ -198,6 +200,54 @@ class Reverse {
       accumulate(values,
                  b_.mul(b_.matmul_sparse(A.row_gather(dtype), ct), b_.matmul_sparse(A.col_gather(dtype), x)));
     }
+  }
+
+  // y = Σ_corners w(c)·grid[corner] is linear in the grid: it gets the transposed interpolation
+  // (ct·w added into the cells read). The coordinates get ct·∂y/∂c.
+  void grid_sample_rule(const Node& n, Value ct) {
+    const Value grid = n.inputs[0], coordinates = n.inputs[1];
+    const ir::attrs::GridSampleView s = ir::attrs::grid_sample_of(n.attrs);
+    if (needs(grid)) {
+      Shape grid_shape = b_.shape(grid);
+      accumulate(grid, b_.grid_sample_transpose(ct, coordinates, std::move(grid_shape), s.dims, s.extrap,
+                                                s.weights));
+    }
+    if (needs(coordinates)) accumulate(coordinates, coordinate_cotangent(ct, grid, coordinates, s));
+  }
+
+  // g = transpose(u, c) (u·w added into a grid): linear in u, whose cotangent samples ct with
+  // the same weights; the coordinates get u·∂/∂c of that sample.
+  void grid_sample_transpose_rule(const Node& n, Value ct) {
+    const Value u = n.inputs[0], coordinates = n.inputs[1];
+    const ir::attrs::GridSampleView s = ir::attrs::grid_sample_of(n.attrs);
+    if (needs(u)) accumulate(u, b_.grid_sample(ct, coordinates, s.dims, s.extrap, s.weights));
+    if (needs(coordinates)) accumulate(coordinates, coordinate_cotangent(u, ct, coordinates, s));
+  }
+
+  // factor · ∂/∂c_k grid_sample(grid, c) for every component k of the coordinates c: the same
+  // gathers with dim k's weights differentiated (f = c - floor(c) has slope 1), summed over the
+  // dims c lacks and stacked along its kSampleVector.
+  Value coordinate_cotangent(Value factor, Value grid, Value coordinates,
+                             const ir::attrs::GridSampleView& s) {
+    const Shape coordinate_shape = b_.shape(coordinates);
+    const Dim components = coordinate_shape.dim(ir::kSampleVector);
+    const Shape points = coordinate_shape.without({ir::kSampleVector});
+    std::vector<Value> parts;
+    for (size_t k = 0; k < s.dims.size(); ++k) {
+      std::vector<ir::attrs::CellWeights> w = s.weights;
+      w[k] = w[k].derivative();
+      if (!w[k].reads_any()) {  // constant weights along k: no dependence on c_k
+        parts.push_back(scalar_like(0, factor));
+        continue;
+      }
+      Value d = b_.mul(factor, b_.grid_sample(grid, coordinates, s.dims, s.extrap, std::move(w)));
+      std::vector<std::string> extra;
+      for (const Dim& dim : b_.shape(d).dims()) {
+        if (!points.contains(dim.name)) extra.push_back(dim.name);  // incl. a grid's own kSampleVector
+      }
+      parts.push_back(b_.sum(d, extra));
+    }
+    return b_.stack(parts, Shape({components}));
   }
 
   // x = A⁻¹ y: y gets λ = A⁻ᵀ ct, solved by the adjoint solve (never the unrolled iterations);

@@ -11,12 +11,16 @@ namespace phijit::passes {
 
 namespace {
 
+// The transpose of grid_sample linearizes densely (every cell × every point): at most this many.
+constexpr int64_t kMaxDenseTransposeEntries = int64_t{1} << 24;
+
 using ir::Attrs;
 using ir::Builder;
 using ir::Graph;
 using ir::Node;
 using ir::Op;
 using ir::Value;
+using ir::ValueType;
 
 struct Term {
   Value col;   // in the pattern graph
@@ -221,6 +225,8 @@ class Linearizer {
       case Op::ne: not_linear(n, "compares a value that depends on x");
       case Op::reduce_max:
       case Op::reduce_min: not_linear(n, "selects among values that depend on x");
+      case Op::grid_sample: return grid_sample_rule(n);
+      case Op::grid_sample_transpose: return grid_sample_transpose_rule(n);
       case Op::matmul_sparse: return sparse_matmul_rule(n);
       case Op::solve_linear:
         throw NotLinearError(
@@ -260,6 +266,151 @@ class Linearizer {
       out.bias = vb_.matmul_sparse(A, bias, in.size() == 2 ? values : Value{});
     }
     return out;
+  }
+
+  // grid_sample's coordinates decide which cells a row reads, so they must be known when the
+  // pattern is built: constants of the trace (the pattern graph has no arguments).
+  void require_fixed_coordinates(const Node& n, Value coordinates) const {
+    const Abstract& c = at(coordinates);
+    if (c.affine()) not_linear(n, "samples at coordinates that depend on x");
+    if (c.kind == Abstract::Kind::dynamic) {
+      std::vector<std::string> shapes;
+      for (Value v : n.inputs) shapes.push_back(g_.type(v).shape.str());
+      throw NotLinearError(
+          fmt::format("jit_compile_linear: '{}' samples at coordinates that depend on an argument of the "
+                      "function (operand "
+                      "shapes {}); the sparsity pattern of a linear function is fixed when it is traced, so "
+                      "the coordinates "
+                      "must be constants of the trace (captured tensors)",
+                      ir::op_name(n.op), fmt::join(shapes, ", ")));
+    }
+  }
+
+  // grid_sample at fixed coordinates, of a grid affine in x: per term one term per corner of
+  // the interpolation (at most 2^d entries per row), its columns the term's columns at the
+  // corner's cells (-1 where a constant extrapolation takes over: no entry) and its
+  // coefficients the term's there, times the corner's weight. The op itself picks the cells:
+  // with the weights of one cell it gathers (exactly: weight 1, the other cell not read). The
+  // bias is sampled as it is, the constant's share included.
+  Abstract grid_sample_rule(const Node& n) {
+    const Value grid = n.inputs[0], coordinates = n.inputs[1];
+    require_fixed_coordinates(n, coordinates);
+    const ir::attrs::GridSampleView s = ir::attrs::grid_sample_of(n.attrs);
+    const Shape grid_shape = g_.type(grid).shape;
+    const bool constant = s.extrap.kind() == Extrapolation::Kind::constant;
+    const Extrapolation col_e = constant ? extrapolation::constant(-1) : s.extrap;
+    const Extrapolation coef_e = constant ? extrapolation::ZERO : s.extrap;
+    // Column indices up to 2^31 are exact in float64, never in float32.
+    const Value col_coordinates = pb_.cast(at(coordinates).pat, DType::f64);
+    const Value coef_coordinates = at(coordinates).val;
+    auto with_sampled_dims = [&](Builder& b, Value v) {
+      for (const std::string& d : s.dims) v = b.with_dim(v, grid_shape.dim(d));
+      return v;
+    };
+    Abstract out;
+    for (const Term& t : at(grid).terms) {
+      const Value col = with_sampled_dims(pb_, pb_.cast(t.col, DType::f64));
+      const Value coef = with_sampled_dims(vb_, t.coef);
+      for (uint32_t corner = 0; corner < (1U << s.dims.size()); ++corner) {
+        std::vector<ir::attrs::CellWeights> cell, weight;
+        bool read = true;
+        for (size_t k = 0; k < s.dims.size(); ++k) {
+          bool upper = ((corner >> k) & 1U) != 0;
+          read = read && s.weights[k].reads(upper);
+          cell.push_back(ir::attrs::CellWeights::cell(upper));
+          weight.push_back(s.weights[k].only(upper));
+        }
+        if (!read) continue;
+        Value corner_col = pb_.cast(pb_.grid_sample(col, col_coordinates, s.dims, col_e, cell), DType::i32);
+        add_term(out.terms,
+                 {corner_col, vb_.grid_sample(coef, coef_coordinates, s.dims, coef_e, weight), t.summed});
+      }
+    }
+    Value bias = at(grid).bias;
+    if (bias.valid() || (constant && s.extrap.value() != 0)) {
+      bias = bias.valid() ? bias : vb_.zeros(ValueType{grid_shape.only(s.dims), n.type.dtype});
+      out.bias = vb_.grid_sample(with_sampled_dims(vb_, bias), coef_coordinates, s.dims, s.extrap, s.weights);
+    }
+    return out;
+  }
+
+  // grid_sample_transpose at fixed coordinates of a cotangent u affine in x: a grid cell sums
+  // u·w over every point whose corners include it, any number of them. So each term sums over
+  // all points (their dims renamed apart from the grid's), with the point's weight for the cell
+  // as factor and -1 (no entry) where that weight is 0: dense in cells × points, hence bounded.
+  Abstract grid_sample_transpose_rule(const Node& n) {
+    const Value u = n.inputs[0], coordinates = n.inputs[1];
+    require_fixed_coordinates(n, coordinates);
+    const Shape& grid = n.type.shape;
+    const Shape unsampled = grid.without(n.attrs.names);
+    const Shape points = (g_.type(u).shape & g_.type(coordinates).shape.without({ir::kSampleVector}))
+                             .without(unsampled.names());
+    const int64_t cells = grid.only(n.attrs.names).volume();
+    const double entries = static_cast<double>(points.volume()) * static_cast<double>(cells);
+    if (entries > static_cast<double>(kMaxDenseTransposeEntries)) {
+      throw Error(fmt::format(
+          "jit_compile_linear: the transpose of grid_sample (e.g. a gradient with respect to a sampled grid) "
+          "becomes a pattern of every grid cell {} times every sample point {}: {} entries exceed the {} "
+          "this "
+          "extraction allows; apply it matrix-free instead",
+          grid.only(n.attrs.names).str(), points.str(), entries, kMaxDenseTransposeEntries));
+    }
+    std::vector<ir::attrs::RenamePair> apart;
+    for (const Dim& d : points.dims())
+      apart.push_back({d.name, fmt::format("#point{}", summed_count_++), DimType::channel});
+    auto rename_apart = [&](Builder& b, Value v) {
+      std::vector<ir::attrs::RenamePair> pairs;
+      for (const ir::attrs::RenamePair& p : apart) {
+        if (b.shape(v).contains(p.from)) pairs.push_back(p);
+      }
+      return b.rename(v, pairs);
+    };
+    const Value w_pat = cell_weights(pb_, rename_apart(pb_, pb_.cast(at(coordinates).pat, DType::f64)), n);
+    const Value w_val = cell_weights(vb_, rename_apart(vb_, at(coordinates).val), n);
+    const Value read = pb_.op(Op::ne, {w_pat, pb_.scalar(0, DType::f64)});
+    Abstract out;
+    for (const Term& t : at(u).terms) {
+      Term m{pg(Op::where, {read, rename_apart(pb_, t.col), pb_.scalar(-1, DType::i32)}),
+             vb_.mul(rename_apart(vb_, t.coef), w_val), t.summed};
+      for (const ir::attrs::RenamePair& p : apart) {
+        if (has_dim(form_.pattern, m.col, p.to)) {
+          m.summed.push_back(p.to);
+        } else if (has_dim(form_.values, m.coef, p.to)) {  // the same columns at every point
+          m.coef = vb_.sum(m.coef, {p.to});
+        } else {
+          m.coef = vb_.mul(m.coef, vb_.scalar(static_cast<double>(points.size(p.from)), vb_.dtype(m.coef)));
+        }
+      }
+      add_term(out.terms, std::move(m));
+    }
+    if (Value bias = at(u).bias; bias.valid())
+      out.bias = vg(Op::grid_sample_transpose, {bias, at(coordinates).val}, n.attrs);
+    return out;
+  }
+
+  // The weight of each point for each cell of the transposed op's grid: per sampled dim the op
+  // samples an identity (cell × cell) at the point's coordinate along that dim, which gives the
+  // interpolation weights with the extrapolation's wrapping and clamping (nothing outside);
+  // the dims' weights multiply.
+  Value cell_weights(Builder& b, Value coordinates, const Node& n) {
+    const ir::attrs::GridSampleView s = ir::attrs::grid_sample_of(n.attrs);
+    const Extrapolation e = s.extrap.kind() == Extrapolation::Kind::constant ? extrapolation::ZERO : s.extrap;
+    const DType dt = b.dtype(coordinates);
+    Value product;
+    for (size_t k = 0; k < s.dims.size(); ++k) {
+      const Dim cell = n.type.shape.dim(s.dims[k]);
+      const std::string source = fmt::format("#source{}", summed_count_++);
+      auto identity = std::make_shared<Buffer>(dt, cell.size * cell.size);
+      for (int64_t i = 0; i < cell.size; ++i) identity->set_real(i * cell.size + i, 1);
+      Value grid = b.graph().add_constant(
+          std::move(identity),
+          Shape({Dim{source, cell.size, DimType::spatial, {}}, Dim{cell.name, cell.size, cell.type, {}}}));
+      Value component =
+          b.slice(coordinates, ir::kSampleVector, static_cast<int64_t>(k), static_cast<int64_t>(k) + 1);
+      Value w = b.grid_sample(grid, component, {source}, e, {s.weights[k]});
+      product = product.valid() ? b.mul(product, w) : w;
+    }
+    return product;
   }
 
   // where(cond, a, b): a fixed condition removes entries from the pattern; one that depends

@@ -27,6 +27,7 @@ int op_cost(Op op) {
     case Op::pow: return 8;
     case Op::div:
     case Op::sqrt: return 2;
+    case Op::grid_sample: return 16;  // 2^d loads and weights: worth storing for several consumers
     default: return 1;
   }
 }
@@ -52,6 +53,14 @@ Schedule run_schedule(const ir::Graph& g) {
     for (ir::Value v : g.nodes()[i].inputs) host_operand[static_cast<size_t>(v.id)] = true;
   }
 
+  // A gather reads its first operand at indices computed per element: that operand is stored,
+  // never recomputed at every corner (grid_sample's grid).
+  std::vector<bool> gathered(n, false);
+  for (const ir::Node& node : g.nodes()) {
+    if (ir::op_info(node.op).kind == ir::OpKind::gather)
+      gathered[static_cast<size_t>(node.inputs[0].id)] = true;
+  }
+
   Schedule s;
   s.materialized.assign(n, false);
   // Cost of computing a value inline: its op plus its inlined operands.
@@ -64,7 +73,7 @@ Schedule run_schedule(const ir::Graph& g) {
       c += s.materialized[static_cast<size_t>(v.id)] ? 0 : cost[static_cast<size_t>(v.id)];
     cost[i] = c;
     s.materialized[i] = is_source(node.op) || is_output[i] || reduction || host[i] || host_operand[i] ||
-                        (uses[i] > 1 && c > kRecomputeLimit);
+                        gathered[i] || (uses[i] > 1 && c > kRecomputeLimit);
   }
   for (size_t i = 0; i < n; ++i) {
     const ir::Node& node = g.nodes()[i];

@@ -3,9 +3,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 
+#include "ir/builder.h"
 #include "ir/error.h"
 #include "runtime/odometer.h"
 #include "runtime/sparse_operand.h"
@@ -220,6 +222,150 @@ BufferPtr rename(const Attrs& a, const ValueType& result, const Buffer& in, cons
   return out;
 }
 
+// ---- grid_sample and its transpose ------------------------------------------------------
+
+// The two cells around a coordinate along one sampled dim (-1: the extrapolation's constant)
+// and the fraction f of the way from the lower to the upper one.
+template <class T>
+struct Cells {
+  int64_t lo, hi;
+  T f;
+};
+
+template <class T>
+Cells<T> cells_around(T c, int64_t n, const Extrapolation& e) {
+  const T floor = std::floor(c);
+  const auto limit = static_cast<T>(ir::attrs::kMaxSampleCell);
+  const auto i = static_cast<int64_t>(std::fmax(-limit, std::fmin(floor, limit)));
+  return {e.source_index(i, n), e.source_index(i + 1, n), c - floor};
+}
+
+// How grid_sample and its transpose walk their points: the sampled dims of the grid and where
+// a point's coordinates are.
+struct SampleLayout {
+  ir::attrs::GridSampleView view;
+  std::vector<int64_t> sizes, strides;  // per sampled dim, in the grid
+  int64_t component_stride = 0;         // of kSampleVector in the coordinates
+
+  SampleLayout(const Attrs& a, const Shape& grid, const Shape& coordinates)
+      : view(ir::attrs::grid_sample_of(a)) {
+    std::vector<int64_t> grid_strides = strides_of(grid);
+    for (const std::string& d : view.dims) {
+      sizes.push_back(grid.size(d));
+      strides.push_back(grid_strides[static_cast<size_t>(grid.index_of(d))]);
+    }
+    component_stride = strides_of(coordinates)[static_cast<size_t>(coordinates.index_of(ir::kSampleVector))];
+  }
+  // Strides of a walk over `walk` into the grid: its sampled dims are not walked (the walk's
+  // dims of those names are the points'), the others by name.
+  std::vector<int64_t> grid_strides(const Shape& grid, const Shape& walk) const {
+    return strides_for(grid, walk, [this](const std::string& n) {
+      return std::find(view.dims.begin(), view.dims.end(), n) == view.dims.end() ? n : std::string();
+    });
+  }
+  // Strides into the coordinates; kSampleVector is their component, not a dim of the walk.
+  static std::vector<int64_t> coordinate_strides(const Shape& coordinates, const Shape& walk) {
+    return strides_for(coordinates, walk,
+                       [](const std::string& n) { return n == ir::kSampleVector ? "" : n; });
+  }
+  template <class T>
+  void locate(const T* coordinates, std::vector<Cells<T>>& cells) const {
+    for (size_t k = 0; k < sizes.size(); ++k)
+      cells[k] = cells_around(coordinates[static_cast<int64_t>(k) * component_stride], sizes[k], view.extrap);
+  }
+  // Calls fn(offset from the grid point's base, weight) for the 2^d corners around `cells` in
+  // order (bit k: dim k's upper cell), skipping cells the weights do not read; offset -1 for a
+  // corner outside a constant extrapolation.
+  template <class T, class Fn>
+  void corners(const std::vector<Cells<T>>& cells, Fn fn) const {
+    const size_t d = sizes.size();
+    for (uint32_t corner = 0; corner < (1U << d); ++corner) {
+      T weight = 0;
+      int64_t offset = 0;
+      bool read = true;
+      for (size_t k = 0; k < d && read; ++k) {
+        bool upper = ((corner >> k) & 1U) != 0;
+        const ir::attrs::CellWeights& w = view.weights[k];
+        read = w.reads(upper);
+        T wk = upper ? w.weight(w.hi_const, w.hi_slope, cells[k].f)
+                     : w.weight(w.lo_const, w.lo_slope, cells[k].f);
+        weight = k == 0 ? wk : weight * wk;
+        int64_t cell = upper ? cells[k].hi : cells[k].lo;
+        offset = offset < 0 || cell < 0 ? -1 : offset + cell * strides[k];
+      }
+      if (read) fn(offset, weight);
+    }
+  }
+};
+
+// out[p] = Σ over the corners around p's coordinates of weight · grid value (the constant
+// outside a constant extrapolation), in corner order.
+template <class T>
+BufferPtr grid_sample(const Attrs& a, const ValueType& result, const Buffer& grid, const Shape& grid_shape,
+                      const Buffer& coordinates, const Shape& coordinate_shape) {
+  const SampleLayout layout(a, grid_shape, coordinate_shape);
+  auto out = make_buffer(result);
+  const T* g = grid.as<T>();
+  const T* c = coordinates.as<T>();
+  T* o = out->as<T>();
+  const auto outside = static_cast<T>(layout.view.extrap.value());
+  std::vector<Cells<T>> cells(layout.sizes.size());
+  Odometer it(result.shape, {layout.grid_strides(grid_shape, result.shape),
+                             SampleLayout::coordinate_strides(coordinate_shape, result.shape)});
+  for (int64_t i = 0, n = result.shape.volume(); i < n; ++i, it.next()) {
+    layout.locate(c + it.offset(1), cells);
+    const T* base = g + it.offset(0);
+    T acc = 0;
+    bool first = true;
+    layout.corners(cells, [&](int64_t offset, T weight) {
+      T term = weight * (offset < 0 ? outside : base[offset]);
+      acc = first ? term : acc + term;
+      first = false;
+    });
+    o[i] = acc;
+  }
+  return out;
+}
+
+// The transpose: each point's ct · weight added to the cells it reads (none outside), over the
+// points and every dim of ct; serially, in the order of that walk.
+template <class T>
+BufferPtr grid_sample_transpose(const Attrs& a, const ValueType& result, const Buffer& ct,
+                                const Shape& ct_shape, const Buffer& coordinates,
+                                const Shape& coordinate_shape) {
+  const Shape& grid_shape = result.shape;
+  const SampleLayout layout(a, grid_shape, coordinate_shape);
+  const Shape walk = ct_shape & coordinate_shape.without({ir::kSampleVector}) & grid_shape.without(a.names);
+  auto out = make_buffer(result);  // zero-filled
+  const T* v = ct.as<T>();
+  const T* c = coordinates.as<T>();
+  T* o = out->as<T>();
+  std::vector<Cells<T>> cells(layout.sizes.size());
+  Odometer it(
+      walk, {layout.grid_strides(grid_shape, walk), SampleLayout::coordinate_strides(coordinate_shape, walk),
+             broadcast_strides(ct_shape, walk)});
+  for (int64_t i = 0, n = walk.volume(); i < n; ++i, it.next()) {
+    layout.locate(c + it.offset(1), cells);
+    T* base = o + it.offset(0);
+    const T value = v[it.offset(2)];
+    layout.corners(cells, [&](int64_t offset, T weight) {
+      if (offset >= 0) base[offset] += value * weight;
+    });
+  }
+  return out;
+}
+
+BufferPtr grid_sample_op(Op op, const Attrs& a, const ValueType& result, std::span<const BufferPtr> in,
+                         std::span<const ValueType> types) {
+  bool f32 = types[0].dtype == DType::f32;
+  if (op == Op::grid_sample) {
+    return f32 ? grid_sample<float>(a, result, *in[0], types[0].shape, *in[1], types[1].shape)
+               : grid_sample<double>(a, result, *in[0], types[0].shape, *in[1], types[1].shape);
+  }
+  return f32 ? grid_sample_transpose<float>(a, result, *in[0], types[0].shape, *in[1], types[1].shape)
+             : grid_sample_transpose<double>(a, result, *in[0], types[0].shape, *in[1], types[1].shape);
+}
+
 }  // namespace
 
 BufferPtr evaluate(Op op, const Attrs& attrs, const ValueType& result, std::span<const BufferPtr> in,
@@ -271,6 +417,8 @@ BufferPtr evaluate(Op op, const Attrs& attrs, const ValueType& result, std::span
       }
       return extrapolated_gather(*in[0], s, result, offsets, attrs.extrap);
     }
+    case Op::grid_sample:
+    case Op::grid_sample_transpose: return grid_sample_op(op, attrs, result, in, in_types);
     case Op::expand: {
       auto out = make_buffer(result);
       copy_strided(*in[0], 0, broadcast_strides(in_types[0].shape, result.shape), *out, 0,

@@ -11,6 +11,8 @@
 #include <limits>
 #include <stdexcept>
 
+#include "ir/builder.h"
+
 namespace phijit::testing {
 
 namespace {
@@ -148,6 +150,35 @@ std::string index_str(const Shape& s, int64_t flat) {
     flat /= dim.size;
   }
   return fmt::format("({})", fmt::join(parts, ", "));
+}
+
+// Bounds of grid_sample's weights along one sampled dim (f in [0, 1]): B = max Σ|weights|
+// (they are affine in f, so at f = 0 or 1) and L = Σ|slopes| (the Lipschitz constant in the
+// coordinate within a cell). Interpolating weights are continuous across cells; others (their
+// derivatives) jump at integer coordinates.
+struct WeightBounds {
+  double sum = 1, product_of_sums = 1, lipschitz = 0;  // Σ_k L_k · Π_{j≠k} B_j
+  bool continuous = true;
+};
+
+WeightBounds weight_bounds(const ir::Attrs& a) {
+  ir::attrs::GridSampleView v = ir::attrs::grid_sample_of(a);
+  std::vector<double> b, l;
+  WeightBounds r;
+  for (const ir::attrs::CellWeights& w : v.weights) {
+    b.push_back(std::max(std::fabs(w.lo_const) + std::fabs(w.hi_const),
+                         std::fabs(w.lo_const + w.lo_slope) + std::fabs(w.hi_const + w.hi_slope)));
+    l.push_back(std::fabs(w.lo_slope) + std::fabs(w.hi_slope));
+    r.continuous = r.continuous && w.lo_const + w.lo_slope == 0 && w.hi_const + w.hi_slope == w.lo_const &&
+                   w.hi_const == 0;
+  }
+  for (size_t k = 0; k < b.size(); ++k) {
+    r.product_of_sums *= b[k];
+    double others = 1;
+    for (size_t j = 0; j < b.size(); ++j) others *= j == k ? 1 : b[j];
+    r.lipschitz += l[k] * others;
+  }
+  return r;
 }
 
 }  // namespace
@@ -293,6 +324,42 @@ ErrorAnalysis analyze_errors(const ir::Graph& g, std::span<const runtime::Buffer
       case Op::concat:
       case Op::stack:
       case Op::rename: e = max_in(); break;
+      case Op::grid_sample: {
+        // Σ over ≤ 2^d corners of Π weights · value: the values' errors through the weights, the
+        // coordinates' through the Lipschitz constant (a jump where the weights are not
+        // continuous: exact coordinates only), and the rounding of weights, products and sum
+        // (f = c - floor(c) itself may round once).
+        WeightBounds w = weight_bounds(n.attrs);
+        double value = std::max(S(0).amax, n.attrs.extrap.kind() == Extrapolation::Kind::constant
+                                               ? std::fabs(n.attrs.extrap.value())
+                                               : 0.0);
+        double d = static_cast<double>(n.attrs.names.size());
+        if (E(1) > 0 && !w.continuous) {
+          e = kInf;
+        } else {
+          e = w.product_of_sums * E(0) + w.lipschitz * value * (E(1) + eps) +
+              (std::ldexp(1.0, static_cast<int>(d)) * (d + 2) + 2 * d) * eps * w.product_of_sums * value;
+        }
+        break;
+      }
+      case Op::grid_sample_transpose: {
+        // Each cell sums u·weights over at most P points (the walk's points per cell) and their
+        // corners: P times grid_sample's bound per point, and the rounding of a sum of P·2^d terms.
+        WeightBounds w = weight_bounds(n.attrs);
+        const Shape grid_unsampled = n.attrs.shape.without(n.attrs.names);
+        const Shape walk = types[0].shape & types[1].shape.without({ir::kSampleVector}) & grid_unsampled;
+        double points = static_cast<double>(walk.without(grid_unsampled.names()).volume());
+        double d = static_cast<double>(n.attrs.names.size());
+        double corners = std::ldexp(1.0, static_cast<int>(d));
+        double magnitude = points * w.product_of_sums * S(0).amax;  // Σ|terms| of one cell
+        if (E(1) > 0 && !w.continuous) {
+          e = kInf;
+        } else {
+          e = points * (w.product_of_sums * E(0) + w.lipschitz * S(0).amax * (E(1) + eps)) +
+              (points * corners + corners * (d + 2)) * eps * magnitude;
+        }
+        break;
+      }
       case Op::matmul_sparse:  // no bound without a test that exercises it
       case Op::solve_linear: throw std::logic_error("analyze_errors: random graphs hold no host ops");
     }

@@ -17,6 +17,10 @@
 //     over the operand's range;
 //   - reduce_sum over n terms gives n·E_term + n·eps·S, S = the largest sum of |terms| of one
 //     output element (the classic bound for summation in any order);
+//   - grid_sample adds its grid's error through the weights (Σ|w| <= B), its coordinates'
+//     through the weights' slopes times the largest value, and the rounding of 2^d weighted
+//     terms; weights that jump at cell faces (derivatives) need exact coordinates, else the
+//     bound is infinite. Its transpose sums that over the points each cell can receive;
 //   - sign, comparisons, casts to integers and where's condition are discontinuous: their
 //     operand must be exact (E = 0), else the bound is infinite (random_graph never does that).
 //     Exceptions, for gradient programs (autodiff compares inexact values): a comparison is

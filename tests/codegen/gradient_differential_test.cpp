@@ -28,9 +28,10 @@
 //   - the factor 2 covers what the estimate leaves out: the O(h⁴) terms and E_L taken at x only.
 // Finite differences need L smooth on the segment [x − h·d, x + h·d]. The graphs keep kinks
 // (abs, minimum/maximum, reduce_max/min) and jumps (sign, comparisons feeding where) on values
-// that depend on x; a point is used only if at all five sampled points x, x ± h·d, x ± h/2·d,
+// that depend on x (grid_sample's kinks at cell faces would be too, but smooth graphs sample at
+// constant coordinates); a point is used only if at all five sampled points x, x ± h·d, x ± h/2·d,
 // every such op's gap (its distance from the kink: a for abs and sign, a − b for min/max and
-// comparisons, x − max for a reduction) stays clear of zero, |gap(x)| > 2·max|gap(p) − gap(x)|,
+// comparisons, x − max for a reduction, sin(π·c) for grid_sample) stays clear of zero, |gap(x)| > 2·max|gap(p) − gap(x)|,
 // or is exactly zero at all five (a tie that persists, as in maximum(a, a): the rules split ties
 // evenly, which is right when both sides move alike). A point whose bound is infinite (rounding
 // could flip a comparison of the gradient program) is not used either. The first point takes
@@ -239,6 +240,14 @@ runtime::BufferPtr kink_gap(const ir::Graph& g, ir::Value v, const Buffers& valu
     case ir::Op::ne: return difference(g, n.inputs[0], n.inputs[1], values);
     case ir::Op::reduce_max:
     case ir::Op::reduce_min: return difference(g, n.inputs[0], v, values);
+    case ir::Op::grid_sample:
+    case ir::Op::grid_sample_transpose: {
+      // Kinks where a coordinate crosses a cell: sin(π·c) is 0 there and smooth between.
+      const phijit::Buffer& c = *values[static_cast<size_t>(n.inputs[1].id)];
+      auto gap = std::make_shared<phijit::Buffer>(phijit::DType::f64, c.count());
+      for (int64_t i = 0; i < c.count(); ++i) gap->set_real(i, std::sin(M_PI * c.get_real(i)));
+      return gap;
+    }
     case ir::Op::cast:
       if (!phijit::is_float(n.type.dtype)) {
         throw phijit::InternalError("the finite-difference check has no gap for a cast of x to an integer");

@@ -7,6 +7,8 @@
 #include <string>
 #include <utility>
 
+#include "ir/builder.h"
+
 namespace phijit::testing {
 
 namespace {
@@ -261,12 +263,12 @@ class Builder {
       void (Builder::*fn)();
     };
     static const std::vector<Choice> kChoices = {
-        {30, &Builder::unary_step},   {25, &Builder::binary_step},  {7, &Builder::where_step},
-        {6, &Builder::scalar_step},   {4, &Builder::constant_step}, {10, &Builder::shift_step},
-        {5, &Builder::pad_step},      {5, &Builder::slice_step},    {3, &Builder::expand_step},
-        {8, &Builder::reduce_step},   {3, &Builder::concat_step},   {3, &Builder::stack_step},
-        {1, &Builder::rename_step},   {4, &Builder::int_step},      {2, &Builder::cast_bool},
-        {1, &Builder::isfinite_step},
+        {30, &Builder::unary_step},   {25, &Builder::binary_step},     {7, &Builder::where_step},
+        {6, &Builder::scalar_step},   {4, &Builder::constant_step},    {10, &Builder::shift_step},
+        {5, &Builder::pad_step},      {5, &Builder::slice_step},       {3, &Builder::expand_step},
+        {8, &Builder::reduce_step},   {3, &Builder::concat_step},      {3, &Builder::stack_step},
+        {1, &Builder::rename_step},   {4, &Builder::int_step},         {2, &Builder::cast_bool},
+        {1, &Builder::isfinite_step}, {4, &Builder::grid_sample_step}, {1, &Builder::grid_transpose_step},
     };
     int total = 0;
     for (const Choice& c : kChoices) total += c.weight;
@@ -611,6 +613,111 @@ class Builder {
     at.names = {old, old + "r" + std::to_string(fresh_dims_++)};
     at.ints = {static_cast<int64_t>(type)};
     push_like({add(Op::rename, {a.v}, at), a.bound, a.exact});
+  }
+
+  // ---- grid_sample --------------------------------------------------------------------------
+
+  // One or two of `s`'s dims to sample.
+  std::vector<std::string> sampled_dims(const Shape& s) {
+    std::vector<std::string> names = s.names();
+    std::vector<std::string> out = {rng_.choose(names)};
+    if (names.size() > 1 && rng_.coin(0.4)) {
+      std::string second = rng_.choose(names);
+      if (second != out[0]) out.push_back(second);
+    }
+    return out;
+  }
+
+  // Where to sample: a fresh instance dim, pool dims (a sampled dim's name too: then the points
+  // are that dim's cells, as in advection) or both, compatible with `with`; never empty.
+  Shape sample_points(const Shape& with) {
+    std::vector<Dim> dims;
+    for (const Dim& d : pool_) {
+      if (rng_.coin(0.35) && compatible(Shape({d}), with)) dims.push_back(d);
+    }
+    if (dims.empty() || rng_.coin(0.3))
+      dims.push_back(Dim{"p" + std::to_string(fresh_dims_++), rng_.uniform(1, 6), DimType::instance, {}});
+    return Shape(dims);
+  }
+
+  // Coordinates over `points`, one component per sampled dim of `grid`: constants from 2 cells
+  // before the first to 2 after the last (a quarter of them whole or half cells), so that every
+  // extrapolation acts. Outside smooth graphs a component is sometimes an exact value scaled by
+  // a power of two: its floor is the same in compiled code (so the weights' derivatives, which
+  // jump there, stay comparable), and it depends on the inputs.
+  // They broadcast with `also` (a transpose's cotangent).
+  Value coordinates(const Shape& grid, const std::vector<std::string>& dims, const Shape& points,
+                    const Shape& also = Shape()) {
+    std::vector<Value> components;
+    Shape have = points;  // the components' dims so far: stacked, they broadcast
+    for (const std::string& d : dims) {
+      const int64_t n = grid.size(d);
+      if (!smooth_ && rng_.coin(0.3)) {
+        std::optional<Val> v = pick_if(floats_, [&](const Val& c) {
+          return c.exact && c.bound > 0 && compatible(shape(c.v), grid.without(dims)) &&
+                 compatible(shape(c.v), have) && compatible(shape(c.v), also);
+        });
+        if (v) {
+          have = have & shape(v->v);
+          double scale = std::ldexp(
+              1.0, static_cast<int>(std::round(std::log2((static_cast<double>(n) + 2) / v->bound))));
+          components.push_back(binary(Op::mul, v->v, fscalar(scale)));
+          continue;
+        }
+      }
+      auto b = std::make_shared<Buffer>(f_, points.volume());
+      for (int64_t i = 0; i < b->count(); ++i) {
+        double c = rng_.real(-2, static_cast<double>(n) + 1);
+        b->set_real(i, rng_.coin(0.25) ? std::round(2 * c) / 2 : c);
+      }
+      components.push_back(g_.add_constant(std::move(b), points));
+    }
+    return add(Op::stack, components,
+               ir::attrs::stack(Shape(
+                   {Dim{ir::kSampleVector, static_cast<int64_t>(dims.size()), DimType::channel, dims}})));
+  }
+
+  void grid_sample_step() {
+    std::optional<Val> grid = pick_if(floats_, [&](const Val& v) { return shape(v.v).rank() > 0; });
+    if (!grid) {
+      unary_step();
+      return;
+    }
+    const Shape s = shape(grid->v);  // a copy: adding nodes moves the graph's storage
+    std::vector<std::string> dims = sampled_dims(s);
+    Value c = coordinates(s, dims, sample_points(s.without(dims)));
+    if (!compatible(shape(c).without({ir::kSampleVector}), s.without(dims))) {
+      unary_step();
+      return;
+    }
+    Extrapolation e = random_extrapolation(f_);
+    Value r = add(Op::grid_sample, {grid->v, c}, ir::attrs::grid_sample(dims, e));
+    push_float({r, std::max(grid->bound, extrapolation_bound(e)), false});
+  }
+
+  // grid_sample's transpose, scattering a value over its points into a grid of pool dims.
+  void grid_transpose_step() {
+    Val u = pick(floats_);
+    const Shape points = shape(u.v).rank() > 0 && rng_.coin(0.7) ? shape(u.v) : sample_points(shape(u.v));
+    std::vector<Dim> grid_dims;
+    for (const Dim& d : pool_) {
+      if (d.type == DimType::spatial) grid_dims.push_back(d);
+    }
+    Shape sampled(rng_.coin(0.5) ? std::vector<Dim>{grid_dims[0]} : std::vector<Dim>{grid_dims[1]});
+    if (rng_.coin(0.3)) sampled = Shape(grid_dims);
+    std::vector<Dim> unsampled;
+    for (const Dim& d : points.dims()) {
+      if (d.type == DimType::batch && rng_.coin(0.5)) unsampled.push_back(d);
+    }
+    const Shape grid = sampled & Shape(unsampled);
+    const Shape u_shape = shape(u.v);  // a copy: adding nodes moves the graph's storage
+    Value c = coordinates(grid, sampled.names(), points, u_shape);
+    Extrapolation e = random_extrapolation(f_);
+    Value r =
+        add(Op::grid_sample_transpose, {u.v, c}, ir::attrs::grid_sample_transpose(grid, sampled.names(), e));
+    // A cell sums at most one share (weights <= 1 in all) of every point.
+    const Shape walk = shape(u.v) & shape(c).without({ir::kSampleVector}) & Shape(unsampled);
+    push_float({r, u.bound * static_cast<double>(walk.without(Shape(unsampled).names()).volume()), false});
   }
 
   void cast_int() {

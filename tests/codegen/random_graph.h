@@ -5,10 +5,12 @@
 // of six up to 300, in one of 32 2000–3000, so kernels get split into blocks — spatial y ≤ 9,
 // channel c ≤ 3; sizes drawn per graph) so that operands broadcast by name, one float dtype (f32 or f64;
 // int32 inputs enter through cast), and 3–25 random steps: elementwise math, comparisons feeding where,
-// constants, stencils (shift, pad with every extrapolation), layout ops and reductions. Values stay bounded
+// constants, stencils (shift, pad with every extrapolation), grid_sample and its transpose (at constant
+// coordinates, or at exact values scaled by a power of two), layout ops and reductions. Values stay bounded
 // (|v| <= 16 by construction, rescaled by powers of two) and every discontinuous op (sign, comparisons,
-// where's condition) reads only values that compiled code computes exactly (inputs, constants, layout ops,
-// neg, abs, min/max, ...), so compiled and reference results may differ by rounding only.
+// where's condition, the floor of grid_sample's coordinates where its weights jump) reads only values that
+// compiled code computes exactly (inputs, constants, layout ops, neg, abs, min/max, ...), so compiled and
+// reference results may differ by rounding only.
 #pragma once
 
 #include <cstdint>

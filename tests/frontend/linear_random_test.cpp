@@ -85,7 +85,7 @@ class Generator {
   Expr gen(int depth, bool root = false) {
     if (depth <= 0 || budget_ <= 0 || (!root && coin(0.15))) return leaf();
     --budget_;
-    switch (uni(0, 21)) {
+    switch (uni(0, 22)) {
       case 0: return add(depth);
       case 1: return sub(depth);
       case 2: return neg(depth);
@@ -107,6 +107,7 @@ class Generator {
       case 18: return k_op(depth);
       case 19: return dense_mix(depth);
       case 20: return slice_index(depth);
+      case 21: return grid_sample_op(depth);
       default: return add(depth);
     }
   }
@@ -564,6 +565,30 @@ class Generator {
                 cat("sum(", st, " * ", wstr, ", st)")};
       }
     }
+  }
+  // grid_sample along one or both spatial dims at fixed coordinates over those dims' cells (so
+  // the dims stay), from 1.5 cells before the first to 1.5 after the last.
+  Expr grid_sample_op(int depth) {
+    Expr a = gen(depth - 1);
+    std::vector<D> sp = spatial_dims();
+    if (sp.size() == 2 && coin(0.5)) sp.erase(sp.begin() + uni(0, 1));
+    Shape points;
+    std::vector<std::string> names;
+    for (const D& d : sp) {
+      points = points & one_dim(d.name, d.size, d.type);
+      names.push_back(d.name);
+    }
+    std::vector<Tensor> components;
+    for (const D& d : sp)
+      components.push_back(
+          cast(random_uniform(points, -1.5, static_cast<double>(d.size) + 0.5, next_seed())));
+    Tensor c = stack(components, channel("vector", names));
+    std::string cs = field_str(c.shape(), "C");
+    auto [e, es] = extrap();
+    return {[a, c, e](const Tensor& x, const Tensor& k, const Tensor& m) {
+              return grid_sample(a.f(x, k, m), c, e);
+            },
+            cat("grid_sample(", a.s, ", ", cs, ", ", es, ")")};
   }
   Expr rename_op(int depth) {
     Expr a = gen(depth - 1);
