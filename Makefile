@@ -1,4 +1,5 @@
-# make run   — install what is missing, build (Release, Ninja), run the examples (heat, poisson, inverse)
+# make run   — install what is missing, build (Release, Ninja), run the examples (heat, poisson, inverse, smoke);
+#              their pictures go to ./phijit-pictures/
 # make test  — the same, then the whole test suite
 # make bench — the same, then the benchmarks
 BUILD ?= build
@@ -23,6 +24,8 @@ run: build
 	@$(BUILD)/examples/poisson
 	@echo
 	@$(BUILD)/examples/inverse
+	@echo
+	@$(BUILD)/examples/smoke
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j 2

@@ -324,6 +324,8 @@ Tensor apply_sparse(Op op, const std::vector<Tensor>& operands, const ir::Attrs&
     case Op::concat:
     case Op::stack:
     case Op::rename:
+    case Op::grid_sample:
+    case Op::grid_sample_transpose:
     case Op::matmul_sparse:
     case Op::solve_linear: break;
   }

@@ -38,16 +38,17 @@ Tensor departure_points(const Tensor& vy, const Tensor& vx) {
 
 // One step: advect, add the inflow and buoyancy (upwards is −y: the picture's top), project.
 // Returns the new density and velocity, and the divergence before and after the projection.
-std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> step(const Tensor& density, const Tensor& vy, const Tensor& vx,
-                                                const Tensor& inflow) {
+std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> step(const Tensor& density, const Tensor& vy,
+                                                        const Tensor& vx, const Tensor& inflow) {
   Tensor points = departure_points(vy, vx);
   Tensor d = grid_sample(density, points, kWall) + inflow;
   Tensor uy = grid_sample(vy, points, kWall) - 0.05 * kDt * d;
   Tensor ux = grid_sample(vx, points, kWall);
   auto pressure_operator = [](const Tensor& p) { return -divergence(d_dy(p), d_dx(p)); };
   Tensor before = divergence(uy, ux);
-  Tensor p = solve_linear(pressure_operator, -before,
-                          Solve{.method = "CG", .rel_tol = kTolerance, .abs_tol = 1e-12, .x0 = zeros(d.shape())});
+  Tensor p =
+      solve_linear(pressure_operator, -before,
+                   Solve{.method = "CG", .rel_tol = kTolerance, .abs_tol = 1e-12, .x0 = zeros(d.shape())});
   uy = uy - d_dy(p);
   ux = ux - d_dx(p);
   return {d, uy, ux, before, divergence(uy, ux)};
@@ -76,13 +77,14 @@ int main() {
     worst_ratio = std::max(worst_ratio, after_norm / allowed);
     if (i % 20 == 0) {
       write_png(density, fmt::format("{}/density_{:03}.png", dir, i), {.vmin = 0, .vmax = 2, .scale = 2});
-      std::cout << fmt::format("step {:3}: smoke {:8.2f}, |div v| after projection {:.2e}, CG iterations {}\n", i,
-                               sum(density).item(), after_norm, tape[tape.size() - 1].iterations.item());
+      std::cout << fmt::format(
+          "step {:3}: smoke {:8.2f}, |div v| after projection {:.2e}, CG iterations {}\n", i,
+          sum(density).item(), after_norm, tape[tape.size() - 1].iterations.item());
     }
   }
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  std::cout << fmt::format("100 compiled steps on {}² in {:.0f} ms ({} trace); pictures: {}/density_*.png\n", kN, ms,
-                           compiled_step.trace_count(), dir);
+  std::cout << fmt::format("100 compiled steps on {}² in {:.0f} ms ({} trace); pictures: {}/density_*.png\n",
+                           kN, ms, compiled_step.trace_count(), dir);
   bool ok = worst_ratio <= 1.0 + 1e-6 && std::isfinite(sum(density).item());
   std::cout << fmt::format("max |div v| / (rel_tol · |div v before projection|) = {:.3f}\n", worst_ratio);
   if (!ok) std::cout << "FAILED: the projection left more divergence than the solve's tolerance\n";
