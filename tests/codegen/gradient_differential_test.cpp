@@ -28,16 +28,16 @@
 //   - the factor 2 covers what the estimate leaves out: the O(h⁴) terms and E_L taken at x only.
 // Finite differences need L smooth on the segment [x − h·d, x + h·d]. The graphs keep kinks
 // (abs, minimum/maximum, reduce_max/min) and jumps (sign, comparisons feeding where) on values
-// that depend on x (grid_sample's kinks at cell faces would be too, but smooth graphs sample at
-// constant coordinates); a point is used only if at all five sampled points x, x ± h·d, x ± h/2·d,
-// every such op's gap (its distance from the kink: a for abs and sign, a − b for min/max and
-// comparisons, x − max for a reduction, sin(π·c) for grid_sample) stays clear of zero, |gap(x)| > 2·max|gap(p) − gap(x)|,
-// or is exactly zero at all five (a tie that persists, as in maximum(a, a): the rules split ties
-// evenly, which is right when both sides move alike). A point whose bound is infinite (rounding
-// could flip a comparison of the gradient program) is not used either. The first point takes
-// h = 2^-12; up to three more are tried, each with a 4 times smaller h (large graphs have many
-// kinks). The check resolves ~1e-8 of Σ|g_i·d_i| typically (test "[gradient-tolerance]" prints
-// the margins).
+// that depend on x (grid_sample has kinks at cell faces too, but smooth graphs sample at
+// constant coordinates); a point is used only if at all five sampled points x, x ± h·d,
+// x ± h/2·d, every such op's gap (its distance from the kink: a for abs and sign, a − b for
+// min/max and comparisons, x − max for a reduction, sin(π·c) for grid_sample) stays clear of
+// zero, |gap(x)| > 2·max|gap(p) − gap(x)|, or is exactly zero at all five (a tie that persists,
+// as in maximum(a, a): the rules split ties evenly, which is right when both sides move
+// alike). A point whose bound is infinite (rounding could flip a comparison of the gradient
+// program) is not used either. The first point takes h = 2^-12; up to three more are tried,
+// each with a 4 times smaller h (large graphs have many kinks). The check resolves ~1e-8 of
+// Σ|g_i·d_i| typically (test "[gradient-tolerance]" prints the margins).
 #include <fmt/format.h>
 
 #include <algorithm>
