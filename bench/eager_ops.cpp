@@ -23,7 +23,8 @@ const double* ptr(const Tensor& t) { return static_cast<const double*>(detail::d
 struct Case {
   std::string name;
   double numpy_ms;  // numpy 1.24, single-threaded, measured on this machine (issue 12); 0: none
-  double goal;      // phijit / loop
+  double goal;      // phijit / loop; 0: no goal
+  double bytes;     // values read and written, in bytes
   std::function<void()> phijit, loop;
   std::function<double()> check;  // max abs difference of the results
   int calls_per_sample = 1;
@@ -36,6 +37,9 @@ bool report(const Case& c, const bench::Timing& p, const bench::Timing& l) {
   if (c.numpy_ms > 0)
     std::printf("  numpy %7.3f ms (%.1fx phijit)", c.numpy_ms, c.numpy_ms / (p.median * 1e3));
   std::printf("\n");
+  // Traffic of the op (each value read or written once) against the time: the bandwidth reached.
+  std::printf("%-28s %.1f GB/s\n", "", c.bytes / p.median * 1e-9);
+  if (c.goal <= 0) return true;  // reported only: small ops, where the call itself is most of the time
   return bench::print_goal(("eager " + c.name + " / loop").c_str(), ratio, c.goal, "x");
 }
 
@@ -46,7 +50,8 @@ int main() {
   const int reps = bench::reps_from_env(11);
   std::printf(
       "f64, one eager op per call; %d timed repetitions after 2 warm-up, median; phijit and the\n"
-      "OpenMP loop in interleaved rounds; the loop writes into a preallocated array\n\n",
+      "hand loop (blocks over the same thread pool) in interleaved rounds; the loop writes into a\n"
+      "preallocated array; laplace's loop is bench_laplace2d's (OpenMP)\n\n",
       reps);
   std::vector<Case> cases;
   for (int64_t n : {int64_t{8192}, int64_t{131072}, int64_t{1} << 20}) {
@@ -54,8 +59,8 @@ int main() {
     auto c = std::make_shared<std::vector<double>>(static_cast<size_t>(n));
     auto result = std::make_shared<Tensor>();
     double numpy = n == 8192 ? 0.005 : n == 131072 ? 0.13 : 2.1;
-    cases.push_back({fmt::format("a + b, {} values", n), numpy, 1.3, [=] { *result = a + b; },
-                     [=] { bench::add_loop(ptr(a), ptr(b), c->data(), n); },
+    cases.push_back({fmt::format("a + b, {} values", n), numpy, n >= 131072 ? 1.3 : 0.0, 24.0 * n,
+                     [=] { *result = a + b; }, [=] { bench::add_loop(ptr(a), ptr(b), c->data(), n); },
                      [=] {
                        *result = a + b;
                        bench::add_loop(ptr(a), ptr(b), c->data(), n);
@@ -67,7 +72,7 @@ int main() {
     const int64_t n = int64_t{1} << 20;
     Tensor a = random_normal(spatial("x", n), 3);
     auto s = std::make_shared<double>(0);
-    cases.push_back({"sum(a), 2^20 values", 0.88, 1.3, [=] { *s = sum(a).item(); },
+    cases.push_back({"sum(a), 2^20 values", 0.88, 1.3, 8.0 * n, [=] { *s = sum(a).item(); },
                      [=] { *s = bench::sum_loop(ptr(a), n); },
                      [=] { return std::abs(sum(a).item() - bench::sum_loop(ptr(a), n)) / n; }});
   }
@@ -76,7 +81,7 @@ int main() {
     Tensor x = random_normal(spatial("x", nx) & spatial("y", ny), 4);
     auto y = std::make_shared<std::vector<double>>(static_cast<size_t>(nx * ny));
     auto result = std::make_shared<Tensor>();
-    cases.push_back({"laplace 2D, 1024^2 cells", 30, 1.5, [=] { *result = laplace(x); },
+    cases.push_back({"laplace 2D, 1024^2 cells", 30, 1.5, 16.0 * nx * ny, [=] { *result = laplace(x); },
                      [=] { bench::laplace_loop(ptr(x), y->data(), nx, ny); },
                      [=] {
                        *result = laplace(x);
