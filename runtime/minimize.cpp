@@ -86,8 +86,7 @@ class Lbfgs final : public Directions {
  public:
   Lbfgs(int64_t batch, int64_t n)
       : n_(n),
-        s_(static_cast<size_t>(batch * kLbfgsPairs * n)),
-        y_(s_.size()),
+        pairs_(static_cast<size_t>(batch * kLbfgsPairs * 2 * n)),
         rho_(static_cast<size_t>(batch * kLbfgsPairs)),
         count_(static_cast<size_t>(batch), 0),
         newest_(static_cast<size_t>(batch), 0) {}
@@ -96,26 +95,27 @@ class Lbfgs final : public Directions {
   // recursion is a chain of dependent sums, and interleaving the entries overlaps the chains.
   void directions(std::span<const int64_t> entries, const Buffer& g, Buffer& d) const override {
     for (size_t first = 0; first < entries.size(); first += kGroup) {
-      two_loop(entries.subspan(first, std::min(kGroup, entries.size() - first)), g, d);
+      std::span<const int64_t> group = entries.subspan(first, std::min(kGroup, entries.size() - first));
+      // Small problems (a batch of 2-D Rosenbrocks) are dominated by the recursion's bookkeeping:
+      // with n known at compile time its loops over n disappear.
+      switch (n_) {
+        case 1: two_loop<1>(group, g, d); break;
+        case 2: two_loop<2>(group, g, d); break;
+        case 3: two_loop<3>(group, g, d); break;
+        case 4: two_loop<4>(group, g, d); break;
+        default: two_loop<0>(group, g, d); break;
+      }
     }
   }
 
   void update(int64_t b, ConstVec x, ConstVec x_new, ConstVec g, ConstVec g_new) override {
-    int slot = (newest_[static_cast<size_t>(b)] + 1) % kLbfgsPairs;
-    Vec sv = s(b, slot), yv = y(b, slot);
-    double sy = 0, ss = 0, yy = 0;
-    for (size_t i = 0; i < sv.size(); ++i) {
-      sv[i] = x_new[i] - x[i];
-      yv[i] = g_new[i] - g[i];
-      sy += sv[i] * yv[i];
-      ss += sv[i] * sv[i];
-      yy += yv[i] * yv[i];
+    switch (n_) {
+      case 1: store_pair<1>(b, x, x_new, g, g_new); break;
+      case 2: store_pair<2>(b, x, x_new, g, g_new); break;
+      case 3: store_pair<3>(b, x, x_new, g, g_new); break;
+      case 4: store_pair<4>(b, x, x_new, g, g_new); break;
+      default: store_pair<0>(b, x, x_new, g, g_new); break;
     }
-    if (!curvature_ok(sy, ss, yy)) return;  // the slot is overwritten next time
-    auto i = static_cast<size_t>(b);
-    rho_[i * kLbfgsPairs + static_cast<size_t>(slot)] = 1 / sy;
-    newest_[i] = slot;
-    count_[i] = std::min(count_[i] + 1, kLbfgsPairs);
   }
   void reset(int64_t b) override { count_[static_cast<size_t>(b)] = 0; }
   bool has_memory(int64_t b) const override { return count_[static_cast<size_t>(b)] > 0; }
@@ -123,8 +123,10 @@ class Lbfgs final : public Directions {
  private:
   static constexpr size_t kGroup = 16;
 
+  // kN: the number of unknowns when known at compile time, else 0 (n_).
+  template <int kN>
   void two_loop(std::span<const int64_t> group, const Buffer& g, Buffer& d) const {
-    const auto n = static_cast<size_t>(n_);
+    const auto n = kN > 0 ? static_cast<size_t>(kN) : static_cast<size_t>(n_);
     // Per entry of the group: its pairs newest first (slot[e][k] holds the pair k steps back).
     std::array<std::array<int, kLbfgsPairs>, kGroup> slot{};
     std::array<std::array<double, kLbfgsPairs>, kGroup> alpha{};
@@ -141,7 +143,7 @@ class Lbfgs final : public Directions {
         int64_t b = group[e];
         if (k >= count_[static_cast<size_t>(b)]) continue;
         int sl = slot[e][static_cast<size_t>(k)];
-        body(e, d.as<double>() + b * n_, s_.data() + at(b, sl), y_.data() + at(b, sl),
+        body(e, d.as<double>() + b * n_, pairs_.data() + at(b, sl), pairs_.data() + at(b, sl) + n,
              rho_[static_cast<size_t>(b) * kLbfgsPairs + static_cast<size_t>(sl)]);
       }
     };
@@ -173,14 +175,35 @@ class Lbfgs final : public Directions {
     }
   }
 
-  size_t at(int64_t b, int slot) const {
-    return (static_cast<size_t>(b) * kLbfgsPairs + static_cast<size_t>(slot)) * static_cast<size_t>(n_);
+  // s = x_new − x and y = g_new − g into entry b's next slot, kept when the curvature is positive.
+  template <int kN>
+  void store_pair(int64_t b, ConstVec x, ConstVec x_new, ConstVec g, ConstVec g_new) {
+    const auto n = kN > 0 ? static_cast<size_t>(kN) : static_cast<size_t>(n_);
+    int slot = (newest_[static_cast<size_t>(b)] + 1) % kLbfgsPairs;
+    double* sv = pairs_.data() + at(b, slot);
+    double* yv = sv + n;
+    double sy = 0, ss = 0, yy = 0;
+    for (size_t i = 0; i < n; ++i) {
+      sv[i] = x_new[i] - x[i];
+      yv[i] = g_new[i] - g[i];
+      sy += sv[i] * yv[i];
+      ss += sv[i] * sv[i];
+      yy += yv[i] * yv[i];
+    }
+    if (!curvature_ok(sy, ss, yy)) return;  // the slot is overwritten next time
+    auto i = static_cast<size_t>(b);
+    rho_[i * kLbfgsPairs + static_cast<size_t>(slot)] = 1 / sy;
+    newest_[i] = slot;
+    count_[i] = std::min(count_[i] + 1, kLbfgsPairs);
   }
-  Vec s(int64_t b, int slot) { return {s_.data() + at(b, slot), static_cast<size_t>(n_)}; }
-  Vec y(int64_t b, int slot) { return {y_.data() + at(b, slot), static_cast<size_t>(n_)}; }
+
+  size_t at(int64_t b, int slot) const {
+    return (static_cast<size_t>(b) * kLbfgsPairs + static_cast<size_t>(slot)) * 2 * static_cast<size_t>(n_);
+  }
 
   int64_t n_;
-  std::vector<double> s_, y_, rho_;
+  std::vector<double> pairs_;  // per entry and slot: s, then y (one region per entry)
+  std::vector<double> rho_;
   std::vector<int> count_, newest_;
 };
 
