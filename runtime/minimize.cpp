@@ -319,6 +319,7 @@ class Minimizer {
   }
 
   void start() {
+    std::vector<int64_t> starting;  // entries that begin an iteration
     fg_(x_, f_, g_);
     status().count_evaluation();
     record();
@@ -339,10 +340,10 @@ class Minimizer {
       } else if (settings_.max_iterations == 0) {
         stop_at_limit(b);
       } else {
-        starting_.push_back(b);
+        starting.push_back(b);
       }
     }
-    begin_iterations(starting_);
+    begin_iterations(starting);
   }
 
   // Entry b's next trial point x + α d (its line search's α).
@@ -361,14 +362,15 @@ class Minimizer {
   // L-BFGS recursion interleaves them), then each one's line search and first trial point.
   void begin_iterations(std::span<const int64_t> entries) {
     BatchSpace::for_ranges(static_cast<int64_t>(entries.size()), 8 * n_, [&](int64_t first, int64_t last) {
-      std::span<const int64_t> part =
-          entries.subspan(static_cast<size_t>(first), static_cast<size_t>(last - first));
-      directions_->directions(part, g_, d_);
-      for (int64_t b : part) {
-        start_search(b);
-        place_trial(b);
-      }
+      begin_part(entries.subspan(static_cast<size_t>(first), static_cast<size_t>(last - first)));
     });
+  }
+  void begin_part(std::span<const int64_t> part) {
+    directions_->directions(part, g_, d_);
+    for (int64_t b : part) {
+      start_search(b);
+      place_trial(b);
+    }
   }
 
   void start_search(int64_t b) {
@@ -403,20 +405,28 @@ class Minimizer {
   void tick() {
     fg_(trial_, trial_f_, trial_g_);
     status().count_evaluation();
-    space_.for_entries([&](int64_t b) {
-      auto i = static_cast<size_t>(b);
-      events_[i] = status().active[i] ? advance(b) : Event::none;
-    });
+    // Entries in runs of kRun: those that moved begin their next iteration together while their
+    // memory is still in the cache (and their recursions interleave).
+    constexpr int64_t kRun = 64;
+    BatchSpace::for_ranges((batch_ + kRun - 1) / kRun, kRun * std::max<int64_t>(n_, 8),
+                           [&](int64_t r0, int64_t r1) {
+                             std::array<int64_t, kRun> moved_here{};
+                             for (int64_t b0 = r0 * kRun; b0 < std::min(batch_, r1 * kRun); b0 += kRun) {
+                               size_t count = 0;
+                               for (int64_t b = b0; b < std::min(batch_, b0 + kRun); ++b) {
+                                 auto i = static_cast<size_t>(b);
+                                 events_[i] = status().active[i] ? advance(b) : Event::none;
+                                 if (events_[i] == Event::moved) moved_here[count++] = b;
+                               }
+                               begin_part({moved_here.data(), count});
+                             }
+                           });
     bool moved = false;
-    starting_.clear();
     for (int64_t b = 0; b < batch_; ++b) {
       auto i = static_cast<size_t>(b);
       switch (events_[i]) {
         case Event::none: break;
-        case Event::moved:
-          moved = true;
-          starting_.push_back(b);
-          break;
+        case Event::moved: moved = true; break;
         case Event::converged:
           moved = true;
           status().converge(b);
@@ -432,7 +442,6 @@ class Minimizer {
           break;
       }
     }
-    begin_iterations(starting_);
     if (moved) record();
   }
 
@@ -460,7 +469,7 @@ class Minimizer {
     ++status().iterations[i];
     if (measure(b) <= tolerance_[i]) return Event::converged;
     if (status().iterations[i] >= settings_.max_iterations) return Event::at_limit;
-    return Event::moved;  // its next iteration begins with the others' (begin_iterations)
+    return Event::moved;  // its next iteration begins with its run's (tick)
   }
 
   const ValueAndGradient& fg_;
@@ -473,7 +482,6 @@ class Minimizer {
   std::unique_ptr<Directions> directions_;
   std::vector<Search> searches_;
   std::vector<Event> events_;
-  std::vector<int64_t> starting_;  // entries that begin an iteration
   MinimizeResult result_;
 };
 
