@@ -405,22 +405,10 @@ class Minimizer {
   void tick() {
     fg_(trial_, trial_f_, trial_g_);
     status().count_evaluation();
-    // Entries in runs of kRun: those that moved begin their next iteration together while their
-    // memory is still in the cache (and their recursions interleave).
-    constexpr int64_t kRun = 64;
-    BatchSpace::for_ranges((batch_ + kRun - 1) / kRun, kRun * std::max<int64_t>(n_, 8),
-                           [&](int64_t r0, int64_t r1) {
-                             std::array<int64_t, kRun> moved_here{};
-                             for (int64_t b0 = r0 * kRun; b0 < std::min(batch_, r1 * kRun); b0 += kRun) {
-                               size_t count = 0;
-                               for (int64_t b = b0; b < std::min(batch_, b0 + kRun); ++b) {
-                                 auto i = static_cast<size_t>(b);
-                                 events_[i] = status().active[i] ? advance(b) : Event::none;
-                                 if (events_[i] == Event::moved) moved_here[count++] = b;
-                               }
-                               begin_part({moved_here.data(), count});
-                             }
-                           });
+    const int64_t runs = (batch_ + kRun - 1) / kRun;
+    BatchSpace::for_ranges(runs, kRun * std::max<int64_t>(n_, 8), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) advance_run(r * kRun, std::min(batch_, (r + 1) * kRun));
+    });
     bool moved = false;
     for (int64_t b = 0; b < batch_; ++b) {
       auto i = static_cast<size_t>(b);
@@ -443,6 +431,21 @@ class Minimizer {
       }
     }
     if (moved) record();
+  }
+
+  static constexpr int64_t kRun = 64;
+
+  // Entries [b0, b1) take their trial values; those that moved begin their next iteration
+  // together, while their memory is still in the cache (and their recursions interleave).
+  void advance_run(int64_t b0, int64_t b1) {
+    std::array<int64_t, kRun> moved{};
+    size_t count = 0;
+    for (int64_t b = b0; b < b1; ++b) {
+      auto i = static_cast<size_t>(b);
+      events_[i] = status().active[i] ? advance(b) : Event::none;
+      if (events_[i] == Event::moved) moved[count++] = b;
+    }
+    begin_part({moved.data(), count});
   }
 
   // Entry b's line search takes the values at its trial point; on acceptance the entry moves
