@@ -46,8 +46,13 @@ bool is_flat(ir::Op op, const ir::ValueType& result, std::span<const ir::ValueTy
         return t.shape.rank() == 0 || t.shape == result.shape;
       });
     case ir::OpKind::reduction: return result.shape.rank() == 0;
-    default: return false;
+    case ir::OpKind::source:
+    case ir::OpKind::stencil:
+    case ir::OpKind::gather:
+    case ir::OpKind::layout:
+    case ir::OpKind::host: return false;
   }
+  return false;
 }
 
 struct Signature {
@@ -68,8 +73,8 @@ Signature signature_of(ir::Op op, const ir::Attrs& attrs, const ir::ValueType& r
   if (op == ir::Op::cast) s.key += fmt::format("→{}", static_cast<int>(attrs.dtype));
   for (const ir::ValueType& t : types) {
     s.key += fmt::format(";{}", static_cast<int>(t.dtype));
-    if (!s.flat) s.key += t.shape.str();
-    if (s.flat) s.key += t.shape.rank() == 0 ? "s" : "v";
+    // A flat kernel only tells scalars from value arrays.
+    s.key += s.flat ? (t.shape.rank() == 0 ? "s" : "v") : t.shape.str();
   }
   return s;
 }
