@@ -86,8 +86,10 @@ class Lbfgs final : public Directions {
  public:
   Lbfgs(int64_t batch, int64_t n)
       : n_(n),
-        pairs_(static_cast<size_t>(batch * kLbfgsPairs * 2 * n)),
-        rho_(static_cast<size_t>(batch * kLbfgsPairs)),
+        // Uninitialized (a slot is written before it is read) and recycled across calls by Buffer's
+        // block cache: a minimize called in a loop does not fault in fresh pages for its pairs.
+        pairs_(DType::f64, batch * kLbfgsPairs * 2 * n, Buffer::Uninitialized{}),
+        rho_(DType::f64, batch * kLbfgsPairs, Buffer::Uninitialized{}),
         count_(static_cast<size_t>(batch), 0),
         newest_(static_cast<size_t>(batch), 0) {}
 
@@ -143,8 +145,8 @@ class Lbfgs final : public Directions {
         int64_t b = group[e];
         if (k >= count_[static_cast<size_t>(b)]) continue;
         int sl = slot[e][static_cast<size_t>(k)];
-        body(e, d.as<double>() + b * n_, pairs_.data() + at(b, sl), pairs_.data() + at(b, sl) + n,
-             rho_[static_cast<size_t>(b) * kLbfgsPairs + static_cast<size_t>(sl)]);
+        body(e, d.as<double>() + b * n_, pairs_.as<double>() + at(b, sl), pairs_.as<double>() + at(b, sl) + n,
+             rho_.as<double>()[static_cast<size_t>(b) * kLbfgsPairs + static_cast<size_t>(sl)]);
       }
     };
     for (int k = 0; k < most; ++k) {  // newest first: q −= α_k y_k
@@ -180,7 +182,7 @@ class Lbfgs final : public Directions {
   void store_pair(int64_t b, ConstVec x, ConstVec x_new, ConstVec g, ConstVec g_new) {
     const auto n = kN > 0 ? static_cast<size_t>(kN) : static_cast<size_t>(n_);
     int slot = (newest_[static_cast<size_t>(b)] + 1) % kLbfgsPairs;
-    double* sv = pairs_.data() + at(b, slot);
+    double* sv = pairs_.as<double>() + at(b, slot);
     double* yv = sv + n;
     double sy = 0, ss = 0, yy = 0;
     for (size_t i = 0; i < n; ++i) {
@@ -192,7 +194,7 @@ class Lbfgs final : public Directions {
     }
     if (!curvature_ok(sy, ss, yy)) return;  // the slot is overwritten next time
     auto i = static_cast<size_t>(b);
-    rho_[i * kLbfgsPairs + static_cast<size_t>(slot)] = 1 / sy;
+    rho_.as<double>()[i * kLbfgsPairs + static_cast<size_t>(slot)] = 1 / sy;
     newest_[i] = slot;
     count_[i] = std::min(count_[i] + 1, kLbfgsPairs);
   }
@@ -202,8 +204,8 @@ class Lbfgs final : public Directions {
   }
 
   int64_t n_;
-  std::vector<double> pairs_;  // per entry and slot: s, then y (one region per entry)
-  std::vector<double> rho_;
+  Buffer pairs_;  // per entry and slot: s, then y (one region per entry)
+  Buffer rho_;
   std::vector<int> count_, newest_;
 };
 
