@@ -52,97 +52,140 @@ struct NewtonRun {
   std::vector<runtime::BufferPtr> trajectory;
 };
 
-void record(NewtonRun& run, const Tensor& x) {
-  if (trajectories_requested()) run.trajectory.push_back(dense_buffer(x));
-}
+// Newton's method from x0 (with every batch dim of the solve): each iteration one linear solve
+// for the steps of all active entries, then backtracking rounds, each one evaluation of f for all.
+class Newton {
+ public:
+  Newton(const NonlinearSystem& system, const Tensor& y, const Solve& solve, const Tensor& x0,
+         const std::vector<double>& tolerance)
+      : system_(system),
+        y_(y),
+        solve_(solve),
+        tolerance_(tolerance),
+        batch_(x0.shape().batch()),
+        entries_(static_cast<size_t>(batch_.volume())),
+        run_{x0,
+             system.residual(x0, y),
+             runtime::BatchStatus(batch_.volume()),
+             std::vector<std::string>(entries_),
+             {}},
+        c0_(zeros(y.shape().non_batch(), x0.dtype())) {}
 
-// Newton's method from x0 (with every batch dim of the solve).
-NewtonRun run_newton(const NonlinearSystem& system, const Tensor& y, const Solve& solve, const Tensor& x0,
-                     const std::vector<double>& tolerance) {
-  const Shape batch = x0.shape().batch();
-  const auto entries = static_cast<size_t>(batch.volume());
-  NewtonRun run{x0,
-                system.residual(x0, y),
-                runtime::BatchStatus(batch.volume()),
-                std::vector<std::string>(entries),
-                {}};
-  runtime::BatchStatus& status = run.status;
-  status.count_evaluation();
-  record(run, run.x);
-  std::vector<double> norms = entry_norms(run.residual, batch), first_norms = norms;
-  status.start(norms, tolerance);
-  for (size_t b = 0; b < entries; ++b) {
-    if (status.diverged[b]) run.failure[b] = "the residual y − f(x0) is not finite";
-    if (status.active[b] && solve.max_iterations == 0) status.active[b] = false;
+  NewtonRun run() {
+    start();
+    while (status().any_active()) iterate();
+    return std::move(run_);
   }
-  const Tensor c0 = zeros(y.shape().non_batch(), x0.dtype());
-  while (status.any_active()) {
-    double relative = 0;
-    std::vector<double> active(entries, 0.0);
-    for (size_t b = 0; b < entries; ++b) {
-      if (!status.active[b]) continue;
-      active[b] = 1;
-      relative = std::max(relative, norms[b] / std::max(first_norms[b], 1e-300));
-    }
-    Tensor step = solve_linear(system.jacobian(run.x, c0), run.residual * batch_tensor(active, batch),
-                               newton_step_settings(solve, relative, run.x));
-    std::vector<double> step_norms = entry_norms(step, batch);
 
-    // Each active entry backtracks along its step; one evaluation of f per round for all.
-    std::vector<std::optional<runtime::BacktrackingSearch>> search(entries);
-    for (size_t b = 0; b < entries; ++b) {
-      if (!status.active[b]) continue;
+ private:
+  using Searches = std::vector<std::optional<runtime::BacktrackingSearch>>;
+
+  runtime::BatchStatus& status() { return run_.status; }
+
+  void start() {
+    status().count_evaluation();
+    record();
+    norms_ = first_norms_ = entry_norms(run_.residual, batch_);
+    status().start(norms_, tolerance_);
+    for (size_t b = 0; b < entries_; ++b) {
+      if (status().diverged[b]) run_.failure[b] = "the residual y − f(x0) is not finite";
+      if (status().active[b] && solve_.max_iterations == 0) status().active[b] = false;
+    }
+  }
+
+  void iterate() {
+    Tensor step = newton_step();
+    Searches searches = start_searches(step);
+    std::vector<bool> moved(entries_, false);
+    while (std::any_of(searches.begin(), searches.end(), [](const auto& s) { return s.has_value(); }))
+      search_round(step, searches, moved);
+    for (size_t b = 0; b < entries_; ++b) {
+      if (!moved[b]) continue;
+      ++status().iterations[b];
+      if (norms_[b] <= tolerance_[b]) {
+        status().converge(static_cast<int64_t>(b));
+      } else if (status().iterations[b] >= solve_.max_iterations) {
+        status().active[b] = false;
+      }
+    }
+    record();
+  }
+
+  // δ with J δ = y − f(x) for the active entries (zero for the others).
+  Tensor newton_step() {
+    double relative = 0;
+    std::vector<double> active(entries_, 0.0);
+    for (size_t b = 0; b < entries_; ++b) {
+      if (!status().active[b]) continue;
+      active[b] = 1;
+      relative = std::max(relative, norms_[b] / std::max(first_norms_[b], 1e-300));
+    }
+    return solve_linear(system_.jacobian(run_.x, c0_), run_.residual * batch_tensor(active, batch_),
+                        newton_step_settings(solve_, relative, run_.x));
+  }
+
+  // A backtracking search along δ for each active entry whose step is finite.
+  Searches start_searches(const Tensor& step) {
+    std::vector<double> step_norms = entry_norms(step, batch_);
+    Searches searches(entries_);
+    for (size_t b = 0; b < entries_; ++b) {
+      if (!status().active[b]) continue;
       if (!std::isfinite(step_norms[b])) {
-        status.diverge(static_cast<int64_t>(b));
-        run.failure[b] = "the Newton step is not finite (the Jacobian is singular)";
+        fail(b, "the Newton step is not finite (the Jacobian is singular)");
         continue;
       }
       // φ(α) = ½‖r(x + αδ)‖²; with J δ = r, φ'(0) = −‖r‖².
-      search[b].emplace(0.5 * norms[b] * norms[b], -norms[b] * norms[b], 1.0);
+      searches[b].emplace(0.5 * norms_[b] * norms_[b], -norms_[b] * norms_[b], 1.0);
     }
-    std::vector<double> accepted(entries, 0.0);
-    auto searching = [&] {
-      return std::any_of(search.begin(), search.end(), [](const auto& s) { return s.has_value(); });
-    };
-    while (searching()) {
-      std::vector<double> alpha(entries, 0.0);
-      for (size_t b = 0; b < entries; ++b) alpha[b] = search[b] ? search[b]->alpha() : 0.0;
-      Tensor trial = run.x + batch_tensor(alpha, batch) * step;
-      Tensor trial_residual = system.residual(trial, y);
-      std::vector<double> trial_norms = entry_norms(trial_residual, batch);
-      std::vector<double> take(entries, 0.0);
-      for (size_t b = 0; b < entries; ++b) {
-        if (!search[b]) continue;
-        ++status.function_evaluations[b];
-        runtime::SearchState s = search[b]->observe(0.5 * trial_norms[b] * trial_norms[b]);
-        if (s == runtime::SearchState::accept) {
-          take[b] = 1;
-          norms[b] = trial_norms[b];
-          search[b].reset();
-        } else if (s == runtime::SearchState::fail) {
-          status.diverge(static_cast<int64_t>(b));
-          run.failure[b] = "no step along the Newton direction decreased the residual";
-          search[b].reset();
-        }
-      }
-      Tensor take_mask = batch_tensor(take, batch) != 0.0;
-      run.x = where(take_mask, trial, run.x);
-      run.residual = where(take_mask, trial_residual, run.residual);
-      for (size_t b = 0; b < entries; ++b) accepted[b] += take[b];
-    }
-    for (size_t b = 0; b < entries; ++b) {
-      if (accepted[b] == 0) continue;
-      ++status.iterations[b];
-      if (norms[b] <= tolerance[b]) {
-        status.converge(static_cast<int64_t>(b));
-      } else if (status.iterations[b] >= solve.max_iterations) {
-        status.active[b] = false;
-      }
-    }
-    record(run, run.x);
+    return searches;
   }
-  return run;
-}
+
+  // One evaluation of f at every searching entry's trial point; entries that accept move there.
+  void search_round(const Tensor& step, Searches& searches, std::vector<bool>& moved) {
+    std::vector<double> alpha(entries_, 0.0);
+    for (size_t b = 0; b < entries_; ++b) alpha[b] = searches[b] ? searches[b]->alpha() : 0.0;
+    Tensor trial = run_.x + batch_tensor(alpha, batch_) * step;
+    Tensor trial_residual = system_.residual(trial, y_);
+    std::vector<double> trial_norms = entry_norms(trial_residual, batch_);
+    std::vector<double> take(entries_, 0.0);
+    for (size_t b = 0; b < entries_; ++b) {
+      if (!searches[b]) continue;
+      ++status().function_evaluations[b];
+      runtime::SearchState s = searches[b]->observe(0.5 * trial_norms[b] * trial_norms[b]);
+      if (s == runtime::SearchState::evaluate) continue;
+      if (s == runtime::SearchState::accept) {
+        take[b] = 1;
+        moved[b] = true;
+        norms_[b] = trial_norms[b];
+      } else {
+        fail(b, "no step along the Newton direction decreased the residual");
+      }
+      searches[b].reset();
+    }
+    Tensor take_mask = batch_tensor(take, batch_) != 0.0;
+    run_.x = where(take_mask, trial, run_.x);
+    run_.residual = where(take_mask, trial_residual, run_.residual);
+  }
+
+  void record() {
+    if (trajectories_requested()) run_.trajectory.push_back(dense_buffer(run_.x));
+  }
+
+  void fail(size_t b, const char* why) {
+    status().diverge(static_cast<int64_t>(b));
+    run_.failure[b] = why;
+  }
+
+  const NonlinearSystem& system_;
+  const Tensor& y_;
+  const Solve& solve_;
+  const std::vector<double>& tolerance_;
+  const Shape batch_;
+  const size_t entries_;
+  NewtonRun run_;
+  const Tensor c0_;  // zeros shaped like f's value without batch dims (the Jacobian's columns)
+  std::vector<double> norms_, first_norms_;  // ‖y − f(x)‖ per entry, now and at x0
+};
 
 std::string describe_run(const Solve& solve, const std::string& method, const SolveInfo& info,
                          const std::vector<std::string>& failure, const Shape& batch) {
@@ -192,7 +235,7 @@ Tensor solve_nonlinear_system(const NonlinearSystem& system, const Tensor& y, co
   std::vector<std::string> failure(tolerance.size());
   std::string method = newton ? "Newton" : solve.method;
   if (newton) {
-    NewtonRun run = run_newton(system, y, solve, x0, tolerance);
+    NewtonRun run = Newton(system, y, solve, x0, tolerance).run();
     info.x = run.x;
     info.iterations = integers(run.status.iterations, batch);
     info.function_evaluations = integers(run.status.function_evaluations, batch);
