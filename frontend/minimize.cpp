@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "frontend/collapsed.h"
 #include "frontend/solve_result.h"
 #include "frontend/tensor_data.h"
 #include "runtime/log.h"
@@ -49,6 +50,12 @@ void check_value_shape(const Tensor& value, const Shape& batch) {
   }
 }
 
+// t's values as f64 in the dim order `order` into `out` (one copy when t is already f64 in order).
+void copy_in_order(const Tensor& t, const std::vector<Dim>& order, double* out) {
+  runtime::BufferPtr values = values_in_order(t.astype(DType::f64), order);
+  std::memcpy(out, values->data(), values->bytes());
+}
+
 // The runtime's evaluation callback: x (f64, batch × n in x0's dim order) as a tensor like x0,
 // f and ∇f from one run of the compiled program, back as f64 in the same order.
 runtime::ValueAndGradient evaluator(const ValueAndGradientFn& vg, const Tensor& x0) {
@@ -62,10 +69,8 @@ runtime::ValueAndGradient evaluator(const ValueAndGradientFn& vg, const Tensor& 
     std::vector<Tensor> out = vg(make_tensor(typed, x0.shape()));
     const Shape batch = x0.shape().batch();
     check_value_shape(out.front(), batch);
-    std::shared_ptr<Buffer> value = owned_layout(out.front(), DType::f64, batch.dims());
-    std::memcpy(f.data(), value->data(), value->bytes());
-    std::shared_ptr<Buffer> grad = owned_layout(out.back(), DType::f64, x0.shape().dims());
-    std::memcpy(g.data(), grad->data(), grad->bytes());
+    copy_in_order(out.front(), batch.dims(), f.data());
+    copy_in_order(out.back(), x0.shape().dims(), g.as<double>());
   };
 }
 

@@ -19,6 +19,23 @@ namespace phijit::runtime {
 
 namespace {
 
+// A's values with their entries reordered, in every batch entry: entry k of the result is entry
+// from[k] of A (transposition and renumbering move entries between rows).
+BufferPtr entries_from(const CsrMatrix& A, std::span<const int64_t> from) {
+  auto values = std::make_shared<Buffer>(A.values->dtype(), A.values->count(), Buffer::Uninitialized{});
+  const auto es = static_cast<int64_t>(dtype_size(A.values->dtype()));
+  const auto nnz = static_cast<int64_t>(from.size());
+  const auto* src = static_cast<const char*>(A.values->data());
+  auto* dst = static_cast<char*>(values->data());
+  for (int64_t b = 0; b < A.batch; ++b) {
+    for (int64_t k = 0; k < nnz; ++k) {
+      std::memcpy(dst + (b * nnz + k) * es, src + (b * nnz + from[static_cast<size_t>(k)]) * es,
+                  static_cast<size_t>(es));
+    }
+  }
+  return values;
+}
+
 // Below this many stored entries a product runs on the calling thread: waking the pool
 // costs more than the work.
 constexpr int64_t kInlineNnz = 32768;
@@ -177,15 +194,7 @@ CsrMatrix transpose(const CsrMatrix& A) {
       perm[static_cast<size_t>(dst)] = k;
     }
   }
-  auto values = std::make_shared<Buffer>(A.values->dtype(), A.values->count(), Buffer::Uninitialized{});
-  size_t es = dtype_size(A.values->dtype());
-  const auto* src = static_cast<const char*>(A.values->data());
-  auto* dst = static_cast<char*>(values->data());
-  for (int64_t b = 0; b < A.batch; ++b) {
-    for (int64_t k = 0; k < nnz; ++k) {
-      std::copy_n(src + (b * nnz + perm[static_cast<size_t>(k)]) * es, es, dst + (b * nnz + k) * es);
-    }
-  }
+  BufferPtr values = entries_from(A, perm);
   auto pattern = std::make_shared<CsrPattern>(CsrPattern{p.cols, p.rows, std::move(t_ptr), std::move(t_col)});
   return CsrMatrix{std::move(pattern), std::move(values), A.batch};
 }
@@ -468,15 +477,7 @@ CsrMatrix renumber(const CsrMatrix& A, std::span<const int64_t> row_from, std::s
       nc[k] = static_cast<int32_t>(col_to[col[source[static_cast<size_t>(k)]]]);
     }
   }
-  auto values = std::make_shared<Buffer>(A.values->dtype(), A.values->count(), Buffer::Uninitialized{});
-  size_t es = dtype_size(A.values->dtype());
-  const auto* src = static_cast<const char*>(A.values->data());
-  auto* dst = static_cast<char*>(values->data());
-  for (int64_t b = 0; b < A.batch; ++b) {
-    for (int64_t k = 0; k < nnz; ++k) {
-      std::memcpy(dst + (b * nnz + k) * es, src + (b * nnz + source[static_cast<size_t>(k)]) * es, es);
-    }
-  }
+  BufferPtr values = entries_from(A, source);
   auto pattern =
       std::make_shared<const CsrPattern>(CsrPattern{p.rows, p.cols, std::move(row_ptr), std::move(new_col)});
   return CsrMatrix{std::move(pattern), std::move(values), A.batch};
