@@ -60,11 +60,13 @@ void copy_in_order(const Tensor& t, const std::vector<Dim>& order, double* out) 
 // f and ∇f from one run of the compiled program, back as f64 in the same order.
 runtime::ValueAndGradient evaluator(const ValueAndGradientFn& vg, const Tensor& x0) {
   return [&vg, &x0](const Buffer& x, std::vector<double>& f, Buffer& g) {
-    auto typed = std::make_shared<Buffer>(x0.dtype(), x.count(), Buffer::Uninitialized{});
-    if (x0.dtype() == DType::f64) {
-      std::memcpy(typed->data(), x.data(), x.bytes());
-    } else {
-      for (int64_t i = 0; i < x.count(); ++i) typed->as<float>()[i] = static_cast<float>(x.as<double>()[i]);
+    // An f64 x is read in place: the tensor does not own it and lives only for this call (the
+    // compiled program keeps no reference to its arguments).
+    std::shared_ptr<const Buffer> typed(std::shared_ptr<const Buffer>(), &x);
+    if (x0.dtype() != DType::f64) {
+      auto narrow = std::make_shared<Buffer>(x0.dtype(), x.count(), Buffer::Uninitialized{});
+      for (int64_t i = 0; i < x.count(); ++i) narrow->as<float>()[i] = static_cast<float>(x.as<double>()[i]);
+      typed = narrow;
     }
     std::vector<Tensor> out = vg(make_tensor(typed, x0.shape()));
     const Shape batch = x0.shape().batch();

@@ -10,9 +10,11 @@ using ir::Op;
 
 namespace {
 
-// Whether v is a constant whose every element equals `value`.
+// Whether v is a constant whose every element equals `value` (also broadcast by expand).
 bool is_constant(const ir::Graph& g, ir::Value v, double value) {
-  const ir::Node& n = g.node(v);
+  const ir::Node* np = &g.node(v);
+  if (np->op == Op::expand) np = &g.node(np->inputs[0]);
+  const ir::Node& n = *np;
   if (n.op != Op::constant) return false;
   const Buffer& b = *n.attrs.data;
   for (int64_t i = 0; i < b.count(); ++i) {
@@ -51,9 +53,16 @@ ir::Value identity_of(const ir::Graph& g, const ir::Node& n, std::span<const ir:
       if (zero) return in[0];
       break;
     }
-    case Op::slice:
+    case Op::slice: {
       if (n.attrs.ints[2] == 0 && n.attrs.ints[0] == 0 && n.type.shape == g.type(in[0]).shape) return in[0];
+      // One element along a dim that expand added is the expanded value itself.
+      const ir::Node& source = g.node(in[0]);
+      const std::string& dim = n.attrs.names[0];
+      if (n.attrs.ints[2] != 0 && source.op == Op::expand && !g.type(source.inputs[0]).shape.contains(dim)) {
+        return source.inputs[0];
+      }
       break;
+    }
     case Op::reduce_sum:
     case Op::reduce_max:
     case Op::reduce_min:

@@ -77,7 +77,7 @@ class SteepestDescent final : public Directions {
 
 // A pair is kept only with positive curvature sᵀy, which keeps H positive definite.
 bool curvature_ok(double sy, double ss, double yy) {
-  return sy > 1e-10 * std::sqrt(ss * yy) && std::isfinite(sy);
+  return sy > 0 && sy * sy > 1e-20 * (ss * yy) && std::isfinite(sy);
 }
 
 // L-BFGS: H from the last kLbfgsPairs steps by the two-loop recursion, H₀ = (sᵀy / yᵀy) I. Each
@@ -93,19 +93,21 @@ class Lbfgs final : public Directions {
         count_(static_cast<size_t>(batch), 0),
         newest_(static_cast<size_t>(batch), 0) {}
 
-  // The two-loop recursion for a group of entries at a time, the group innermost: each entry's
-  // recursion is a chain of dependent sums, and interleaving the entries overlaps the chains.
+  // d = −H g by the two-loop recursion. Small problems (a batch of 2-D Rosenbrocks) run a group
+  // of entries side by side, each entry a lane of short vectors; large ones run entry by entry,
+  // their loops over the unknowns being long enough.
   void directions(std::span<const int64_t> entries, const Buffer& g, Buffer& d) const override {
-    for (size_t first = 0; first < entries.size(); first += kGroup) {
-      std::span<const int64_t> group = entries.subspan(first, std::min(kGroup, entries.size() - first));
-      // Small problems (a batch of 2-D Rosenbrocks) are dominated by the recursion's bookkeeping:
-      // with n known at compile time its loops over n disappear.
+    if (n_ > 4) {
+      for (int64_t b : entries) two_loop_one(b, g, d);
+      return;
+    }
+    for (size_t first = 0; first < entries.size(); first += kLanes) {
+      std::span<const int64_t> group = entries.subspan(first, std::min(kLanes, entries.size() - first));
       switch (n_) {
-        case 1: two_loop<1>(group, g, d); break;
-        case 2: two_loop<2>(group, g, d); break;
-        case 3: two_loop<3>(group, g, d); break;
-        case 4: two_loop<4>(group, g, d); break;
-        default: two_loop<0>(group, g, d); break;
+        case 1: two_loop_lanes<1>(group, g, d); break;
+        case 2: two_loop_lanes<2>(group, g, d); break;
+        case 3: two_loop_lanes<3>(group, g, d); break;
+        default: two_loop_lanes<4>(group, g, d); break;
       }
     }
   }
@@ -123,58 +125,103 @@ class Lbfgs final : public Directions {
   bool has_memory(int64_t b) const override { return count_[static_cast<size_t>(b)] > 0; }
 
  private:
-  static constexpr size_t kGroup = 16;
+  static constexpr size_t kLanes = 16;
 
-  // kN: the number of unknowns when known at compile time, else 0 (n_).
+  // Entry b's slot holding the pair k steps back (k = 0: the newest).
+  int slot_back(int64_t b, int k) const {
+    int at = newest_[static_cast<size_t>(b)] - k;
+    return at < 0 ? at + kLbfgsPairs : at;
+  }
+
+  // The recursion for up to kLanes entries of kN ≤ 4 unknowns at once: their pairs are copied
+  // newest first into lanes (entries innermost), so every step is a loop over the lanes that
+  // the compiler vectorizes. A lane's missing pairs (fewer than kLbfgsPairs steps so far, or no
+  // entry) are zeros with ρ = 0, which leave q unchanged.
   template <int kN>
-  void two_loop(std::span<const int64_t> group, const Buffer& g, Buffer& d) const {
-    const auto n = kN > 0 ? static_cast<size_t>(kN) : static_cast<size_t>(n_);
-    // Per entry of the group: its pairs newest first (slot[e][k] holds the pair k steps back).
-    std::array<std::array<int, kLbfgsPairs>, kGroup> slot{};
-    std::array<std::array<double, kLbfgsPairs>, kGroup> alpha{};
+  void two_loop_lanes(std::span<const int64_t> group, const Buffer& g, Buffer& d) const {
+    constexpr size_t n = kN, L = kLanes;
+    alignas(64) double s[kLbfgsPairs][n][L], y[kLbfgsPairs][n][L], rho[kLbfgsPairs][L], alpha[kLbfgsPairs][L];
+    alignas(64) double q[n][L];
     int most = 0;
-    for (size_t e = 0; e < group.size(); ++e) {
-      auto b = static_cast<size_t>(group[e]);
-      most = std::max(most, count_[b]);
-      for (int k = 0, at = newest_[b]; k < count_[b]; ++k, at = at == 0 ? kLbfgsPairs - 1 : at - 1)
-        slot[e][static_cast<size_t>(k)] = at;
-      std::copy_n(g.as<double>() + group[e] * n_, n, d.as<double>() + group[e] * n_);
-    }
-    auto pass = [&](int k, auto&& body) {
-      for (size_t e = 0; e < group.size(); ++e) {
-        int64_t b = group[e];
-        if (k >= count_[static_cast<size_t>(b)]) continue;
-        int sl = slot[e][static_cast<size_t>(k)];
-        body(e, d.as<double>() + b * n_, pairs_.as<double>() + at(b, sl), pairs_.as<double>() + at(b, sl) + n,
-             rho_.as<double>()[static_cast<size_t>(b) * kLbfgsPairs + static_cast<size_t>(sl)]);
+    for (size_t e = 0; e < group.size(); ++e) most = std::max(most, count_[static_cast<size_t>(group[e])]);
+    const auto pairs = static_cast<size_t>(most);
+    for (size_t e = 0; e < L; ++e) {
+      int64_t b = e < group.size() ? group[e] : -1;
+      int count = b >= 0 ? count_[static_cast<size_t>(b)] : 0;
+      for (size_t i = 0; i < n; ++i) q[i][e] = b >= 0 ? g.as<double>()[b * n_ + static_cast<int64_t>(i)] : 0;
+      for (size_t k = 0; k < pairs; ++k) {
+        if (static_cast<int>(k) < count) {
+          int sl = slot_back(b, static_cast<int>(k));
+          const double* pair = pairs_.as<double>() + at(b, sl);
+          for (size_t i = 0; i < n; ++i) {
+            s[k][i][e] = pair[i];
+            y[k][i][e] = pair[n + i];
+          }
+          rho[k][e] = rho_.as<double>()[static_cast<size_t>(b) * kLbfgsPairs + static_cast<size_t>(sl)];
+        } else {
+          for (size_t i = 0; i < n; ++i) s[k][i][e] = y[k][i][e] = 0;
+          rho[k][e] = 0;
+        }
       }
-    };
-    for (int k = 0; k < most; ++k) {  // newest first: q −= α_k y_k
-      pass(k, [&](size_t e, double* q, const double* sk, const double* yk, double rho) {
+    }
+    for (size_t k = 0; k < pairs; ++k) {  // newest first: q −= α_k y_k
+      for (size_t e = 0; e < L; ++e) {
         double a = 0;
-        for (size_t i = 0; i < n; ++i) a += sk[i] * q[i];
-        a *= rho;
-        alpha[e][static_cast<size_t>(k)] = a;
-        for (size_t i = 0; i < n; ++i) q[i] -= a * yk[i];
-      });
+        for (size_t i = 0; i < n; ++i) a += s[k][i][e] * q[i][e];
+        a *= rho[k][e];
+        alpha[k][e] = a;
+        for (size_t i = 0; i < n; ++i) q[i][e] -= a * y[k][i][e];
+      }
     }
-    pass(0, [&](size_t, double* q, const double*, const double* yk, double rho) {  // H₀ = γ I
-      double yy = 0;
-      for (size_t i = 0; i < n; ++i) yy += yk[i] * yk[i];
-      double gamma = 1 / (rho * yy);
-      for (size_t i = 0; i < n; ++i) q[i] *= gamma;
-    });
-    for (int k = most - 1; k >= 0; --k) {  // oldest first: q += (α_k − β) s_k
-      pass(k, [&](size_t e, double* q, const double* sk, const double* yk, double rho) {
+    if (pairs > 0) {  // H₀ = γ I with γ = sᵀy / yᵀy of the newest pair (1 without pairs)
+      for (size_t e = 0; e < L; ++e) {
+        double yy = 0;
+        for (size_t i = 0; i < n; ++i) yy += y[0][i][e] * y[0][i][e];
+        double gamma = rho[0][e] > 0 ? 1 / (rho[0][e] * yy) : 1.0;
+        for (size_t i = 0; i < n; ++i) q[i][e] *= gamma;
+      }
+    }
+    for (size_t k = pairs; k-- > 0;) {  // oldest first: q += (α_k − β) s_k
+      for (size_t e = 0; e < L; ++e) {
         double beta = 0;
-        for (size_t i = 0; i < n; ++i) beta += yk[i] * q[i];
-        double c = alpha[e][static_cast<size_t>(k)] - rho * beta;
-        for (size_t i = 0; i < n; ++i) q[i] += c * sk[i];
-      });
+        for (size_t i = 0; i < n; ++i) beta += y[k][i][e] * q[i][e];
+        double c = alpha[k][e] - rho[k][e] * beta;
+        for (size_t i = 0; i < n; ++i) q[i][e] += c * s[k][i][e];
+      }
     }
-    for (int64_t b : group) {
-      for (int64_t i = b * n_; i < (b + 1) * n_; ++i) d.as<double>()[i] = -d.as<double>()[i];
+    for (size_t e = 0; e < group.size(); ++e) {
+      for (size_t i = 0; i < n; ++i) d.as<double>()[group[e] * n_ + static_cast<int64_t>(i)] = -q[i][e];
     }
+  }
+
+  // The recursion for one entry (large n: the loops over the unknowns carry the work).
+  void two_loop_one(int64_t b, const Buffer& g, Buffer& d) const {
+    const auto n = static_cast<size_t>(n_);
+    const int count = count_[static_cast<size_t>(b)];
+    double* q = d.as<double>() + b * n_;
+    std::copy_n(g.as<double>() + b * n_, n, q);
+    std::array<double, kLbfgsPairs> alpha{};
+    auto pair = [&](int k) { return pairs_.as<double>() + at(b, slot_back(b, k)); };
+    auto rho = [&](int k) {
+      return rho_.as<double>()[static_cast<size_t>(b) * kLbfgsPairs + static_cast<size_t>(slot_back(b, k))];
+    };
+    for (int k = 0; k < count; ++k) {  // newest first: q −= α_k y_k
+      const double *sk = pair(k), *yk = sk + n;
+      double a = rho(k) * dot({sk, n}, {q, n});
+      alpha[static_cast<size_t>(k)] = a;
+      for (size_t i = 0; i < n; ++i) q[i] -= a * yk[i];
+    }
+    if (count > 0) {  // H₀ = γ I
+      const double* y0 = pair(0) + n;
+      double gamma = 1 / (rho(0) * dot({y0, n}, {y0, n}));
+      for (size_t i = 0; i < n; ++i) q[i] *= gamma;
+    }
+    for (int k = count - 1; k >= 0; --k) {  // oldest first: q += (α_k − β) s_k
+      const double *sk = pair(k), *yk = sk + n;
+      double c = alpha[static_cast<size_t>(k)] - rho(k) * dot({yk, n}, {q, n});
+      for (size_t i = 0; i < n; ++i) q[i] += c * sk[i];
+    }
+    for (size_t i = 0; i < n; ++i) q[i] = -q[i];
   }
 
   // s = x_new − x and y = g_new − g into entry b's next slot, kept when the curvature is positive.
@@ -289,11 +336,13 @@ class Minimizer {
         directions_(make_directions(settings.method, batch, n_)),
         searches_(static_cast<size_t>(batch), BacktrackingSearch(0, 0, 0)),  // replaced when started
         events_(static_cast<size_t>(batch)),
+        run_events_(static_cast<size_t>((batch + kRun - 1) / kRun)),
+        active_(batch),
         result_{BatchStatus(batch), std::vector<MinimizeStop>(static_cast<size_t>(batch)), {}, {}, {}} {}
 
   MinimizeResult run() {
     start();
-    while (result_.status.any_active()) tick();
+    while (active_ > 0) tick();
     result_.f = f_;
     auto g = std::make_shared<Buffer>(DType::f64, g_.count(), Buffer::Uninitialized{});
     std::memcpy(g->data(), g_.data(), g_.bytes());
@@ -334,13 +383,11 @@ class Minimizer {
                           ? std::max(settings_.rel_tol * gnorm, settings_.abs_tol)
                           : settings_.residual_tolerance[i];
       if (!std::isfinite(f_[i]) || !std::isfinite(gnorm)) {
-        status().diverge(b);
-        result_.stop[i] = MinimizeStop::not_finite;
+        finish(b, MinimizeStop::not_finite);
       } else if (measure(b) <= tolerance_[i]) {
-        status().converge(b);
-        result_.stop[i] = MinimizeStop::converged;
+        finish(b, MinimizeStop::converged);
       } else if (settings_.max_iterations == 0) {
-        stop_at_limit(b);
+        finish(b, MinimizeStop::max_iterations);
       } else {
         starting.push_back(b);
       }
@@ -355,9 +402,17 @@ class Minimizer {
     for (size_t k = 0; k < t.size(); ++k) t[k] = x[k] + a * d[k];
   }
 
-  void stop_at_limit(int64_t b) {
-    status().active[static_cast<size_t>(b)] = false;
-    result_.stop[static_cast<size_t>(b)] = MinimizeStop::max_iterations;
+  // Entry b is done: why, and how the status shows it.
+  void finish(int64_t b, MinimizeStop why) {
+    auto i = static_cast<size_t>(b);
+    result_.stop[i] = why;
+    switch (why) {
+      case MinimizeStop::converged: status().converge(b); break;
+      case MinimizeStop::max_iterations: status().active[i] = false; break;
+      case MinimizeStop::not_finite:
+      case MinimizeStop::line_search: status().diverge(b); break;
+    }
+    --active_;
   }
 
   // New search directions for the given entries at their current points (all at once: the
@@ -399,37 +454,25 @@ class Minimizer {
     return std::visit([](const auto& s) { return s.alpha(); }, searches_[static_cast<size_t>(b)]);
   }
 
-  // What happened to an entry in a tick; applied to the status after the entries' parallel part.
-  enum class Event : uint8_t { none, moved, converged, at_limit, failed };
+  // What happened to an entry in a tick: it moved on, it finished (why: result_.stop), or both.
+  enum Event : uint8_t { kNone = 0, kMoved = 1, kFinished = 2 };
 
   // One batched evaluation at every entry's trial point (a finished entry's is its x); then each
-  // active entry's line search takes its values, in parallel, and the status follows.
+  // active entry's line search takes its values, in runs of entries in parallel. The few entries
+  // that finished are then marked in the status, whose bit vectors one thread writes.
   void tick() {
     fg_(trial_, trial_f_, trial_g_);
-    status().count_evaluation();
     const int64_t runs = (batch_ + kRun - 1) / kRun;
     BatchSpace::for_ranges(runs, kRun * std::max<int64_t>(n_, 8), [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) advance_run(r * kRun, std::min(batch_, (r + 1) * kRun));
+      for (int64_t r = r0; r < r1; ++r) advance_run(r);
     });
     bool moved = false;
-    for (int64_t b = 0; b < batch_; ++b) {
-      auto i = static_cast<size_t>(b);
-      switch (events_[i]) {
-        case Event::none: break;
-        case Event::moved: moved = true; break;
-        case Event::converged:
-          moved = true;
-          status().converge(b);
-          result_.stop[i] = MinimizeStop::converged;
-          break;
-        case Event::at_limit:
-          moved = true;
-          stop_at_limit(b);
-          break;
-        case Event::failed:
-          status().diverge(b);
-          result_.stop[i] = MinimizeStop::line_search;
-          break;
+    for (int64_t r = 0; r < runs; ++r) {
+      uint8_t run = run_events_[static_cast<size_t>(r)];
+      moved |= (run & kMoved) != 0;
+      if ((run & kFinished) == 0) continue;
+      for (int64_t b = r * kRun; b < std::min(batch_, (r + 1) * kRun); ++b) {
+        if (events_[static_cast<size_t>(b)] & kFinished) finish(b, result_.stop[static_cast<size_t>(b)]);
       }
     }
     if (moved) record();
@@ -437,22 +480,29 @@ class Minimizer {
 
   static constexpr int64_t kRun = 64;
 
-  // Entries [b0, b1) take their trial values; those that moved begin their next iteration
-  // together, while their memory is still in the cache (and their recursions interleave).
-  void advance_run(int64_t b0, int64_t b1) {
+  // Run r's active entries take their trial values; those that moved begin their next iteration
+  // together, while their memory is still in the cache (and their recursions interleave). The
+  // run's events are the union of its entries'.
+  void advance_run(int64_t r) {
     std::array<int64_t, kRun> moved{};
     size_t count = 0;
-    for (int64_t b = b0; b < b1; ++b) {
+    uint8_t run = kNone;
+    for (int64_t b = r * kRun; b < std::min(batch_, (r + 1) * kRun); ++b) {
       auto i = static_cast<size_t>(b);
-      events_[i] = status().active[i] ? advance(b) : Event::none;
-      if (events_[i] == Event::moved) moved[count++] = b;
+      events_[i] = kNone;
+      if (!status().active[i]) continue;
+      ++status().function_evaluations[i];  // one counter per entry: safe across threads
+      events_[i] = advance(b);
+      if (events_[i] == kMoved) moved[count++] = b;
+      run |= events_[i];
     }
+    run_events_[static_cast<size_t>(r)] = run;
     begin_part({moved.data(), count});
   }
 
   // Entry b's line search takes the values at its trial point; on acceptance the entry moves
   // there and, unless it is done, starts its next iteration. Touches entry b's data only.
-  Event advance(int64_t b) {
+  uint8_t advance(int64_t b) {
     auto i = static_cast<size_t>(b);
     Vec x = entry(x_, b), g = entry(g_, b), tx = entry(trial_, b), tg = entry(trial_g_, b);
     double slope = dot(tg, entry(d_, b));
@@ -460,11 +510,12 @@ class Minimizer {
         std::visit([&](auto& search) { return search.observe(trial_f_[i], slope); }, searches_[i]);
     if (s == SearchState::fail) {
       std::copy(x.begin(), x.end(), tx.begin());  // evaluated at its last point from now on
-      return Event::failed;
+      result_.stop[i] = MinimizeStop::line_search;
+      return kFinished;
     }
     if (s == SearchState::evaluate) {
       place_trial(b);
-      return Event::none;
+      return kNone;
     }
     directions_->update(b, x, tx, g, tg);
     step_memory_[i] = 2 * alpha(b);
@@ -472,9 +523,15 @@ class Minimizer {
     std::copy(tg.begin(), tg.end(), g.begin());
     f_[i] = trial_f_[i];
     ++status().iterations[i];
-    if (measure(b) <= tolerance_[i]) return Event::converged;
-    if (status().iterations[i] >= settings_.max_iterations) return Event::at_limit;
-    return Event::moved;  // its next iteration begins with its run's (tick)
+    if (measure(b) <= tolerance_[i]) {
+      result_.stop[i] = MinimizeStop::converged;
+      return kMoved | kFinished;
+    }
+    if (status().iterations[i] >= settings_.max_iterations) {
+      result_.stop[i] = MinimizeStop::max_iterations;
+      return kMoved | kFinished;
+    }
+    return kMoved;  // its next iteration begins with its run's (tick)
   }
 
   const ValueAndGradient& fg_;
@@ -486,7 +543,8 @@ class Minimizer {
   std::vector<double> f_, trial_f_, tolerance_, step_memory_;
   std::unique_ptr<Directions> directions_;
   std::vector<Search> searches_;
-  std::vector<Event> events_;
+  std::vector<uint8_t> events_, run_events_;
+  int64_t active_;  // entries not finished
   MinimizeResult result_;
 };
 
