@@ -1,6 +1,7 @@
 #include "passes/linearize.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <limits>
 
@@ -597,5 +598,19 @@ class Linearizer {
 }  // namespace
 
 LinearForm run_linearize(const ir::Graph& g) { return Linearizer(g).run(); }
+
+std::string str(const LinearForm& form) {
+  std::string out = fmt::format("linear in {} {} to {} {}\n", dtype_name(form.x.dtype), form.x.shape.str(),
+                                dtype_name(form.output.dtype), form.output.shape.str());
+  for (size_t t = 0; t < form.terms.size(); ++t) {
+    const LinearTerm& term = form.terms[t];
+    out +=
+        fmt::format("term {}: columns pattern[{}], coefficients values[{}]{}\n", t, term.col, term.coef,
+                    term.summed.empty() ? "" : fmt::format(", summed over {}", fmt::join(term.summed, ",")));
+  }
+  out += form.bias >= 0 ? fmt::format("bias: values[{}]\n", form.bias) : "bias: none\n";
+  out += "pattern:\n" + ir::print(form.pattern) + "values:\n" + ir::print(form.values);
+  return out;
+}
 
 }  // namespace phijit::passes

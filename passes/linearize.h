@@ -35,4 +35,8 @@ struct LinearForm {
 // the first op that uses x nonlinearly, with its operand shapes.
 LinearForm run_linearize(const ir::Graph& g);
 
+// The form as text: its terms (pattern and value outputs, summed dims), the bias, then the
+// pattern and values graphs; the `linearize` analysis prints it.
+std::string str(const LinearForm& form);
+
 }  // namespace phijit::passes

@@ -1,6 +1,7 @@
 #include "passes/schedule.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 
@@ -143,6 +144,31 @@ Schedule run_schedule(const ir::Graph& g) {
     }
   }
   return s;
+}
+
+std::string str(const Schedule& s, const ir::Graph& g) {
+  auto values = [](const std::vector<ir::Value>& vs) {
+    std::vector<std::string> out;
+    for (ir::Value v : vs) out.push_back(fmt::format("%{}", v.id));
+    return out.empty() ? std::string("nothing") : fmt::format("{}", fmt::join(out, ", "));
+  };
+  std::string out;
+  for (size_t k = 0; k < s.kernels.size(); ++k) {
+    const Kernel& kernel = s.kernels[k];
+    const char* kind = kernel.kind == Kernel::Kind::map      ? "map"
+                       : kernel.kind == Kernel::Kind::reduce ? "reduce"
+                                                             : "host";
+    int slot = s.slot[static_cast<size_t>(kernel.root.id)];
+    out += fmt::format("kernel {}: {} %{} = {} over {} loads {}{}\n", k, kind, kernel.root.id,
+                       op_name(g.node(kernel.root).op), kernel.space.str(), values(kernel.loads),
+                       slot >= 0 ? fmt::format(" slot {}", slot) : "");
+  }
+  std::vector<ir::Value> stored;
+  for (size_t i = 0; i < s.materialized.size(); ++i) {
+    if (s.materialized[i]) stored.push_back(ir::Value{static_cast<int32_t>(i)});
+  }
+  out += fmt::format("stored: {}\n", values(stored));
+  return out;
 }
 
 }  // namespace phijit::passes

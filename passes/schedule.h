@@ -32,4 +32,8 @@ struct Schedule {
 
 Schedule run_schedule(const ir::Graph& g);
 
+// One line per kernel (`kernel 0: map %5 over (xˢ=4) loads %0, %2 slot 0`), then the stored
+// values: the text the `schedule` analysis prints.
+std::string str(const Schedule& s, const ir::Graph& g);
+
 }  // namespace phijit::passes
