@@ -43,6 +43,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) { return appl
 
 Tensor clip(const Tensor& x, double lo, double hi) {
   if (lo > hi) throw Error(fmt::format("clip: lower bound {} is above upper bound {}", lo, hi));
+  ir::OriginScope origin("clip");
   return minimum(maximum(x, lo), hi);
 }
 
@@ -55,12 +56,14 @@ Tensor reduce(Op op, const Tensor& x, std::vector<std::string> dims) {
     }
   }
   if (dims.empty()) return op == Op::reduce_sum ? x.astype(sum_type(x.dtype())) : x;
+  ir::OriginScope origin(op == Op::reduce_sum ? "sum" : op == Op::reduce_max ? "max" : "min");
   return apply(op, {x}, ir::attrs::reduce(std::move(dims)));
 }
 
 std::vector<std::string> default_dims(const Tensor& x) { return x.shape().non_batch().names(); }
 
 Tensor mean_over(const Tensor& x, const std::vector<std::string>& dims) {
+  ir::OriginScope origin("mean");
   int64_t count = 1;
   for (const std::string& d : dims) {
     if (x.shape().contains(d)) count *= x.shape().size(d);
@@ -90,8 +93,14 @@ Tensor mean(const Tensor& x) { return mean_over(x, default_dims(x)); }
 Tensor mean(const Tensor& x, std::string_view dims) { return mean_over(x, parse_dim_names(dims)); }
 Tensor mean(const Tensor& x, const Shape& dims) { return mean_over(x, dims.names()); }
 
-Tensor l2_loss(const Tensor& x) { return sum(x * x) / 2.0; }
-Tensor l1_loss(const Tensor& x) { return sum(abs(x)); }
+Tensor l2_loss(const Tensor& x) {
+  ir::OriginScope origin("l2_loss");
+  return sum(x * x) / 2.0;
+}
+Tensor l1_loss(const Tensor& x) {
+  ir::OriginScope origin("l1_loss");
+  return sum(abs(x));
+}
 
 Tensor rename_dims(const Tensor& x, const std::vector<std::pair<std::string, Shape>>& renames) {
   std::vector<ir::attrs::RenamePair> pairs;
@@ -106,6 +115,7 @@ Tensor rename_dims(const Tensor& x, const std::vector<std::pair<std::string, Sha
 }
 
 Tensor dot(const Tensor& a, std::string_view a_dims, const Tensor& b, std::string_view b_dims) {
+  ir::OriginScope origin("dot");
   std::vector<std::string> an = parse_dim_names(a_dims), bn = parse_dim_names(b_dims);
   if (an.size() != bn.size()) {
     throw ShapeError(

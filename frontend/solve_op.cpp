@@ -279,6 +279,7 @@ Tensor trace_solve_linear(const std::shared_ptr<TraceState>& trace, const Traced
   std::vector<ir::Value> inputs{b.cast(trace_value(*trace, y), result.dtype),
                                 b.broadcast_to(b.cast(trace_value(*trace, x0), result.dtype), result.shape)};
   inputs.insert(inputs.end(), operands.begin(), operands.end());
+  ir::OriginScope origin("solve_linear");
   return make_tracer(trace, trace->graph.add(ir::Op::solve_linear, inputs, ir::attrs::solve_linear(payload)),
                      false);
 }

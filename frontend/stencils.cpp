@@ -56,6 +56,7 @@ namespace {
 // The stencils as ops; laplace and spatial_gradient run them fused (run_fused). `dx` is a weak
 // scalar tensor, so that a new grid spacing reuses the compiled stencil.
 Tensor laplace_ops(const Tensor& x, const Extrapolation& padding, const Tensor& dx) {
+  ir::OriginScope origin("laplace");
   Tensor result;
   for (const std::string& d : spatial_dims(x, "laplace")) {
     Tensor term = shift(x, d, 1, padding) - 2.0 * x + shift(x, d, -1, padding);
@@ -65,6 +66,7 @@ Tensor laplace_ops(const Tensor& x, const Extrapolation& padding, const Tensor& 
 }
 
 Tensor spatial_gradient_ops(const Tensor& x, const Extrapolation& padding, const Tensor& dx) {
+  ir::OriginScope origin("spatial_gradient");
   std::vector<std::string> dims = spatial_dims(x, "spatial_gradient");
   std::vector<Tensor> parts;
   for (const std::string& d : dims)

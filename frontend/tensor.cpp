@@ -282,7 +282,7 @@ std::shared_ptr<TraceState> innermost_trace(const std::vector<Tensor>& ts) {
   return inner;
 }
 
-Tensor apply(ir::Op op, std::vector<Tensor> operands, ir::Attrs attrs) {
+Tensor apply(ir::Op op, std::vector<Tensor> operands, ir::Attrs attrs, const char* caller) {
   if (any_sparse(operands)) return apply_sparse(op, operands, attrs);
   std::vector<DType> dtypes;
   std::vector<bool> weak;
@@ -303,6 +303,7 @@ Tensor apply(ir::Op op, std::vector<Tensor> operands, ir::Attrs attrs) {
   if (trace != nullptr) {
     std::vector<ir::Value> values;
     for (const Tensor& t : operands) values.push_back(trace_value(*trace, t));
+    ir::OriginScope origin(caller);
     return make_tracer(trace, ir::Builder(trace->graph).op(op, std::move(values), std::move(attrs)),
                        result_weak);
   }

@@ -97,6 +97,9 @@ Shape dual_of(const Shape& cols);
 // Applies `op`: converts operands to the dtypes the op table asks for, checks shapes, and
 // records the op into the trace if an operand is a tracer, else evaluates it through the
 // reference interpreter.
-Tensor apply(ir::Op op, std::vector<Tensor> operands, ir::Attrs attrs = {});
+// `caller`: the frontend function that applies op (GCC's and Clang's __builtin_FUNCTION), recorded
+// as the origin of a traced node unless an outer ir::OriginScope names the user's call.
+Tensor apply(ir::Op op, std::vector<Tensor> operands, ir::Attrs attrs = {},
+             const char* caller = __builtin_FUNCTION());
 
 }  // namespace phijit::detail

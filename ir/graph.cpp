@@ -7,12 +7,20 @@
 namespace phijit::ir {
 
 namespace {
+thread_local const char* t_origin = nullptr;
+
 size_t node_hash(Op op, const std::vector<Value>& inputs, const Attrs& attrs) {
   size_t h = attrs.hash() ^ (static_cast<size_t>(op) * 0x100000001b3ULL);
   for (Value v : inputs) h = h * 31 + static_cast<size_t>(v.id);
   return h;
 }
 }  // namespace
+
+OriginScope::OriginScope(const char* origin, bool replace) : previous_(t_origin) {
+  if (replace || t_origin == nullptr) t_origin = origin;
+}
+OriginScope::~OriginScope() { t_origin = previous_; }
+const char* current_origin() { return t_origin; }
 
 Value Graph::add(Op op, std::vector<Value> inputs, Attrs attrs, const ValueType* known_type) {
   for (Value v : inputs) {
@@ -39,7 +47,7 @@ Value Graph::add(Op op, std::vector<Value> inputs, Attrs attrs, const ValueType*
     t = infer_type(op, types, attrs);
   }
   auto id = static_cast<int32_t>(nodes_.size());
-  nodes_.push_back(Node{op, std::move(inputs), std::move(attrs), std::move(t)});
+  nodes_.push_back(Node{op, std::move(inputs), std::move(attrs), std::move(t), t_origin});
   by_hash_.emplace(h, id);
   return Value{id};
 }

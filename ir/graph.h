@@ -22,7 +22,25 @@ struct Node {
   std::vector<Value> inputs;
   Attrs attrs;
   ValueType type;
+  // The user-level call that built the node (a public frontend function such as "laplace", a
+  // string literal), or null; errors name it. Not part of the node's identity.
+  const char* origin = nullptr;
 };
+
+// The origin that Graph::add gives the nodes it creates on this thread, for the lifetime of
+// the scope. The outermost scope wins (laplace's shifts and adds are "laplace", the call the
+// user wrote), unless `replace` is set (a pass copying a node keeps that node's origin).
+class OriginScope {
+ public:
+  explicit OriginScope(const char* origin, bool replace = false);
+  ~OriginScope();
+  OriginScope(const OriginScope&) = delete;
+  OriginScope& operator=(const OriginScope&) = delete;
+
+ private:
+  const char* previous_;
+};
+const char* current_origin();
 
 class Graph {
  public:

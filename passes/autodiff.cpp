@@ -42,7 +42,9 @@ class Reverse {
   void run() {
     for (int i = end_ - 1; i >= 0; --i) {
       Value v{i};
-      if (needs(v) && ct_[static_cast<size_t>(i)].valid()) pull_back(v);
+      if (!needs(v) || !ct_[static_cast<size_t>(i)].valid()) continue;
+      ir::OriginScope origin(g_.node(v).origin, /*replace=*/true);  // the VJP stands for v's call
+      pull_back(v);
     }
   }
 

@@ -12,6 +12,11 @@ namespace phijit::passes {
 
 namespace {
 
+// " (in laplace)": the user-level call a node came from, for error messages; empty if unknown.
+std::string called_from(const ir::Node& n) {
+  return n.origin != nullptr ? fmt::format(" (in {})", n.origin) : std::string();
+}
+
 // The transpose of grid_sample linearizes densely (every cell × every point): at most this many.
 constexpr int64_t kMaxDenseTransposeEntries = int64_t{1} << 24;
 
@@ -68,10 +73,11 @@ class Linearizer {
     std::vector<std::string> shapes;
     for (Value v : n.inputs) shapes.push_back(g_.type(v).shape.str());
     throw NotLinearError(fmt::format(
-        "the function is not linear in its first argument x: '{}' {} (operand shapes {}). A linear function "
+        "the function is not linear in its first argument x: '{}'{} {} (operand shapes {}). A linear "
+        "function "
         "may add and subtract x-dependent values, scale them by x-independent factors, shift, pad, slice, "
         "stack, concat, rename and sum them, and select with x-independent conditions",
-        ir::op_name(n.op), why, fmt::join(shapes, ", ")));
+        ir::op_name(n.op), called_from(n), why, fmt::join(shapes, ", ")));
   }
 
   void visit(Value v) {
@@ -277,13 +283,11 @@ class Linearizer {
     if (c.kind == Abstract::Kind::dynamic) {
       std::vector<std::string> shapes;
       for (Value v : n.inputs) shapes.push_back(g_.type(v).shape.str());
-      throw NotLinearError(
-          fmt::format("jit_compile_linear: '{}' samples at coordinates that depend on an argument of the "
-                      "function (operand "
-                      "shapes {}); the sparsity pattern of a linear function is fixed when it is traced, so "
-                      "the coordinates "
-                      "must be constants of the trace (captured tensors)",
-                      ir::op_name(n.op), fmt::join(shapes, ", ")));
+      throw NotLinearError(fmt::format(
+          "jit_compile_linear: '{}'{} samples at coordinates that depend on an argument of the "
+          "function (operand shapes {}); the sparsity pattern of a linear function is fixed when it "
+          "is traced, so the coordinates must be constants of the trace (captured tensors)",
+          ir::op_name(n.op), called_from(n), fmt::join(shapes, ", ")));
     }
   }
 

@@ -20,6 +20,7 @@ ir::Graph rebuild(const ir::Graph& g, const Visit& visit) {
     const ir::Node& n = g.nodes()[static_cast<size_t>(i)];
     operands.clear();
     for (ir::Value v : n.inputs) operands.push_back(map[static_cast<size_t>(v.id)]);
+    ir::OriginScope origin(n.origin, /*replace=*/true);  // what the visit builds stands for n
     // Inputs are copied as they are: a pass never changes a program's signature.
     map[static_cast<size_t>(i)] =
         n.op == ir::Op::input ? copy_node(out, n, operands) : visit(out, n, operands);
@@ -44,6 +45,7 @@ std::vector<ir::Value> inline_graph(ir::Graph& into, const ir::Graph& g, std::sp
     }
     operands.clear();
     for (ir::Value v : n.inputs) operands.push_back(map[static_cast<size_t>(v.id)]);
+    ir::OriginScope origin(n.origin, /*replace=*/n.origin != nullptr);
     map[static_cast<size_t>(i)] = into.add(n.op, operands, n.attrs, &n.type);
   }
   std::vector<ir::Value> out;

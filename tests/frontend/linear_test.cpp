@@ -180,6 +180,22 @@ TEST_CASE("linear: sparse matrices print their nnz and reject other ops clearly"
   CHECK_THROWS_MATCHES(matmul(A, zeros(spatial("x", 3))), ShapeError, message_contains({"size 2", "size 3"}));
 }
 
+TEST_CASE("linear: NotLinearError names the user-level call the op came from", "[linear][errors]") {
+  Tensor x0 = zeros(spatial("x", 3));
+  using Fn = std::function<Tensor(const Tensor&)>;
+  std::vector<std::pair<std::string, Fn>> cases = {
+      {"'mul' (in operator*)", [](const Tensor& x) { return x * x; }},
+      {"'exp' (in exp)", [](const Tensor& x) { return exp(laplace(x)); }},
+      {"'maximum' (in clip)", [](const Tensor& x) { return clip(x, -1, 1); }},
+      {"'mul' (in l2_loss)", [](const Tensor& x) { return l2_loss(x) + x; }},
+      {"'max' (in max)", [](const Tensor& x) { return max(x) + x; }},
+  };
+  for (const auto& [expected, f] : cases) {
+    INFO(expected);
+    CHECK_THROWS_MATCHES(matrix_from_function(f, x0), NotLinearError, message_contains({expected}));
+  }
+}
+
 TEST_CASE("linear: every nonlinear use of x raises NotLinearError naming the op", "[linear][errors]") {
   Shape s = spatial("x", 3);
   Tensor x0 = zeros(s);
