@@ -7,10 +7,13 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 #include <memory>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "common/random_graph.h"
@@ -442,6 +445,34 @@ TEST_CASE("parse: host ops print their payload but cannot be read back", "[parse
   CHECK_THROWS_WITH(
       ir::parse("%0 = input() : float64 ()\n%1 = solve_linear(%0, %0) : float64 ()\nreturn %1\n"),
       Contains("2:6: solve_linear: host-op payloads"));
+}
+
+TEST_CASE("parse: the fuzzer's seeds read as their names say", "[parser]") {
+  // The buffers parse_fuzzer gives (fuzz/parse_fuzzer.cpp): names, dtypes and sizes.
+  ir::ConstantTable table;
+  for (auto [name, dtype, count] : {std::tuple{"c0", DType::f64, 100}, std::tuple{"c1", DType::f32, 65},
+                                    std::tuple{"c2", DType::i64, 200}, std::tuple{"c3", DType::boolean, 70},
+                                    std::tuple{"c4", DType::i32, 1000}}) {
+    table.emplace(name, std::make_shared<Buffer>(dtype, count));
+  }
+  const auto seeds = std::filesystem::path(__FILE__).parent_path() / ".." / ".." / "fuzz" / "seeds";
+  int valid = 0, bad = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(seeds)) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    INFO(entry.path().filename().string());
+    if (entry.path().filename().string().starts_with("bad-")) {
+      CHECK_THROWS_AS(ir::parse(text, &table), ParseError);
+      ++bad;
+    } else {
+      Graph g = ir::parse(text, &table);
+      const ir::ConstantTable refs = ir::referenced_constants(g);
+      CHECK(reprint(ir::print(g), &refs) == ir::print(g));
+      ++valid;
+    }
+  }
+  CHECK(valid >= 5);
+  CHECK(bad >= 5);
 }
 
 // ---- errors -----------------------------------------------------------------------------------
