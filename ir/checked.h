@@ -21,4 +21,14 @@ int64_t checked_mul(int64_t a, int64_t b, Describe&& describe) {
   return product;
 }
 
+// a + b for sizes, like checked_mul.
+template <class Describe>
+int64_t checked_add(int64_t a, int64_t b, Describe&& describe) {
+  int64_t sum = 0;
+  if (__builtin_add_overflow(a, b, &sum)) [[unlikely]] {
+    throw ShapeError(describe());
+  }
+  return sum;
+}
+
 }  // namespace phijit

@@ -23,6 +23,21 @@ class NotLinearError : public Error {
   using Error::Error;
 };
 
+// Textual IR (ir/parser.h) that cannot be read back; the message starts with "line:column: ".
+class ParseError : public Error {
+ public:
+  ParseError(int line, int column, const std::string& message)
+      : Error(std::to_string(line) + ":" + std::to_string(column) + ": " + message),
+        line_(line),
+        column_(column) {}
+  int line() const { return line_; }
+  int column() const { return column_; }
+
+ private:
+  int line_;
+  int column_;
+};
+
 // A broken invariant inside phijit, not the user's mistake.
 class InternalError : public Error {
  public:

@@ -2,6 +2,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -70,9 +73,30 @@ class Graph {
 // Checks the invariants every pass relies on; throws Error naming the first broken node.
 void verify(const Graph& g);
 
-// One line per node: `%3 = add(%1, %2) {attrs} : float64 (xˢ=4)`, then the outputs.
-// Without constant_values, constants print as placeholders (the key of compiled code).
+// The textual form (the grammar is in ir/parser.h, which reads it back): one line per node,
+// `%3 = add(%1, %2) {attrs} : float64 (xˢ=4)`, then `return` and the outputs. Values are
+// numbered by node index. Constants of at most `max_literal_values` elements print their values
+// (exactly: floats in the shortest form that reads back to the same bits); larger ones print a
+// reference `data=@c<id>` to a buffer of referenced_constants(). Host ops print their payload's
+// description, which cannot be read back.
+inline constexpr int64_t kMaxLiteralValues = 64;
+
+struct PrintOptions {
+  // false: every constant prints as `{param}`, without its values — the key of compiled code,
+  // which does not depend on values (they are kernel parameters). Such text cannot be read back.
+  bool constant_values = true;
+  // Constants with more elements print by reference; INT64_MAX prints every value.
+  int64_t max_literal_values = kMaxLiteralValues;
+};
+
+// The buffers of constants printed by reference, by the name after '@' ("c3" for node %3).
+using ConstantTable = std::map<std::string, std::shared_ptr<const Buffer>, std::less<>>;
+
+std::string print(const Graph& g, const PrintOptions& options);
 std::string print(const Graph& g, bool constant_values = true);
+std::string print_node(const Graph& g, Value v, const PrintOptions& options);
 std::string print_node(const Graph& g, Value v, bool constant_values = true);
+// The constants print(g, options) writes by reference: what parse() needs to read them back.
+ConstantTable referenced_constants(const Graph& g, const PrintOptions& options = {});
 
 }  // namespace phijit::ir

@@ -8,6 +8,7 @@
 #include <functional>
 #include <limits>
 
+#include "ir/checked.h"
 #include "ir/error.h"
 
 namespace phijit::ir {
@@ -155,6 +156,16 @@ const Dim& dim_of(const OpInfo& info, const Shape& s, const std::string& name) {
   return s.dims()[i];
 }
 
+// A dim listed twice in an op's attributes (sum over x, x; pad x twice) is a mistake: the op
+// would act on it once or twice depending on the layer.
+void check_distinct(const OpInfo& info, const std::vector<std::string>& names) {
+  for (size_t k = 0; k < names.size(); ++k) {
+    for (size_t j = 0; j < k; ++j) {
+      if (names[j] == names[k]) throw Error(fmt::format("{}: dim '{}' is listed twice", info.name, names[k]));
+    }
+  }
+}
+
 void check_extrapolable(const OpInfo& info, const Dim& d, const Extrapolation& e) {
   if (d.size == 0 && e.kind() != Extrapolation::Kind::constant) {
     throw ShapeError(fmt::format("{}: {} extrapolation needs a non-empty dim, '{}' has size 0", info.name,
@@ -284,9 +295,10 @@ Shape infer_shape(const OpInfo& info, std::span<const ValueType> in, const Attrs
     case Op::reduce_sum:
     case Op::reduce_max:
     case Op::reduce_min: {
-      int64_t reduced = 1;
-      for (const std::string& n : a.names) reduced *= dim_of(info, in[0].shape, n).size;
-      if (reduced == 0 && info.op != Op::reduce_sum) {
+      check_distinct(info, a.names);
+      bool empty = false;
+      for (const std::string& n : a.names) empty = empty || dim_of(info, in[0].shape, n).size == 0;
+      if (empty && info.op != Op::reduce_sum) {
         throw ShapeError(fmt::format("{}: cannot reduce over empty dims {} of shape {}", info.name,
                                      fmt::join(a.names, ","), in[0].shape.str()));
       }
@@ -298,6 +310,7 @@ Shape infer_shape(const OpInfo& info, std::span<const ValueType> in, const Attrs
       return in[0].shape;
     case Op::pad: {
       if (a.ints.size() != 2 * a.names.size()) throw Error("pad: needs two widths per dim");
+      check_distinct(info, a.names);
       Shape s = in[0].shape;
       for (size_t k = 0; k < a.names.size(); ++k) {
         const Dim& d = dim_of(info, s, a.names[k]);
@@ -306,7 +319,13 @@ Shape infer_shape(const OpInfo& info, std::span<const ValueType> in, const Attrs
                                        a.ints[2 * k + 1], d.name));
         }
         check_extrapolable(info, d, a.extrap);
-        s = s.with_size(d.name, d.size + a.ints[2 * k] + a.ints[2 * k + 1]);
+        auto too_large = [&] {
+          return fmt::format("pad: dim '{}' of size {} padded by ({}, {}) is too large for int64", d.name,
+                             d.size, a.ints[2 * k], a.ints[2 * k + 1]);
+        };
+        int64_t size =
+            checked_add(checked_add(d.size, a.ints[2 * k], too_large), a.ints[2 * k + 1], too_large);
+        s = s.with_size(d.name, size);
       }
       return s;
     }
@@ -344,7 +363,10 @@ Shape infer_shape(const OpInfo& info, std::span<const ValueType> in, const Attrs
           throw ShapeError(
               fmt::format("concat along '{}': the other dims must agree, got {}", name, shapes_str(in)));
         }
-        total += d.size;
+        total = checked_add(total, d.size, [&] {
+          return fmt::format("concat along '{}': the total size of {} is too large for int64", name,
+                             shapes_str(in));
+        });
         all_named = all_named && !d.item_names.empty();
         items.insert(items.end(), d.item_names.begin(), d.item_names.end());
       }
@@ -375,6 +397,7 @@ Shape infer_shape(const OpInfo& info, std::span<const ValueType> in, const Attrs
         throw Error("rename: needs (old, new) pairs and a type per pair");
       std::vector<std::string> old_names;
       for (size_t k = 0; k < a.ints.size(); ++k) old_names.push_back(a.names[2 * k]);
+      check_distinct(info, old_names);
       std::vector<Dim> dims = in[0].shape.without(old_names).dims();
       for (size_t k = 0; k < a.ints.size(); ++k) {
         Dim d = dim_of(info, in[0].shape, a.names[2 * k]);

@@ -16,7 +16,7 @@
 
 #include "frontend/compiler.h"
 #include "ir/error.h"
-#include "random_graph.h"
+#include "common/random_graph.h"
 
 using phijit::testing::compare_to_reference;
 using phijit::testing::random_graph;

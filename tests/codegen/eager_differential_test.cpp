@@ -6,7 +6,7 @@
 
 #include "differential.h"
 #include "frontend/eager.h"
-#include "random_graph.h"
+#include "common/random_graph.h"
 
 namespace ir = phijit::ir;
 namespace runtime = phijit::runtime;

@@ -62,7 +62,7 @@
 #include "ir/error.h"
 #include "passes/autodiff.h"
 #include "passes/rebuild.h"
-#include "random_graph.h"
+#include "common/random_graph.h"
 
 namespace ir = phijit::ir;
 namespace runtime = phijit::runtime;

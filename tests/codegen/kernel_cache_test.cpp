@@ -18,7 +18,7 @@
 #include "frontend/compiler.h"
 #include "passes/pipeline.h"
 #include "passes/schedule.h"
-#include "random_graph.h"
+#include "common/random_graph.h"
 
 namespace fs = std::filesystem;
 namespace ir = phijit::ir;

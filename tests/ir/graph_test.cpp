@@ -378,7 +378,7 @@ TEST_CASE("printing gives one line per node and the outputs", "[graph]") {
       "%2 = constant() {value=2.5} : float64 ()\n"
       "%3 = add(%0, %1) : float64 (bᵇ=2, xˢ=4)\n"
       "%4 = mul(%3, %2) : float64 (bᵇ=2, xˢ=4)\n"
-      "%5 = sum(%4) {dims=x} : float64 (bᵇ=2)\n"
+      "%5 = sum(%4) {dims=[x]} : float64 (bᵇ=2)\n"
       "return %5, %0\n";
   CHECK(ir::print(g) == expected);
   CHECK(ir::print_node(g, s) == "%3 = add(%0, %1) : float64 (bᵇ=2, xˢ=4)");
@@ -393,7 +393,7 @@ TEST_CASE("printing shows each op's attributes", "[graph]") {
         "%2 = shift(%0) {dim=y, offset=-1, extrapolation=periodic} : int32 (xˢ=4, yˢ=3)");
   Attrs pad = attrs::pad({{"x", 1, 0}, {"y", 2, 3}}, extrapolation::constant(2.5));
   CHECK(ir::print_node(g, g.add(Op::pad, {x}, pad)) ==
-        "%3 = pad(%0) {x=(1,0), y=(2,3), extrapolation=constant(2.5)} : int32 (xˢ=5, yˢ=8)");
+        "%3 = pad(%0) {widths=[x=(1, 0), y=(2, 3)], extrapolation=constant(2.5)} : int32 (xˢ=5, yˢ=8)");
   CHECK(ir::print_node(g, g.add(Op::slice, {x}, attrs::slice("x", 1, 2, true))) ==
         "%4 = slice(%0) {dim=x, start=1, stop=2, drop} : int32 (yˢ=3)");
   CHECK(ir::print_node(g, g.add(Op::slice, {x}, attrs::slice("x", 1, 3, false))) ==
@@ -407,10 +407,10 @@ TEST_CASE("printing shows each op's attributes", "[graph]") {
   CHECK(ir::print_node(g, g.add(Op::concat, {x, x}, attrs::concat("y"))) ==
         "%9 = concat(%0, %0) {dim=y} : int32 (xˢ=4, yˢ=6)");
   CHECK(ir::print_node(g, g.add(Op::reduce_max, {x}, attrs::reduce({"x", "y"}))) ==
-        "%10 = max(%0) {dims=x,y} : int32 ()");
+        "%10 = max(%0) {dims=[x, y]} : int32 ()");
   CHECK(ir::print_node(g, g.add_constant(scalar(DType::i64, 7), Shape())) ==
         "%11 = constant() {value=7} : int64 ()");
   CHECK(
       ir::print_node(g, g.add_constant(filled(DType::f64, {1, 2, 3}), channel("v", Names{"a", "b", "c"}))) ==
-      "%12 = constant() {data=<3 values>} : float64 (vᶜ=a,b,c)");
+      "%12 = constant() {data=[1, 2, 3]} : float64 (vᶜ=[a, b, c])");
 }

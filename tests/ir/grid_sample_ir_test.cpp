@@ -70,9 +70,9 @@ TEST_CASE("grid_sample: printed attributes tell extrapolations and weights apart
   Value p = b.grid_sample(grid, c, {"x"}, extrapolation::PERIODIC);
   Value d = b.grid_sample(grid, c, {"x"}, extrapolation::ZERO, {ir::attrs::CellWeights{}.derivative()});
   Value t = b.grid_sample_transpose(a, c, spatial("x", 4), {"x"}, extrapolation::constant(3));
-  CHECK(ir::print_node(g, a).find("dims=x, extrapolation=zero") != std::string::npos);
+  CHECK(ir::print_node(g, a).find("dims=[x], extrapolation=zero") != std::string::npos);
   CHECK(ir::print_node(g, p).find("extrapolation=periodic") != std::string::npos);
-  CHECK(ir::print_node(g, d).find("x:lo=-1+0f,hi=1+0f") != std::string::npos);
+  CHECK(ir::print_node(g, d).find("weights=[x=(lo=-1+0f, hi=1+0f)]") != std::string::npos);
   // A transpose adds nothing outside the grid: a constant is ZERO there.
   CHECK(ir::print_node(g, t).find("extrapolation=zero, grid=(xˢ=4)") != std::string::npos);
   CHECK(a != p);

@@ -1,6 +1,7 @@
-#include "random_graph.h"
+#include "common/random_graph.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <memory>
 #include <optional>
@@ -66,7 +67,8 @@ bool compatible(const Shape& a, const Shape& b) {
 
 class Builder {
  public:
-  Builder(uint64_t seed, const RandomGraphOptions& options) : rng_(seed), smooth_(options.smooth) {}
+  Builder(uint64_t seed, const RandomGraphOptions& options)
+      : rng_(seed), smooth_(options.smooth), every_feature_(options.every_ir_feature) {}
 
   ir::Graph build() {
     f_ = rng_.coin() && !smooth_ ? DType::f32 : DType::f64;
@@ -93,6 +95,10 @@ class Builder {
     if (!ints_.empty() && rng_.coin(0.7)) cast_int();  // an int input usually flows into the math
     int n_steps = static_cast<int>(rng_.uniform(3, 25));
     for (int i = 0; i < n_steps; ++i) step();
+    if (every_feature_) {
+      int n_features = static_cast<int>(rng_.uniform(4, 12));
+      for (int i = 0; i < n_features; ++i) feature_step();
+    }
 
     // Outputs: the last float value, then a few others (sometimes a boolean or integer one). A
     // smooth graph's float outputs are values that vary with its float inputs, where it has any:
@@ -114,11 +120,13 @@ class Builder {
 
  private:
   Rng rng_;
-  bool smooth_;  // see RandomGraphOptions::smooth
+  bool smooth_;         // see RandomGraphOptions::smooth
+  bool every_feature_;  // see RandomGraphOptions::every_ir_feature
   ir::Graph g_;
   DType f_ = DType::f64;
   std::vector<Dim> pool_;
   std::vector<Val> floats_, ints_, bools_;  // values of dtype f_, integer dtypes, boolean
+  std::vector<Val> other_floats_;           // every_ir_feature: floats of the dtype that is not f_
   int fresh_dims_ = 0;
 
   const Shape& shape(Value v) const { return g_.type(v).shape; }
@@ -718,6 +726,281 @@ class Builder {
     // A cell sums at most one share (weights <= 1 in all) of every point.
     const Shape walk = shape(u.v) & shape(c).without({ir::kSampleVector}) & Shape(unsampled);
     push_float({r, u.bound * static_cast<double>(walk.without(Shape(unsampled).names()).volume()), false});
+  }
+
+  // ---- every IR feature (RandomGraphOptions::every_ir_feature) --------------------------------
+  // Values made here go into the pools with bound 1: these graphs are printed, not run.
+
+  void feature_step() {
+    switch (rng_.uniform(0, 10)) {
+      case 0: special_scalar_step(); return;
+      case 1: special_tensor_step(); return;
+      case 2: exotic_input_step(); return;
+      case 3: rename_any_step(); return;
+      case 4: weighted_grid_sample_step(); return;
+      case 5: weighted_transpose_step(); return;
+      case 6: odd_extrapolation_step(); return;
+      case 7: int_bool_step(); return;
+      case 8: named_items_step(); return;
+      case 9: stack_any_type_step(); return;
+      default: expand_exotic_step(); return;
+    }
+  }
+
+  // floats_ holds values of dtype f_ only: floats of the other dtype are kept apart.
+  void push_any(Value v) {
+    DType dt = dtype(v);
+    (is_float(dt) && dt != f_ ? other_floats_ : pool_of(dt)).push_back({v, 1, true});
+  }
+
+  DType any_dtype() {
+    return rng_.choose(std::vector<DType>{DType::f32, DType::f64, DType::i32, DType::i64, DType::boolean});
+  }
+
+  // A fresh dim name; now and then one the printer must quote (spaces, a leading digit, non-ASCII,
+  // a quote, a backslash, a control character).
+  std::string fresh_name(const std::string& stem) {
+    static const std::vector<std::string> kOdd = {"my dim ", "0d", "\xc3\xa9t\xc3\xa9", "q\"", "back\\",
+                                                  "tab\t",   "a-b"};
+    std::string base = rng_.coin(0.3) ? rng_.choose(kOdd) : stem;
+    return base + std::to_string(fresh_dims_++);
+  }
+
+  // A fresh name of a dual dim. (Built by insert: g++ 12 warns falsely about "~" + string.)
+  std::string dual_name(const std::string& stem) {
+    std::string name = fresh_name(stem);
+    name.insert(0, 1, '~');
+    return name;
+  }
+
+  // A channel dim with item names (some of them odd), or a dual dim.
+  Dim exotic_dim() {
+    if (rng_.coin()) {
+      return Dim{dual_name("d"), rng_.uniform(1, 3), DimType::dual, {}};
+    }
+    static const std::vector<std::string> kItems = {"a", "b c", "", "\xce\xb1", "q\"x", "x", "y", "0"};
+    std::vector<std::string> items;
+    int64_t n = rng_.uniform(1, 3);
+    for (int64_t i = 0; i < n; ++i) items.push_back(rng_.choose(kItems));
+    return Dim{fresh_name("v"), n, DimType::channel, items};
+  }
+
+  double special_real() {
+    static const std::vector<double> kSpecial = {INFINITY,
+                                                 -INFINITY,
+                                                 NAN,
+                                                 -NAN,
+                                                 -0.0,
+                                                 0.0,
+                                                 1e-300,
+                                                 5e-324,
+                                                 -2.2250738585072014e-308,
+                                                 1.7976931348623157e308,
+                                                 0.1,
+                                                 1.0 / 3,
+                                                 -1e16,
+                                                 123456789.125,
+                                                 3.4028234663852886e38,
+                                                 1e-45};
+    if (rng_.coin(0.15)) {  // a NaN with a payload, or any bit pattern at all
+      uint64_t bits = rng_.coin() ? 0x7ff0000000000001ULL + (rng_.next() & 0xfffffffffffULL) : rng_.next();
+      return std::bit_cast<double>(bits);
+    }
+    if (rng_.coin(0.3)) return rng_.real(-1e6, 1e6);
+    return rng_.choose(kSpecial);
+  }
+
+  void set_special(Buffer& b, int64_t i) {
+    switch (b.dtype()) {
+      case DType::f32:
+        if (rng_.coin(0.1)) {  // a float NaN with a payload
+          b.as<float>()[i] =
+              std::bit_cast<float>(static_cast<uint32_t>(0x7f800001U + (rng_.next() & 0x3fffffU)));
+        } else {
+          b.as<float>()[i] = static_cast<float>(special_real());
+        }
+        return;
+      case DType::f64: b.as<double>()[i] = special_real(); return;
+      case DType::i32:
+        b.set_int(i,
+                  rng_.choose(std::vector<int64_t>{INT32_MIN, INT32_MAX, 0, -1, rng_.uniform(-1000, 1000)}));
+        return;
+      case DType::i64:
+        b.set_int(i, rng_.choose(std::vector<int64_t>{INT64_MIN, INT64_MAX, 0, -1,
+                                                      static_cast<int64_t>(rng_.next())}));
+        return;
+      case DType::boolean: b.set_int(i, rng_.coin() ? 1 : 0); return;
+    }
+  }
+
+  void special_scalar_step() {
+    auto b = std::make_shared<Buffer>(any_dtype(), 1);
+    set_special(*b, 0);
+    push_any(g_.add_constant(std::move(b), Shape()));
+  }
+
+  // Small ones print literally, those over x (up to 3000 elements) by reference.
+  void special_tensor_step() {
+    Shape s = random_pool_shape(0.5);
+    if (rng_.coin(0.4)) s = s & Shape({exotic_dim()});
+    auto b = std::make_shared<Buffer>(any_dtype(), s.volume());
+    for (int64_t i = 0; i < b->count(); ++i) set_special(*b, i);
+    push_any(g_.add_constant(std::move(b), s));
+  }
+
+  void exotic_input_step() {
+    Shape s = random_pool_shape(0.5);
+    if (rng_.coin(0.6)) s = s & Shape({exotic_dim()});
+    push_any(g_.add_input(s, any_dtype()));
+  }
+
+  void rename_any_step() {
+    std::optional<Val> a = pick_any(true);
+    if (!a) return special_scalar_step();
+    const Shape s = shape(a->v);
+    std::vector<ir::attrs::RenamePair> pairs;
+    for (const std::string& old : s.names()) {
+      if (!pairs.empty() && rng_.coin(0.6)) continue;
+      DimType type = rng_.choose(std::vector<DimType>{DimType::batch, DimType::dual, DimType::instance,
+                                                      DimType::spatial, DimType::channel});
+      std::string to = type == DimType::dual ? dual_name("r") : fresh_name("r");
+      pairs.push_back({old, to, type});
+    }
+    push_any(add(Op::rename, {a->v}, ir::attrs::rename(pairs)));
+  }
+
+  std::vector<ir::attrs::CellWeights> random_weights(size_t n) {
+    std::vector<ir::attrs::CellWeights> out;
+    for (size_t k = 0; k < n; ++k) {
+      ir::attrs::CellWeights w;
+      switch (rng_.uniform(0, 4)) {
+        case 0: break;  // interpolation: not printed
+        case 1: w = w.derivative(); break;
+        case 2: w = w.only(rng_.coin()); break;
+        case 3: w = ir::attrs::CellWeights::cell(rng_.coin()); break;
+        default:
+          w = {rng_.uniform(-3, 3), rng_.uniform(-3, 3), rng_.uniform(-3, 3), rng_.uniform(-3, 3)};
+          break;
+      }
+      out.push_back(w);
+    }
+    return out;
+  }
+
+  void weighted_grid_sample_step() {
+    std::optional<Val> grid = pick_if(floats_, [&](const Val& v) { return shape(v.v).rank() > 0; });
+    if (!grid) return special_scalar_step();
+    const Shape s = shape(grid->v);
+    std::vector<std::string> dims = sampled_dims(s);
+    Value c = coordinates(s, dims, sample_points(s.without(dims)));
+    if (!compatible(shape(c).without({ir::kSampleVector}), s.without(dims))) return special_scalar_step();
+    push_any(add(Op::grid_sample, {grid->v, c},
+                 ir::attrs::grid_sample(dims, random_extrapolation(f_), random_weights(dims.size()))));
+  }
+
+  void weighted_transpose_step() {
+    Val u = pick(floats_);
+    const Shape points = sample_points(shape(u.v));
+    // Only sampled dims in the grid: u's other dims may be pool dims resized by pad or slice.
+    std::vector<std::string> dims =
+        rng_.choose(std::vector<std::vector<std::string>>{{"x"}, {"y"}, {"y", "x"}});
+    std::vector<Dim> grid_dims;
+    for (const std::string& d : dims) grid_dims.push_back(pool_[d == "x" ? 1 : 2]);
+    const Shape grid(grid_dims);
+    const Shape u_shape = shape(u.v);
+    Value c = coordinates(grid, dims, points, u_shape);
+    Extrapolation e = random_extrapolation(f_);
+    push_any(add(Op::grid_sample_transpose, {u.v, c},
+                 ir::attrs::grid_sample_transpose(grid, dims, e, random_weights(dims.size()))));
+  }
+
+  void odd_extrapolation_step() {
+    std::optional<Val> a = pick_any(true);
+    if (!a) return special_scalar_step();
+    const Shape s = shape(a->v);
+    Extrapolation e = extrapolation::constant(
+        rng_.choose(std::vector<double>{-0.0, NAN, INFINITY, -INFINITY, 1e-300, 0.1, 5e-324, 1, 0, -7}));
+    std::string dim = rng_.choose(s.names());
+    if (rng_.coin()) {
+      push_any(add(Op::shift, {a->v}, ir::attrs::shift(dim, rng_.uniform(-3, 3), e)));
+    } else {
+      push_any(add(Op::pad, {a->v}, ir::attrs::pad({{dim, rng_.uniform(0, 2), rng_.uniform(0, 2)}}, e)));
+    }
+  }
+
+  // where, comparisons, casts, reductions and arithmetic on integers and booleans.
+  void int_bool_step() {
+    std::optional<Val> a = pick_any(false);
+    if (!a) return special_scalar_step();
+    const Shape s = shape(a->v);
+    const DType dt = dtype(a->v);
+    switch (rng_.uniform(0, 5)) {
+      case 0: {  // where between two values of a's dtype
+        std::optional<Val> cond = pick_compatible(bools_, s);
+        if (!cond) cond = comparison(s);
+        if (!cond) break;
+        std::optional<Val> b = pick_if(pool_of(dt), [&](const Val& v) {
+          return dtype(v.v) == dt && compatible(shape(v.v), s) && compatible(shape(v.v), shape(cond->v));
+        });
+        push_any(add(Op::where, {cond->v, a->v, (b ? *b : *a).v}));
+        return;
+      }
+      case 1: {  // a comparison of a with another value of its dtype
+        std::optional<Val> b =
+            pick_if(pool_of(dt), [&](const Val& v) { return dtype(v.v) == dt && compatible(shape(v.v), s); });
+        Op op = rng_.choose(std::vector<Op>{Op::lt, Op::le, Op::gt, Op::ge, Op::eq, Op::ne});
+        push_any(add(op, {a->v, (b ? *b : *a).v}));
+        return;
+      }
+      case 2: push_any(add(Op::cast, {a->v}, ir::attrs::cast(any_dtype()))); return;
+      case 3:
+        if (s.rank() > 0) {
+          Op op = rng_.choose(std::vector<Op>{Op::reduce_sum, Op::reduce_max, Op::reduce_min});
+          std::vector<std::string> dims = {rng_.choose(s.names())};
+          if (op != Op::reduce_sum && s.size(dims[0]) == 0) break;
+          push_any(add(op, {a->v}, ir::attrs::reduce(dims)));
+          return;
+        }
+        break;
+      case 4:
+        if (dt != DType::boolean) {
+          push_any(add(rng_.choose(std::vector<Op>{Op::neg, Op::abs, Op::sign}), {a->v}));
+        } else {
+          push_any(add(rng_.coin() ? Op::minimum : Op::maximum, {a->v, a->v}));
+        }
+        return;
+      default: push_any(add(Op::isfinite, {a->v})); return;
+    }
+    special_scalar_step();
+  }
+
+  // slice and concat along a dim with item names (they follow the elements).
+  void named_items_step() {
+    Dim d = exotic_dim();
+    if (d.type != DimType::channel) d = Dim{fresh_name("v"), 3, DimType::channel, {"p", "q", "r s"}};
+    Shape s = Shape({d}) & random_pool_shape(0.3);
+    DType dt = any_dtype();
+    auto b = std::make_shared<Buffer>(dt, s.volume());
+    for (int64_t i = 0; i < b->count(); ++i) set_special(*b, i);
+    Value c = g_.add_constant(std::move(b), s);
+    int64_t start = rng_.uniform(0, d.size - 1);
+    Value sl = add(Op::slice, {c}, ir::attrs::slice(d.name, start, rng_.uniform(start + 1, d.size), false));
+    push_any(add(Op::concat, {sl, c}, ir::attrs::concat(d.name)));
+  }
+
+  void stack_any_type_step() {
+    Val a = *pick_any(false);
+    DimType type = rng_.choose(std::vector<DimType>{DimType::batch, DimType::dual, DimType::instance,
+                                                    DimType::spatial, DimType::channel});
+    std::string name = type == DimType::dual ? dual_name("k") : fresh_name("k");
+    std::vector<std::string> items;
+    if (type == DimType::channel && rng_.coin()) items = {"first", "second"};
+    push_any(add(Op::stack, {a.v, a.v}, ir::attrs::stack(Shape({Dim{name, 2, type, items}}))));
+  }
+
+  void expand_exotic_step() {
+    Val a = *pick_any(false);
+    push_any(add(Op::expand, {a.v}, ir::attrs::expand(Shape({exotic_dim()}))));
   }
 
   void cast_int() {

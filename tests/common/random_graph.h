@@ -1,5 +1,5 @@
 // Seeded random IR graphs and inputs for differential testing of compiled code against the
-// reference interpreter.
+// reference interpreter (tests/codegen) and for the textual IR's round trip (tests/ir).
 //
 // A graph has 1–4 inputs over dims from a small pool (batch b ≤ 3, spatial x ≤ 17 — in one graph
 // of six up to 300, in one of 32 2000–3000, so kernels get split into blocks — spatial y ≤ 9,
@@ -27,6 +27,14 @@ struct RandomGraphOptions {
   // kinks and jumps left are those of abs, sign, minimum/maximum, reduce_max/min and of the
   // comparisons feeding where; the test samples its points away from them.
   bool smooth = false;
+  // For the textual IR's round trip (tests/ir/parser_test): after the usual steps, steps that
+  // reach every attribute kind and dtype the generator otherwise leaves out — inputs and
+  // constants of every dtype (int64, bool), special values (inf, nan and NaN payloads, -0,
+  // subnormals, integer limits), dual dims, item names and names that need quotes, renames to
+  // every dim type, grid_sample weights other than interpolation, odd extrapolation constants,
+  // and int/bool where, comparisons, casts and reductions. Such graphs are meant to be printed
+  // and parsed, not run: their values are not bounded. Off, the generator's stream is unchanged.
+  bool every_ir_feature = false;
 };
 
 ir::Graph random_graph(uint64_t seed, const RandomGraphOptions& options = {});
