@@ -42,6 +42,9 @@ ir::Value identity_of(const ir::Graph& g, const ir::Node& n, std::span<const ir:
       break;
     case Op::where:
       if (in[1] == in[2]) return in[1];
+      // A condition that is a constant true or false everywhere picks one branch.
+      if (is_constant(g, in[0], 1)) return in[1];
+      if (is_constant(g, in[0], 0)) return in[2];
       break;
     case Op::expand: return in[0];
     case Op::shift:

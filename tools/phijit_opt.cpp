@@ -114,13 +114,14 @@ int run(const Options& o) {
   }
   std::vector<std::string> names = passes::parse_pass_list(o.passes);
   std::string text = read_input(o.file);
-  ir::Graph g = [&] {
-    try {
-      return ir::parse(text);
-    } catch (const ParseError& e) {
-      throw ParseError(fmt::format("{}:{}", o.file == "-" ? "<stdin>" : o.file, e.what()));
-    }
-  }();
+  ir::Graph g;
+  try {
+    g = ir::parse(text);
+  } catch (const ParseError& e) {
+    // file:line:column: message, as compilers write it.
+    fmt::print(stderr, "{}:{}\n", o.file == "-" ? "<stdin>" : o.file, e.what());
+    return 1;
+  }
   if (o.pipeline) {
     g = passes::run_pipeline(g);
   } else {
@@ -142,8 +143,6 @@ int main(int argc, char** argv) {
   Options options = parse_options(argc, argv);
   try {
     return run(options);
-  } catch (const ParseError& e) {
-    fmt::print(stderr, "{}\n", e.what());
   } catch (const std::exception& e) {
     fmt::print(stderr, "phijit-opt: {}\n", e.what());
   }

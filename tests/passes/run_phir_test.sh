@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the `// RUN:` lines of one tests/passes/*.phir file, MLIR-style, without lit:
 #   run_phir_test.sh <file.phir> <phijit-opt> <FileCheck> [plugin.so]
-# In a RUN line, %s is the file, phijit-opt and FileCheck are the tools given, %plugin the
+# In a RUN line, %s is the file, %S its folder, phijit-opt and FileCheck are the tools given, %plugin the
 # plugin, and `not cmd` succeeds when cmd fails. Every RUN line must pass (pipefail).
 set -euo pipefail
 file=$1 opt=$2 filecheck=$3 plugin=${4:-}
@@ -15,6 +15,7 @@ runs=0
 while IFS= read -r line; do
   command=${line#*RUN: }
   command=${command//%s/$file}
+  command=${command//%S/$(dirname "$file")}
   command=${command//%plugin/$plugin}
   echo "RUN: $command"
   bash -o pipefail -c "$command"
