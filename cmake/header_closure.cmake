@@ -3,6 +3,10 @@
 # and it runs at install time, so a header that a public header starts to include is installed
 # without anyone editing a list.
 
+# The install script that includes this file sets no policies; the functions keep these.
+cmake_policy(PUSH)
+cmake_policy(VERSION 3.25)
+
 # phijit_header_closure(<out-var> <source-dir> <header>...): the absolute paths of <header>s
 # and of every repository header they include. A quoted include ("frontend/jit.h") or one of
 # <phijit/...> is looked up next to the including file, then under <source-dir> and
@@ -62,3 +66,5 @@ function(phijit_install_header_closure source_dir include_dest)
     file(INSTALL DESTINATION "${include_dest}/${dir}" TYPE FILE FILES "${header}")
   endforeach()
 endfunction()
+
+cmake_policy(POP)

@@ -180,6 +180,10 @@ Trace trace_arguments(std::string_view kind, const std::vector<Tensor>& args, co
   return trace_function(types, weak, f, std::move(parent));
 }
 
+ir::Graph trace_graph(const std::vector<Tensor>& args, const JitCore::TraceFn& f) {
+  return trace_arguments("trace", args, f).graph;
+}
+
 std::vector<Tensor> JitCore::run(const Traced& traced, const std::vector<Tensor>& args) {
   std::vector<runtime::BufferPtr> inputs;
   inputs.reserve(args.size());
