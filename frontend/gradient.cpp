@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "frontend/tensor_data.h"
+#include "frontend/trace.h"
 #include "passes/autodiff.h"
 #include "passes/rebuild.h"
 
@@ -72,7 +73,8 @@ std::vector<int> tensor_indices(const std::vector<int>& wrt, const std::vector<b
 std::vector<Tensor> GradientCore::call(const std::string& key, const std::vector<Tensor>& args,
                                        const std::vector<int>& wrt, const JitCore::TraceFn& f) {
   if (std::shared_ptr<TraceState> outer = innermost_trace(args)) return trace_into(outer, args, wrt, f);
-  auto traced = jit_.get_or_trace(key, args, f, [&](ir::Graph& g) { passes::add_gradient(g, wrt); });
+  const JitCore::Transform add_gradient{[&](ir::Graph& g) { passes::add_gradient(g, wrt); }};
+  auto traced = jit_.get_or_trace(key, args, f, &add_gradient);
   return JitCore::run(*traced, args);
 }
 

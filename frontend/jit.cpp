@@ -8,9 +8,11 @@
 
 #include "frontend/compiler.h"
 #include "frontend/tensor_data.h"
+#include "frontend/trace.h"
 #include "frontend/trace_cache.h"
 #include "ir/dump.h"
 #include "passes/rebuild.h"
+#include "phijit/compiler.h"
 #include "runtime/log.h"
 
 namespace phijit::detail {
@@ -112,7 +114,7 @@ void JitCore::clear_cache() { cache_->clear(); }
 
 std::shared_ptr<const JitCore::Traced> JitCore::get_or_trace(const std::string& key,
                                                              const std::vector<Tensor>& args,
-                                                             const TraceFn& f, const Transform& transform) {
+                                                             const TraceFn& f, const Transform* transform) {
   return cache_->get_or_make(key, [&](const TraceCache<const Traced>::Miss& miss) {
     if (warn_on_retrace_ && miss.count == kRetraceWarning) {
       runtime::logger().warn(
@@ -122,8 +124,8 @@ std::shared_ptr<const JitCore::Traced> JitCore::get_or_trace(const std::string& 
     }
     auto t0 = std::chrono::steady_clock::now();
     Trace trace = trace_arguments(kind_, args, f);
-    if (transform) {
-      transform(trace.graph);
+    if (transform != nullptr) {
+      transform->rewrite(trace.graph);
       trace.weak.resize(trace.graph.outputs().size(), false);  // what the transform adds is strong
     }
     auto traced = std::make_shared<Traced>();
@@ -176,6 +178,10 @@ Trace trace_arguments(std::string_view kind, const std::vector<Tensor>& args, co
     weak.push_back(args[i].data().weak);
   }
   return trace_function(types, weak, f, std::move(parent));
+}
+
+ir::Graph trace_graph(const std::vector<Tensor>& args, const JitCore::TraceFn& f) {
+  return trace_arguments("trace", args, f).graph;
 }
 
 std::vector<Tensor> JitCore::run(const Traced& traced, const std::vector<Tensor>& args) {

@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "frontend/tensor.h"
-#include "ir/graph.h"
 
 namespace phijit {
 
@@ -33,16 +32,17 @@ class JitCore {
   struct Traced;  // a compiled trace
   using TraceFn = std::function<std::vector<Tensor>(const std::vector<Tensor>& tracers)>;
   // Rewrites the traced graph in place before it is compiled (gradient adds its VJP here).
-  using Transform = std::function<void(ir::Graph&)>;
+  // Defined in frontend/trace.h: the IR stays out of the public headers.
+  struct Transform;
 
   // The compiled trace for `key`; on a miss, `f` runs once on tracers standing for `args`
-  // (also when many threads ask for the same key at once), `transform` (if any) rewrites its
-  // graph, and the result is compiled. The key must determine what `transform` does; its parts
+  // (also when many threads ask for the same key at once), `transform` (if not null) rewrites
+  // its graph, and the result is compiled. The key must determine what `transform` does; its parts
   // (key_part of each argument in order, each followed by ';') let the retrace warning name
   // the argument that changed. `f` calling this function with concrete arguments of a key
   // being traced on this thread raises an Error.
   std::shared_ptr<const Traced> get_or_trace(const std::string& key, const std::vector<Tensor>& args,
-                                             const TraceFn& f, const Transform& transform = nullptr);
+                                             const TraceFn& f, const Transform* transform = nullptr);
   // Runs the compiled code on the concrete `args`.
   static std::vector<Tensor> run(const Traced& traced, const std::vector<Tensor>& args);
 
@@ -56,21 +56,6 @@ class JitCore {
 };
 
 struct TraceState;
-
-// The graph of `f` run on tracers of the given types (inputs in order), with its outputs
-// and whether each output is a weak scalar. Under a `parent` trace, tensors of the parent
-// that `f` uses become further inputs of the graph, standing for the parent's `captured` values.
-struct Trace {
-  ir::Graph graph;
-  std::vector<bool> weak;
-  std::vector<ir::Value> captured;
-};
-Trace trace_function(const std::vector<ir::ValueType>& types, const std::vector<bool>& weak,
-                     const JitCore::TraceFn& f, std::shared_ptr<TraceState> parent = nullptr);
-// The same with tracers standing for `args`. A sparse matrix cannot be an argument of a traced
-// function yet: an Error naming `kind` says how to pass it instead.
-Trace trace_arguments(std::string_view kind, const std::vector<Tensor>& args, const JitCore::TraceFn& f,
-                      std::shared_ptr<TraceState> parent = nullptr);
 
 // Key parts: shape and dtype of tensors, values of everything else.
 std::string key_of(const Tensor& t);
@@ -98,8 +83,6 @@ std::string key_part(const A& a) {
 }
 
 bool any_tracer(const std::vector<Tensor>& ts);
-// `g` applied to tracers (one per input of g): its nodes added to their trace.
-std::vector<Tensor> call_graph(const ir::Graph& g, const std::vector<Tensor>& tracers);
 
 // Flattening of what the user function returns: a Tensor, a tuple of Tensors or a vector.
 template <class R>

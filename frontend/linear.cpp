@@ -10,6 +10,7 @@
 #include "frontend/math.h"
 #include "frontend/matrices.h"
 #include "frontend/tensor_data.h"
+#include "frontend/trace.h"
 #include "frontend/trace_cache.h"
 #include "ir/builder.h"
 #include "ir/dump.h"

@@ -10,6 +10,7 @@
 #include "frontend/matrices.h"
 #include "frontend/solve.h"
 #include "frontend/tensor_data.h"
+#include "frontend/trace.h"
 #include "ir/builder.h"
 #include "passes/autodiff.h"
 #include "passes/rebuild.h"

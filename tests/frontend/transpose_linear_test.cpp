@@ -1,7 +1,7 @@
 // passes::transpose_linear and vjp_graph, the operators of matrix-free adjoint solves and of
 // grad_for_f, against an independent answer: the extracted matrix, transposed.
-#include "frontend/jit.h"
 #include "frontend/tensor_data.h"
+#include "frontend/trace.h"
 #include "passes/autodiff.h"
 #include "runtime/interpreter.h"
 #include "test_helpers.h"
