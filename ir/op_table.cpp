@@ -339,7 +339,8 @@ Shape infer_shape(const OpInfo& info, std::span<const ValueType> in, const Attrs
             fmt::format("slice: range [{}, {}) is outside dim '{}' of size {}", start, stop, d.name, d.size));
       }
       if (a.ints[2] != 0) {
-        if (stop != start + 1) throw Error("slice: dropping a dim needs a range of one index");
+        // stop - start: start + 1 overflows for start = INT64_MAX, which parsed IR can give.
+        if (stop - start != 1) throw Error("slice: dropping a dim needs a range of one index");
         return in[0].shape.without({d.name});
       }
       Shape s = in[0].shape.with_size(d.name, stop - start);

@@ -13,6 +13,12 @@ packages=(
   clang-format clang-tidy
 )
 
+# Optional: `install-deps.sh --fuzz` adds clang and its runtime libraries for the parser's
+# libFuzzer target (fuzz/README.md); the main build needs neither.
+if [ "${1:-}" = "--fuzz" ]; then
+  packages+=(clang-19 libclang-rt-19-dev)
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -689,3 +689,33 @@ TEST_CASE("parse: bad input is a ParseError with line:column and what was expect
 }
 
 // ---- regressions found by fuzz/parse_fuzzer ---------------------------------------------------
+
+// Sizes near INT64_MAX are valid text: the shape rules must not overflow on them (UBSan in the
+// fuzzer's build reports it if they do).
+TEST_CASE("parse: shape rules at the int64 limits are errors, not overflows", "[parser][errors]") {
+  // slice: start + 1 overflowed for start = INT64_MAX (found while fuzzing, in review).
+  CHECK_THROWS_WITH(
+      ir::parse("%0 = input() : float64 (xˢ=9223372036854775807)\n"
+                "%1 = slice(%0) {dim=x, start=9223372036854775807, stop=9223372036854775807, drop} : "
+                "float64 ()\nreturn %1\n"),
+      Contains("2:6: slice: dropping a dim needs a range of one index"));
+  CHECK(reprint(
+            "%0 = input() : float64 (xˢ=9223372036854775807)\n"
+            "%1 = slice(%0) {dim=x, start=9223372036854775806, stop=9223372036854775807, drop} : float64 ()\n"
+            "return %1\n") ==
+        "%0 = input() {index=0} : float64 (xˢ=9223372036854775807)\n"
+        "%1 = slice(%0) {dim=x, start=9223372036854775806, stop=9223372036854775807, drop} : float64 ()\n"
+        "return %1\n");
+  // pad and concat add sizes.
+  CHECK_THROWS_WITH(
+      ir::parse("%0 = input() : float64 (xˢ=9223372036854775807)\n"
+                "%1 = pad(%0) {widths=[x=(0, 1)]} : float64 (xˢ=1)\nreturn %1\n"),
+      Contains("2:6: pad: dim 'x' of size 9223372036854775807 padded by (0, 1) is too large for int64"));
+  CHECK_THROWS_WITH(ir::parse("%0 = input() : float64 (xˢ=9223372036854775807)\n"
+                              "%1 = concat(%0, %0) {dim=x} : float64 (xˢ=1)\nreturn %1\n"),
+                    Contains("2:6: concat along 'x': the total size") && Contains("too large for int64"));
+  // Shapes whose product overflows are rejected where they are written; zero sizes are left out.
+  CHECK_THROWS_WITH(ir::parse("%0 = input() : float64 (xˢ=4294967296, yˢ=4294967296)\nreturn %0\n"),
+                    Contains("1:24: Shape") && Contains("too large"));
+  CHECK_NOTHROW(ir::parse("%0 = input() : float64 (xˢ=9223372036854775807, yˢ=0)\nreturn %0\n"));
+}
