@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <chrono>
 #include <charconv>
 #include <condition_variable>
 #include <cstdlib>
@@ -105,6 +106,17 @@ struct Job {
 
 }  // namespace
 
+// How long an idle worker watches for the next job before it sleeps. Iterative callers (a
+// Krylov solver's next vector op, a minimizer's next step) post jobs with short serial gaps in
+// between, and waking a sleeping thread costs tens of microseconds each time.
+constexpr auto kSpinBeforeSleep = std::chrono::microseconds(200);
+
+void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
 struct ThreadPool::Impl {
   int num_threads = 1;
   std::vector<std::thread> workers;
@@ -112,6 +124,16 @@ struct ThreadPool::Impl {
   std::condition_variable wake;
   std::deque<std::shared_ptr<Job>> queue;  // jobs that may still have unclaimed blocks
   bool stopping = false;
+  std::atomic<uint64_t> posted{0};  // jobs queued so far: a spinning worker watches it
+
+  // Returns when a job was posted after the `seen`-th one, or after kSpinBeforeSleep.
+  void spin_for_job(uint64_t seen) const {
+    auto until = std::chrono::steady_clock::now() + kSpinBeforeSleep;
+    for (int i = 1; posted.load(std::memory_order_acquire) == seen; ++i) {
+      cpu_relax();
+      if (i % 64 == 0 && std::chrono::steady_clock::now() > until) return;
+    }
+  }
 
   // The first queued job with unclaimed blocks; null if none. Needs `mutex`.
   std::shared_ptr<Job> runnable_job() const {
@@ -133,12 +155,15 @@ struct ThreadPool::Impl {
   }
 
   void worker_loop() {
+    uint64_t seen = posted.load(std::memory_order_acquire);
     for (;;) {
       std::shared_ptr<Job> job;
+      spin_for_job(seen);
       {
         std::unique_lock<std::mutex> lock(mutex);
         wake.wait(lock, [&] { return stopping || (job = runnable_job()) != nullptr; });
         if (!job) return;  // stopping, and nothing is left to run
+        seen = posted.load(std::memory_order_relaxed);
       }
       int64_t claimed = job->work();
       dequeue(job);
@@ -193,6 +218,7 @@ void ThreadPool::parallel_for(int64_t n_blocks, const std::function<void(int64_t
   {
     std::lock_guard<std::mutex> lock(impl_->mutex);
     impl_->queue.push_back(job);
+    impl_->posted.fetch_add(1, std::memory_order_release);
   }
   // Wake only as many workers as there are blocks for besides the caller's own.
   auto helpers = static_cast<int64_t>(impl_->workers.size());
