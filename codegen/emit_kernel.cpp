@@ -89,7 +89,8 @@ llvm::Value* Emitter::load(ir::Value v, const Index& idx) {
   for (int d = t.shape.rank() - 1; d >= 0; --d) {
     const Dim& dim = t.shape.dims()[static_cast<size_t>(d)];
     auto it = idx.find(dim.name);
-    if (it == idx.end()) throw Error(fmt::format("codegen: no index for dim '{}' of %{}", dim.name, v.id));
+    if (it == idx.end())
+      throw InternalError(fmt::format("codegen: no index for dim '{}' of %{}", dim.name, v.id));
     if (dim.size > 1) offset = b_.CreateAdd(offset, b_.CreateMul(it->second.v, i64(stride)));
     stride *= dim.size;
   }

@@ -227,8 +227,7 @@ std::string HostCompiler::compile(const std::string& name, const std::function<v
   llvm::raw_string_ostream problem_out(problems);
   if (llvm::verifyModule(module, &problem_out)) {
     runtime::logger().error("LLVM module {} is invalid:\n{}\n{}", name, problems, print(module));
-    throw Error(
-        fmt::format("internal error: the LLVM module generated for {} is invalid: {}", name, problems));
+    throw InternalError(fmt::format("the LLVM module generated for {} is invalid: {}", name, problems));
   }
   optimize(module, *tm);
   t.optimize_ms = ms_since(start);

@@ -227,8 +227,9 @@ Value Builder::broadcast_to(Value v, Shape target) {
     if (!target.contains(d.name)) missing.push_back(d.name);
   }
   if (!missing.empty()) {
-    throw InternalError(fmt::format("broadcast_to: {} has dims {} that the target {} lacks", shape(v).str(),
-                                    fmt::join(missing, ","), target.str()));
+    // The Builder is public (<phijit/compiler.h>): a pass that asks this is the caller's mistake.
+    throw ShapeError(fmt::format("broadcast_to: {} has dims {} that the target {} lacks", shape(v).str(),
+                                 fmt::join(missing, ","), target.str()));
   }
   std::vector<Dim> added;
   for (const Dim& d : target.dims()) {

@@ -483,7 +483,7 @@ ValueType infer_type(Op op, std::span<const ValueType> in, const Attrs& attrs) {
 }
 
 void missing_rule(Op op, std::string_view rule) {
-  throw Error(fmt::format("op '{}' has no {} rule", op_name(op), rule));
+  throw InternalError(fmt::format("op '{}' has no {} rule", op_name(op), rule));
 }
 
 bool Attrs::operator==(const Attrs& o) const {

@@ -1,7 +1,8 @@
 // The op table: every op's name, arity, attributes, shape/dtype rule and scalar meaning.
 // Later layers (interpreter, autodiff, linearize, codegen) each hold one rule per op in a
 // `switch` over Op without a default, so a new op that lacks a rule fails to compile there;
-// an op that deliberately has no rule in a layer raises missing_rule() naming it.
+// an op that deliberately has no rule in a layer raises missing_rule() naming it (an
+// InternalError: phijit handed the op to a layer that cannot run it).
 #pragma once
 
 #include <cstdint>
@@ -135,7 +136,8 @@ std::vector<DType> operand_dtypes(Op op, std::span<const DType> in, const std::v
 // Type of op's result; ShapeError/Error naming the op and shapes when operands do not fit.
 ValueType infer_type(Op op, std::span<const ValueType> operands, const Attrs& attrs);
 
-// Raised by a layer asked for a rule the op does not have (e.g. the VJP of a comparison).
+// Raised by a layer asked for a rule the op does not have (e.g. the VJP of a comparison): an
+// InternalError, since phijit must not route such an op there.
 [[noreturn]] void missing_rule(Op op, std::string_view rule);
 
 }  // namespace phijit::ir

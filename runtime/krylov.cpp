@@ -508,7 +508,7 @@ KrylovResult solve_krylov(const LinearOperator& A, const Buffer& y, Buffer& x, i
   }
   if (y.count() != batch * A.rows() || x.count() != batch * A.cols() ||
       static_cast<int64_t>(settings.tolerance.size()) != batch) {
-    throw Error("solve_krylov: y, x and the tolerances must hold one entry per batch vector");
+    throw InternalError("solve_krylov: y, x and the tolerances must hold one entry per batch vector");
   }
   if (y.dtype() == DType::f32) return Solver<float>(A, y, x, batch, settings).run();
   return Solver<double>(A, y, x, batch, settings).run();

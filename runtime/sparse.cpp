@@ -137,7 +137,8 @@ void dispatch(DType dtype, const char* what, Fn&& fn) {
 }  // namespace
 
 void validate(const CsrPattern& p) {
-  auto fail = [](const std::string& msg) { throw Error("invalid CSR pattern: " + msg); };
+  // Patterns are built by phijit (linearize, the sparse ops), never by the user.
+  auto fail = [](const std::string& msg) { throw InternalError("invalid CSR pattern: " + msg); };
   if (!p.row_ptr || p.row_ptr->dtype() != DType::i64 || p.row_ptr->count() != p.rows + 1)
     fail(fmt::format("row_ptr must be int64 with {} entries", p.rows + 1));
   if (!p.col || p.col->dtype() != DType::i32) fail("col must be int32");
@@ -160,12 +161,12 @@ void spmv(const CsrMatrix& A, const Buffer& x, Buffer& y, std::span<const int64_
           std::span<const int64_t> x_batch) {
   DType t = A.values->dtype();
   if (x.dtype() != t || y.dtype() != t) {
-    throw Error(fmt::format("spmv: matrix, vector and result must share one dtype, got {}, {} and {}",
-                            dtype_name(t), dtype_name(x.dtype()), dtype_name(y.dtype())));
+    throw InternalError(fmt::format("spmv: matrix, vector and result must share one dtype, got {}, {} and {}",
+                                    dtype_name(t), dtype_name(x.dtype()), dtype_name(y.dtype())));
   }
   if (a_batch.size() != x_batch.size() ||
       y.count() != static_cast<int64_t>(a_batch.size()) * A.pattern->rows) {
-    throw Error("spmv: batch index lists and result size do not match");
+    throw InternalError("spmv: batch index lists and result size do not match");
   }
   dispatch(t, "spmv", [&](auto tag) { spmv_typed<decltype(tag)>(A, x, y, a_batch, x_batch); });
 }
@@ -249,7 +250,8 @@ CsrMatrix permute_rows(const CsrMatrix& A, std::span<const int64_t> from) {
 
 void scatter_dense(const CsrMatrix& A, std::span<const int64_t> batch_offset,
                    std::span<const int64_t> row_offset, std::span<const int64_t> col_offset, Buffer& out) {
-  if (out.dtype() != A.values->dtype()) throw Error("scatter_dense: result dtype differs from the matrix's");
+  if (out.dtype() != A.values->dtype())
+    throw InternalError("scatter_dense: result dtype differs from the matrix's");
   if (out.dtype() == DType::boolean) {
     scatter_typed<uint8_t>(A, batch_offset, row_offset, col_offset, out);
     return;
@@ -541,7 +543,8 @@ void fold_extremum_as(const CsrMatrix& A, std::span<const int64_t> batch_offset,
 void fold_extremum(const CsrMatrix& A, std::span<const int64_t> batch_offset,
                    std::span<const int64_t> row_offset, std::span<const int64_t> col_offset, Extremum kind,
                    int64_t folded, Buffer& out) {
-  if (out.dtype() != A.values->dtype()) throw Error("fold_extremum: result dtype differs from the matrix's");
+  if (out.dtype() != A.values->dtype())
+    throw InternalError("fold_extremum: result dtype differs from the matrix's");
   if (is_float(out.dtype())) {
     fold_extremum_as<double>(A, batch_offset, row_offset, col_offset, kind, folded, out);
   } else {

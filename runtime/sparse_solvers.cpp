@@ -40,14 +40,17 @@ void dispatch_float(DType dtype, const char* what, Fn&& fn) {
 }
 
 // The checks every entry point makes on its matrix: a valid pattern, float values, one value
-// set of nnz entries per batch entry.
+// set of nnz entries per batch entry. The frontend lays out every matrix and vector it passes,
+// so wrong counts are phijit's bug (InternalError); a dtype can be the user's choice (Error).
 void check_matrix(const CsrMatrix& A, const char* what) {
-  if (!A.pattern || !A.values) throw Error(fmt::format("{}: the matrix has no pattern or no values", what));
+  if (!A.pattern || !A.values)
+    throw InternalError(fmt::format("{}: the matrix has no pattern or no values", what));
   validate(*A.pattern);
   dispatch_float(A.values->dtype(), what, [](auto) {});
   if (A.batch < 0 || A.values->count() != A.batch * A.pattern->nnz()) {
-    throw Error(fmt::format("{}: expected {} × {} = {} matrix values (batch × nnz), got {}", what, A.batch,
-                            A.pattern->nnz(), A.batch * A.pattern->nnz(), A.values->count()));
+    throw InternalError(fmt::format("{}: expected {} × {} = {} matrix values (batch × nnz), got {}", what,
+                                    A.batch, A.pattern->nnz(), A.batch * A.pattern->nnz(),
+                                    A.values->count()));
   }
 }
 
@@ -59,8 +62,8 @@ void check_square(const CsrPattern& p, const char* what) {
 void check_batch(std::span<const int64_t> a_batch, int64_t matrices, const char* what) {
   for (size_t b = 0; b < a_batch.size(); ++b) {
     if (a_batch[b] < 0 || a_batch[b] >= matrices) {
-      throw Error(fmt::format("{}: a_batch[{}] = {} is outside the matrix batch [0, {})", what, b, a_batch[b],
-                              matrices));
+      throw InternalError(fmt::format("{}: a_batch[{}] = {} is outside the matrix batch [0, {})", what, b,
+                                      a_batch[b], matrices));
     }
   }
 }
@@ -73,8 +76,8 @@ void check_vector(const Buffer& v, DType dtype, int64_t batch, int64_t n, const 
                             dtype_name(v.dtype())));
   }
   if (v.count() != batch * n) {
-    throw Error(fmt::format("{}: expected {} to hold {} × {} = {} values (batch × size), got {}", what, name,
-                            batch, n, batch * n, v.count()));
+    throw InternalError(fmt::format("{}: expected {} to hold {} × {} = {} values (batch × size), got {}",
+                                    what, name, batch, n, batch * n, v.count()));
   }
 }
 
