@@ -3,8 +3,8 @@
 #include <fmt/format.h>
 
 #include <atomic>
-#include <chrono>
 #include <charconv>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
@@ -67,6 +67,7 @@ struct Job {
 
   const std::function<void(int64_t)>& fn;
   const int64_t n_blocks;
+  const std::chrono::steady_clock::time_point posted_at = std::chrono::steady_clock::now();
   std::atomic<int64_t> next{0};      // the next unclaimed block
   std::atomic<int64_t> finished{0};  // blocks run or skipped; the job is over at n_blocks
   std::atomic<bool> failed{false};
@@ -108,8 +109,10 @@ struct Job {
 
 // How long an idle worker watches for the next job before it sleeps. Iterative callers (a
 // Krylov solver's next vector op, a minimizer's next step) post jobs with short serial gaps in
-// between, and waking a sleeping thread costs tens of microseconds each time.
-constexpr auto kSpinBeforeSleep = std::chrono::microseconds(200);
+// between, and waking a sleeping thread costs tens of microseconds each time. A worker spins
+// only while the callers' gaps are that short: after a longer one it sleeps at once, so it does
+// not take a core from what the process does between its parallel parts.
+constexpr auto kSpinBeforeSleep = std::chrono::microseconds(250);
 
 void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -156,15 +159,19 @@ struct ThreadPool::Impl {
 
   void worker_loop() {
     uint64_t seen = posted.load(std::memory_order_acquire);
+    bool spin = false;  // whether the caller's last gap between jobs was short
     for (;;) {
       std::shared_ptr<Job> job;
-      spin_for_job(seen);
+      auto idle_since = std::chrono::steady_clock::now();
+      if (spin) spin_for_job(seen);
       {
         std::unique_lock<std::mutex> lock(mutex);
         wake.wait(lock, [&] { return stopping || (job = runnable_job()) != nullptr; });
         if (!job) return;  // stopping, and nothing is left to run
         seen = posted.load(std::memory_order_relaxed);
       }
+      // The gap the caller left, not the time this worker took to wake up.
+      spin = job->posted_at - idle_since < kSpinBeforeSleep;
       int64_t claimed = job->work();
       dequeue(job);
       job->finish(claimed);
