@@ -1,4 +1,4 @@
-# make run   — install what is missing, build (Release, Ninja), run the examples (heat, poisson, inverse, smoke);
+# make run   — install what is missing, build (Release, Ninja), run the examples (heat, poisson, inverse, smoke, custom_pass);
 #              their pictures go to ./phijit-pictures/
 # make test  — the same, then the whole test suite
 # make bench — the same, then the benchmarks
@@ -26,6 +26,8 @@ run: build
 	@$(BUILD)/examples/inverse
 	@echo
 	@$(BUILD)/examples/smoke
+	@echo
+	@$(BUILD)/examples/custom_pass
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j 2
