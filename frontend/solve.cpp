@@ -233,6 +233,21 @@ void validate_settings(const Solve& solve, std::string_view what) {
 
 namespace {
 
+// amg exists in PETSc only, and a direct solve takes no preconditioner.
+void check_method_and_preconditioner(runtime::SolveMethod method, runtime::PreconditionerKind pre) {
+  if (pre == runtime::PreconditionerKind::amg && !runtime::is_petsc(method)) {
+    throw Error(fmt::format(
+        "solve_linear: the preconditioner 'amg' (algebraic multigrid) runs in PETSc; use method petsc-CG, "
+        "petsc-GMRES or petsc-biCG-stab instead of '{}'",
+        runtime::solve_method_name(method)));
+  }
+  if (method == runtime::SolveMethod::petsc_direct && pre != runtime::PreconditionerKind::none) {
+    throw Error(
+        fmt::format("solve_linear: petsc-direct factorizes the matrix and takes no preconditioner, got '{}'",
+                    runtime::preconditioner_name(pre)));
+  }
+}
+
 // The solve on flat buffers: the vector spaces, dtype, matrix and method that solve_linear's
 // arguments make.
 struct Layout {
@@ -279,14 +294,15 @@ void treat_as_batch(const Shape& dims, Layout& l) {
 Layout lay_out(LinearSystem& sys, const Tensor& y, const Tensor& x0, const Solve& solve) {
   Layout l;
   l.method = runtime::parse_solve_method(solve.method);
-  bool needs_matrix = l.method == runtime::SolveMethod::direct || !solve.preconditioner.empty() || !sys.apply;
+  bool needs_matrix =
+      runtime::needs_matrix(l.method, runtime::parse_preconditioner(solve.preconditioner)) || !sys.apply;
   if (needs_matrix && !sys.matrix && sys.build_matrix) {
     auto [A, b] = sys.build_matrix();
     sys.matrix = A;
     if (sys.offset_unknown && any_nonzero(b)) sys.offset = b;
     sys.offset_unknown = false;
   }
-  l.matrix_free = sys.apply && l.method != runtime::SolveMethod::direct;
+  l.matrix_free = sys.apply && l.method != runtime::SolveMethod::direct && !runtime::is_petsc(l.method);
 
   // The vector spaces: x's non-batch dims in the matrix's column order, y's in its row order.
   l.x_cols = x0.shape().non_batch();
@@ -422,6 +438,7 @@ Tensor solve_linear_system(LinearSystem& sys, const Tensor& y, const Solve& solv
   const Tensor& x0 = require_x0(solve);
   validate_settings(solve);
   runtime::PreconditionerKind pre_kind = runtime::parse_preconditioner(solve.preconditioner);
+  check_method_and_preconditioner(runtime::parse_solve_method(solve.method), pre_kind);
   if (y.is_sparse() || x0.is_sparse()) throw Error("solve_linear: y and x0 must be dense tensors");
   Layout l = lay_out(sys, y, x0, solve);
 
@@ -466,10 +483,13 @@ Tensor solve_linear_system(LinearSystem& sys, const Tensor& y, const Solve& solv
     request.direct = direct.get();
   }
   std::shared_ptr<const runtime::Preconditioner> pre;
-  if (pre_kind != runtime::PreconditionerKind::none && l.method != runtime::SolveMethod::direct) {
+  // PETSc builds its own preconditioners from the matrix.
+  if (pre_kind != runtime::PreconditionerKind::none && l.method != runtime::SolveMethod::direct &&
+      !runtime::is_petsc(l.method)) {
     pre = preconditioner(l.cached, *l.csr, pre_kind, l.a_batch);
   }
   request.preconditioner = pre.get();
+  request.preconditioner_kind = pre_kind;
   runtime::KrylovResult r = runtime::solve_linear_system(request, *yb, *xb, batch);
   if (normalize_rhs) {
     scale_entries(*xb, scales, false);

@@ -161,8 +161,8 @@ class SolvePayload final : public ir::LinearSolvePayload {
 };
 
 bool needs_matrix(const Solve& s) {
-  return runtime::parse_solve_method(s.method) == runtime::SolveMethod::direct ||
-         runtime::parse_preconditioner(s.preconditioner) != runtime::PreconditionerKind::none;
+  return runtime::needs_matrix(runtime::parse_solve_method(s.method),
+                               runtime::parse_preconditioner(s.preconditioner));
 }
 
 // Adds the values of the enclosing trace that `t` reads to `operands`, once each.

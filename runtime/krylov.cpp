@@ -32,6 +32,10 @@ class Solver {
       case SolveMethod::gmres: gmres(); break;
       case SolveMethod::automatic:
       case SolveMethod::direct:
+      case SolveMethod::petsc_cg:
+      case SolveMethod::petsc_gmres:
+      case SolveMethod::petsc_bicgstab:
+      case SolveMethod::petsc_direct:
         throw InternalError(
             fmt::format("solve_krylov: '{}' is not a Krylov method", solve_method_name(s_.method)));
     }

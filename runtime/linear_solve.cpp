@@ -11,24 +11,30 @@
 #include <vector>
 
 #include "ir/error.h"
+#include "runtime/petsc_solve.h"
 #include "runtime/sparse_solvers.h"
 
 namespace phijit::runtime {
 
 namespace {
 
-constexpr std::array<std::pair<SolveMethod, std::string_view>, 6> kMethods = {{
+constexpr std::array<std::pair<SolveMethod, std::string_view>, 10> kMethods = {{
     {SolveMethod::automatic, "auto"},
     {SolveMethod::cg, "CG"},
     {SolveMethod::cg_adaptive, "CG-adaptive"},
     {SolveMethod::bicgstab, "biCG-stab"},
     {SolveMethod::gmres, "GMRES"},
     {SolveMethod::direct, "direct"},
+    {SolveMethod::petsc_cg, "petsc-CG"},
+    {SolveMethod::petsc_gmres, "petsc-GMRES"},
+    {SolveMethod::petsc_bicgstab, "petsc-biCG-stab"},
+    {SolveMethod::petsc_direct, "petsc-direct"},
 }};
-constexpr std::array<std::pair<PreconditionerKind, std::string_view>, 3> kPreconditioners = {{
+constexpr std::array<std::pair<PreconditionerKind, std::string_view>, 4> kPreconditioners = {{
     {PreconditionerKind::none, ""},
     {PreconditionerKind::jacobi, "jacobi"},
     {PreconditionerKind::ilu, "ilu"},
+    {PreconditionerKind::amg, "amg"},
 }};
 
 template <class Kind, size_t N>
@@ -92,6 +98,26 @@ KrylovResult solve_direct_system(const LinearSolveRequest& r, const Buffer& y, B
 }  // namespace
 
 SolveMethod parse_solve_method(std::string_view name) { return parse("method", name, kMethods); }
+
+bool is_petsc(SolveMethod method) {
+  switch (method) {
+    case SolveMethod::petsc_cg:
+    case SolveMethod::petsc_gmres:
+    case SolveMethod::petsc_bicgstab:
+    case SolveMethod::petsc_direct: return true;
+    case SolveMethod::automatic:
+    case SolveMethod::cg:
+    case SolveMethod::cg_adaptive:
+    case SolveMethod::bicgstab:
+    case SolveMethod::gmres:
+    case SolveMethod::direct: return false;
+  }
+  return false;
+}
+
+bool needs_matrix(SolveMethod method, PreconditionerKind preconditioner) {
+  return method == SolveMethod::direct || is_petsc(method) || preconditioner != PreconditionerKind::none;
+}
 PreconditionerKind parse_preconditioner(std::string_view name) {
   return parse("preconditioner", name, kPreconditioners);
 }
@@ -122,6 +148,12 @@ KrylovResult solve_linear_system(const LinearSolveRequest& r, const Buffer& y, B
       KrylovSettings settings{r.method, r.tolerance, r.max_iterations, r.preconditioner, r.record_trajectory};
       return solve_krylov(*r.op, y, x, batch, settings);
     }
+    case SolveMethod::petsc_cg:
+    case SolveMethod::petsc_gmres:
+    case SolveMethod::petsc_bicgstab:
+    case SolveMethod::petsc_direct:
+      if (r.matrix == nullptr) throw InternalError("solve_linear_system: a PETSc solve needs the matrix");
+      return solve_with_petsc(r, y, x, batch);
     case SolveMethod::automatic: break;
   }
   throw InternalError("solve_linear_system: the method must be resolved before the solve ('auto')");

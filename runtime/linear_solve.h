@@ -29,6 +29,7 @@ struct LinearSolveRequest {
   bool transposed = false;
   std::vector<int64_t> matrix_of_entry;  // the solve's batch entry b uses matrix entry [b]
   const Preconditioner* preconditioner = nullptr;
+  PreconditionerKind preconditioner_kind = PreconditionerKind::none;  // PETSc methods make their own
   std::vector<double> tolerance;  // per batch entry
   int max_iterations = 1000;
   bool record_trajectory = false;

@@ -6,11 +6,29 @@
 
 namespace phijit::runtime {
 
-enum class SolveMethod : uint8_t { automatic, cg, cg_adaptive, bicgstab, gmres, direct };
-enum class PreconditionerKind : uint8_t { none, jacobi, ilu };
+enum class SolveMethod : uint8_t {
+  automatic,
+  cg,
+  cg_adaptive,
+  bicgstab,
+  gmres,
+  direct,
+  // run in PETSc (runtime/petsc_solve.h)
+  petsc_cg,
+  petsc_gmres,
+  petsc_bicgstab,
+  petsc_direct,
+};
+enum class PreconditionerKind : uint8_t { none, jacobi, ilu, amg /* PETSc methods only */ };
 
-// From "auto", "CG", "CG-adaptive", "biCG-stab", "GMRES", "direct" and "", "jacobi", "ilu";
-// an Error listing the names otherwise.
+bool is_petsc(SolveMethod method);
+// Whether the method needs the system's matrix (a function's is extracted): direct solves, any
+// preconditioner, and PETSc, which takes the operator as a matrix.
+bool needs_matrix(SolveMethod method, PreconditionerKind preconditioner);
+
+// From "auto", "CG", "CG-adaptive", "biCG-stab", "GMRES", "direct", "petsc-CG", "petsc-GMRES",
+// "petsc-biCG-stab", "petsc-direct" and "", "jacobi", "ilu", "amg"; an Error listing the names
+// otherwise.
 SolveMethod parse_solve_method(std::string_view name);
 PreconditionerKind parse_preconditioner(std::string_view name);
 std::string_view solve_method_name(SolveMethod method);

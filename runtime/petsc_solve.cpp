@@ -1,0 +1,374 @@
+#include "runtime/petsc_solve.h"
+
+#include <fmt/format.h>
+
+#include "ir/error.h"
+
+#ifndef PHIJIT_WITH_PETSC
+
+namespace phijit::runtime {
+
+bool petsc_available() { return false; }
+int petsc_processes() { return 1; }
+int petsc_rank() { return 0; }
+
+KrylovResult solve_with_petsc(const LinearSolveRequest& r, const Buffer&, Buffer&, int64_t) {
+  throw Error(fmt::format(
+      "solve_linear: method '{}' runs in PETSc, and this phijit was built without it. Install Debian's "
+      "libpetsc-real-dev (scripts/install-deps.sh does) and configure again with -DPHIJIT_WITH_PETSC=ON",
+      solve_method_name(r.method)));
+}
+
+}  // namespace phijit::runtime
+
+#else
+
+#include <petscksp.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "runtime/log.h"
+#include "runtime/sparse_solvers.h"
+
+namespace phijit::runtime {
+
+namespace {
+
+// A PETSc call's error code as an Error with PETSc's message and what phijit was doing.
+void check(PetscErrorCode code, const char* what) {
+  if (code == 0) return;
+  const char* text = nullptr;
+  PetscErrorMessage(code, &text, nullptr);
+  throw Error(fmt::format("PETSc failed to {}: {} (error {})", what, text != nullptr ? text : "?",
+                          static_cast<int>(code)));
+}
+
+// One system matrix in PETSc with its solver. Sequentially the Mat uses the CSR's column indices
+// and values in place (PetscInt is int32 like the CSR's columns); only the row offsets are
+// converted. With several processes each holds its own block of rows, which PETSc copies.
+struct PetscSystem {
+  std::shared_ptr<const CsrPattern> pattern;
+  BufferPtr values;  // the values the Mat reads (kept alive with it)
+  int64_t entry = 0;
+  SolveMethod method = SolveMethod::petsc_cg;
+  PreconditionerKind preconditioner = PreconditionerKind::none;
+  std::vector<PetscInt> row_offsets;  // this process's rows, from 0
+  PetscInt first_row = 0, local_rows = 0;
+  Mat matrix = nullptr;
+  KSP ksp = nullptr;
+  Vec rhs = nullptr, solution = nullptr;
+
+  PetscSystem() = default;
+  PetscSystem(const PetscSystem&) = delete;
+  PetscSystem& operator=(const PetscSystem&) = delete;
+  ~PetscSystem() {
+    VecDestroy(&rhs);
+    VecDestroy(&solution);
+    KSPDestroy(&ksp);
+    MatDestroy(&matrix);
+  }
+};
+
+// PETSc's state in this process: initialised on first use (MPI too, unless the program started
+// it), finalised at exit; PETSc is not thread-safe, so every call holds the mutex. A few systems
+// are kept, so that solving with the same matrix again (a time loop, an adjoint) skips the
+// preconditioner's setup.
+class PetscState {
+ public:
+  static PetscState& instance() {
+    static PetscState* state = [] {
+      auto* s = new PetscState();  // NOLINT: finalised by the atexit handler, never destroyed
+      std::atexit([] { PetscState::finalize(); });
+      return s;
+    }();
+    return *state;
+  }
+
+  std::mutex mutex;
+
+  int size() const { return size_; }
+  int rank() const { return rank_; }
+
+  // The solver of matrix entry `entry` of A with these settings: kept, updated with new values
+  // on the same pattern (the KSP stays; its preconditioner is set up again), or made.
+  PetscSystem& system(const CsrMatrix& A, int64_t entry, SolveMethod method, PreconditionerKind pre) {
+    for (auto it = systems_.begin(); it != systems_.end(); ++it) {
+      PetscSystem& s = **it;
+      if (s.pattern != A.pattern || s.entry != entry || s.method != method || s.preconditioner != pre)
+        continue;
+      if (s.values != A.values) set_matrix(s, A);
+      systems_.splice(systems_.begin(), systems_, it);  // most recently used first
+      return s;
+    }
+    auto s = std::make_unique<PetscSystem>();
+    s->pattern = A.pattern;
+    s->entry = entry;
+    s->method = method;
+    s->preconditioner = pre;
+    set_rows(*s);
+    set_matrix(*s, A);
+    make_solver(*s);
+    systems_.push_front(std::move(s));
+    while (systems_.size() > kKeptSystems) systems_.pop_back();
+    return *systems_.front();
+  }
+
+ private:
+  static constexpr size_t kKeptSystems = 4;
+
+  PetscState() {
+    PetscBool started = PETSC_FALSE;
+    PetscInitialized(&started);
+    if (!started) {
+      check(PetscInitializeNoArguments(), "initialise");
+      initialised_here_ = true;
+    }
+    // Errors come back as codes that check() turns into exceptions; PETSc prints nothing.
+    PetscPushErrorHandler(PetscReturnErrorHandler, nullptr);
+    MPI_Comm_size(PETSC_COMM_WORLD, &size_);
+    MPI_Comm_rank(PETSC_COMM_WORLD, &rank_);
+    logger().debug("PETSc started: {} process(es), this is rank {}", size_, rank_);
+  }
+
+  static void finalize() {
+    PetscState& s = instance();
+    std::lock_guard lock(s.mutex);
+    s.systems_.clear();
+    if (s.initialised_here_) PetscFinalize();
+  }
+
+  // This process's block of rows, as PETSc splits them (PETSC_DECIDE: near-equal blocks).
+  void set_rows(PetscSystem& s) const {
+    const CsrPattern& p = *s.pattern;
+    if (p.rows > std::numeric_limits<PetscInt>::max() || p.nnz() > std::numeric_limits<PetscInt>::max()) {
+      throw Error(
+          fmt::format("PETSc (32-bit indices) takes at most 2^31-1 rows and entries; the matrix has {} "
+                      "rows and {} entries",
+                      p.rows, p.nnz()));
+    }
+    auto n = static_cast<PetscInt>(p.rows);
+    PetscInt local = PETSC_DECIDE;
+    check(PetscSplitOwnership(PETSC_COMM_WORLD, &local, &n), "split the rows");
+    PetscInt first = 0;
+    MPI_Exscan(&local, &first, 1, MPIU_INT, MPI_SUM, PETSC_COMM_WORLD);
+    if (rank_ == 0) first = 0;
+    s.first_row = first;
+    s.local_rows = local;
+    const int64_t* rp = p.row_ptr->as<int64_t>();
+    s.row_offsets.resize(static_cast<size_t>(local) + 1);
+    for (PetscInt r = 0; r <= local; ++r)
+      s.row_offsets[static_cast<size_t>(r)] = static_cast<PetscInt>(rp[first + r] - rp[first]);
+  }
+
+  // The Mat of entry s.entry of A's values (f64: the solve's dtype is converted before).
+  void set_matrix(PetscSystem& s, const CsrMatrix& A) const {
+    const CsrPattern& p = *A.pattern;
+    auto* cols = const_cast<PetscInt*>(p.col->as<int32_t>());  // NOLINT: PETSc only reads them
+    auto* values = const_cast<PetscScalar*>(A.values->as<double>()) + s.entry * p.nnz();  // NOLINT
+    Mat m = nullptr;
+    auto n = static_cast<PetscInt>(p.rows);
+    if (size_ == 1) {
+      check(MatCreateSeqAIJWithArrays(PETSC_COMM_SELF, n, n, s.row_offsets.data(), cols, values, &m),
+            "wrap the CSR matrix");
+    } else {
+      int64_t offset = p.row_ptr->as<int64_t>()[s.first_row];
+      check(MatCreateMPIAIJWithArrays(PETSC_COMM_WORLD, s.local_rows, s.local_rows, n, n,
+                                      s.row_offsets.data(), cols + offset, values + offset, &m),
+            "distribute the CSR matrix");
+    }
+    MatDestroy(&s.matrix);
+    s.matrix = m;
+    s.values = A.values;
+    if (s.ksp != nullptr) check(KSPSetOperators(s.ksp, m, m), "set the new matrix");
+  }
+
+  void make_solver(PetscSystem& s) const {
+    check(KSPCreate(PETSC_COMM_WORLD, &s.ksp), "create a solver");
+    check(KSPSetOperators(s.ksp, s.matrix, s.matrix), "set the matrix");
+    PC pc = nullptr;
+    check(KSPGetPC(s.ksp, &pc), "get the preconditioner");
+    switch (s.method) {
+      case SolveMethod::petsc_cg: check(KSPSetType(s.ksp, KSPCG), "choose CG"); break;
+      case SolveMethod::petsc_gmres: check(KSPSetType(s.ksp, KSPGMRES), "choose GMRES"); break;
+      case SolveMethod::petsc_bicgstab: check(KSPSetType(s.ksp, KSPBCGS), "choose BiCGStab"); break;
+      case SolveMethod::petsc_direct:
+        check(KSPSetType(s.ksp, KSPPREONLY), "choose a direct solve");
+        check(PCSetType(pc, PCLU), "choose LU");
+        // In parallel PETSc's own LU is sequential only: MUMPS factorizes distributed.
+        if (size_ > 1) check(PCFactorSetMatSolverType(pc, MATSOLVERMUMPS), "choose MUMPS");
+        break;
+      default: throw InternalError("PETSc: not a PETSc method");
+    }
+    if (s.method != SolveMethod::petsc_direct) {
+      switch (s.preconditioner) {
+        case PreconditionerKind::none: check(PCSetType(pc, PCNONE), "choose no preconditioner"); break;
+        case PreconditionerKind::jacobi: check(PCSetType(pc, PCJACOBI), "choose Jacobi"); break;
+        case PreconditionerKind::ilu:
+          // ILU(0) is sequential: in parallel, ILU(0) of each process's diagonal block.
+          check(PCSetType(pc, size_ == 1 ? PCILU : PCBJACOBI), "choose ILU");
+          break;
+        case PreconditionerKind::amg:
+#ifdef PETSC_HAVE_HYPRE
+          check(PCSetType(pc, PCHYPRE), "choose hypre");
+          check(PCHYPRESetType(pc, "boomeramg"), "choose BoomerAMG");
+#else
+          check(PCSetType(pc, PCGAMG), "choose GAMG");
+#endif
+          break;
+      }
+      // Convergence on the unpreconditioned residual ‖y − A x‖, which GMRES and BiCGStab report
+      // with the preconditioner on the right; CG reports it on either side.
+      if (s.method != SolveMethod::petsc_cg)
+        check(KSPSetPCSide(s.ksp, PC_RIGHT), "precondition on the right");
+      check(KSPSetNormType(s.ksp, KSP_NORM_UNPRECONDITIONED), "use the true residual's norm");
+      check(KSPSetInitialGuessNonzero(s.ksp, PETSC_TRUE), "start from x0");
+    }
+    check(KSPSetFromOptions(s.ksp), "read PETSC_OPTIONS");
+    check(MatCreateVecs(s.matrix, &s.solution, &s.rhs), "make vectors");
+  }
+
+  std::list<std::unique_ptr<PetscSystem> > systems_;
+  int size_ = 1, rank_ = 0;
+  bool initialised_here_ = false;
+};
+
+// Every process's block of x gathered into every process's whole x.
+void gather_rows(const PetscSystem& s, double* x, int size) {
+  if (size == 1) return;
+  std::vector<int> counts(static_cast<size_t>(size)), starts(static_cast<size_t>(size));
+  int local = static_cast<int>(s.local_rows), first = static_cast<int>(s.first_row);
+  MPI_Allgather(&local, 1, MPI_INT, counts.data(), 1, MPI_INT, PETSC_COMM_WORLD);
+  MPI_Allgather(&first, 1, MPI_INT, starts.data(), 1, MPI_INT, PETSC_COMM_WORLD);
+  MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x, counts.data(), starts.data(), MPI_DOUBLE,
+                 PETSC_COMM_WORLD);
+}
+
+std::shared_ptr<Buffer> as_f64(const Buffer& b) {
+  auto out = std::make_shared<Buffer>(DType::f64, b.count(), Buffer::Uninitialized{});
+  for (int64_t i = 0; i < b.count(); ++i) out->as<double>()[i] = b.get_real(i);
+  return out;
+}
+
+// n values as a buffer of `dtype`.
+BufferPtr buffer_of(const double* v, int64_t n, DType dtype) {
+  auto out = std::make_shared<Buffer>(dtype, n, Buffer::Uninitialized{});
+  if (dtype == DType::f64) {
+    std::memcpy(out->data(), v, static_cast<size_t>(n) * sizeof(double));
+  } else {
+    for (int64_t i = 0; i < n; ++i) out->set_real(i, v[i]);
+  }
+  return out;
+}
+
+bool all_finite(const double* v, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    if (!std::isfinite(v[i])) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool petsc_available() { return true; }
+
+int petsc_processes() {
+  PetscState& s = PetscState::instance();
+  return s.size();
+}
+int petsc_rank() {
+  PetscState& s = PetscState::instance();
+  return s.rank();
+}
+
+KrylovResult solve_with_petsc(const LinearSolveRequest& r, const Buffer& y, Buffer& x, int64_t batch) {
+  if (r.transposed) throw InternalError("solve_with_petsc: the system's own matrix is expected");
+  if (r.preconditioner != nullptr)
+    throw InternalError("solve_with_petsc: PETSc makes its own preconditioner");
+  const PreconditionerKind pre = r.preconditioner_kind;
+  const CsrMatrix& given = *r.matrix;
+  const int64_t n = given.pattern->rows;
+  // PETSc computes in double: a float32 solve goes through f64 copies.
+  CsrMatrix A = given;
+  if (A.values->dtype() != DType::f64) A.values = as_f64(*A.values);
+  std::shared_ptr<Buffer> y64 = y.dtype() == DType::f64 ? nullptr : as_f64(y);
+  std::shared_ptr<Buffer> x64 = x.dtype() == DType::f64 ? nullptr : as_f64(x);
+  const double* yv = y64 ? y64->as<double>() : y.as<double>();
+  double* xv = x64 ? x64->as<double>() : x.as<double>();
+  std::vector<double> start(xv, xv + batch * n);  // the last finite estimate of an entry that fails
+
+  KrylovResult out;
+  out.iterations.assign(static_cast<size_t>(batch), 0);
+  out.function_evaluations.assign(static_cast<size_t>(batch), 0);
+  std::vector<KSPConvergedReason> reasons(static_cast<size_t>(batch), KSP_CONVERGED_ITERATING);
+  PetscState& petsc = PetscState::instance();
+  {
+    std::lock_guard lock(petsc.mutex);
+    for (int64_t b = 0; b < batch; ++b) {
+      int64_t entry = r.matrix_of_entry.empty() ? 0 : r.matrix_of_entry[static_cast<size_t>(b)];
+      PetscSystem& s = petsc.system(A, entry, r.method, pre);
+      // The entry's tolerance as PETSc's absolute one (rtol 0), no divergence test of its own:
+      // non-finite values are found below.
+      check(KSPSetTolerances(s.ksp, 0.0, r.tolerance[static_cast<size_t>(b)], PETSC_MAX_REAL,
+                             std::max(r.max_iterations, 0)),
+            "set the tolerances");
+      double* xb = xv + b * n + s.first_row;
+      check(VecPlaceArray(s.rhs, yv + b * n + s.first_row), "place y");
+      check(VecPlaceArray(s.solution, xb), "place x");
+      PetscErrorCode code = KSPSolve(s.ksp, s.rhs, s.solution);
+      VecResetArray(s.rhs);
+      VecResetArray(s.solution);
+      check(code, "solve");
+      PetscInt its = 0;
+      KSPGetIterationNumber(s.ksp, &its);
+      KSPGetConvergedReason(s.ksp, &reasons[static_cast<size_t>(b)]);
+      out.iterations[static_cast<size_t>(b)] = its;
+      out.function_evaluations[static_cast<size_t>(b)] = its + 1;
+      gather_rows(s, xv + b * n, petsc.size());
+    }
+  }
+
+  // The true residual of every entry, on every process (each holds the whole matrix).
+  auto residual = std::make_shared<Buffer>(DType::f64, batch * n, Buffer::Uninitialized{});
+  Buffer xs(DType::f64, batch * n, Buffer::Uninitialized{});
+  for (int64_t b = 0; b < batch; ++b) {
+    bool finite = all_finite(xv + b * n, n);
+    if (!finite) std::memcpy(xv + b * n, start.data() + b * n, static_cast<size_t>(n) * sizeof(double));
+  }
+  std::memcpy(xs.data(), xv, xs.bytes());
+  csr_operator(A, r.matrix_of_entry)->apply(xs, *residual);
+  for (int64_t b = 0; b < batch; ++b) {
+    auto i = static_cast<size_t>(b);
+    double sum = 0;
+    for (int64_t k = b * n; k < (b + 1) * n; ++k) {
+      double v = yv[k] - residual->as<double>()[k];
+      residual->as<double>()[k] = v;
+      sum += v * v;
+    }
+    double norm = std::sqrt(sum);
+    out.residual_norm.push_back(norm);
+    // Breakdowns and non-finite values diverge; running out of iterations does not.
+    bool broke_down = reasons[i] < 0 && reasons[i] != KSP_DIVERGED_ITS;
+    bool diverged = broke_down || !std::isfinite(norm);
+    out.diverged.push_back(diverged);
+    out.converged.push_back(!diverged && norm <= r.tolerance[i]);
+  }
+  if (x64) {
+    for (int64_t i = 0; i < x.count(); ++i) x.set_real(i, xv[i]);
+  }
+  out.residual = buffer_of(residual->as<double>(), batch * n, x.dtype());
+  // PETSc's iterations are not observed one by one: the trajectory is x0 and the result.
+  if (r.record_trajectory)
+    out.trajectory = {buffer_of(start.data(), batch * n, x.dtype()), buffer_of(xv, batch * n, x.dtype())};
+  return out;
+}
+
+}  // namespace phijit::runtime
+
+#endif
