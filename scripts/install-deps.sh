@@ -9,6 +9,7 @@ packages=(
   libeigen3-dev libfmt-dev libspdlog-dev catch2 libpng-dev
   gnuplot-nox     # line plots of the examples
   liblbfgspp-dev  # benchmark baseline only (bench_minimize)
+  libpetsc-real-dev openmpi-bin  # PETSc solves (methods petsc-*), mpirun for the 2-process test
   llvm-19-tools   # FileCheck, for the IR tests of the passes (tests/passes/*.phir)
   clang-format clang-tidy
 )

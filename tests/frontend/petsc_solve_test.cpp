@@ -1,0 +1,191 @@
+// PETSc solves (API §7 "Backends", runtime/petsc_solve.h): every method and preconditioner
+// against phijit's direct solve on 2-D and 3-D Poisson and a nonsymmetric advection-diffusion
+// operator; every operator kind; batches; float32; failures and suppress; gradients through a
+// PETSc solve; and the errors. Without PETSc in the build, the methods' Error is checked instead.
+#include "runtime/petsc_solve.h"
+
+#include <phijit/phijit.h>
+
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+using namespace phijit;
+using Catch::Contains;
+
+namespace {
+
+Tensor neg_laplace(const Tensor& u) { return -laplace(u, extrapolation::ZERO); }
+
+// −∇²u + c·∂u/∂x (central differences): nonsymmetric for c ≠ 0.
+Tensor advection_diffusion(const Tensor& u) {
+  return -laplace(u, extrapolation::ZERO) +
+         2.0 * (shift(u, "x", 1, extrapolation::ZERO) - shift(u, "x", -1, extrapolation::ZERO));
+}
+
+double max_abs(const Tensor& t) { return max(abs(t), t.shape()).item(); }  // over batch dims too
+
+Solve settings(const std::string& method, const std::string& pc, const Tensor& x0, double rel_tol = 1e-10) {
+  return Solve{.method = method,
+               .rel_tol = rel_tol,
+               .abs_tol = 0,
+               .x0 = x0,
+               .max_iterations = 5000,
+               .preconditioner = pc};
+}
+
+const std::vector<std::string> kIterative = {"petsc-CG", "petsc-GMRES", "petsc-biCG-stab"};
+const std::vector<std::string> kPreconditioners = {"", "jacobi", "ilu", "amg"};
+
+}  // namespace
+
+TEST_CASE("petsc: without PETSc the methods say how to enable them", "[petsc][errors]") {
+  if (runtime::petsc_available()) return;
+  Shape g = spatial("x", 4);
+  CHECK_THROWS_WITH(
+      solve_linear(neg_laplace, ones(g), settings("petsc-CG", "", zeros(g))),
+      Contains("runs in PETSc, and this phijit was built without it") && Contains("-DPHIJIT_WITH_PETSC=ON"));
+}
+
+TEST_CASE("petsc: every method and preconditioner matches the direct solve", "[petsc]") {
+  if (!runtime::petsc_available()) return;
+  struct Case {
+    const char* name;
+    Shape grid;
+    Tensor (*f)(const Tensor&);
+    bool symmetric;
+  };
+  for (const Case& c :
+       {Case{"2-D Poisson", spatial("x", 24) & spatial("y", 20), neg_laplace, true},
+        Case{"3-D Poisson", spatial("x", 10) & spatial("y", 8) & spatial("z", 9), neg_laplace, true},
+        Case{"advection-diffusion", spatial("x", 24) & spatial("y", 16), advection_diffusion, false}}) {
+    auto f = jit_compile_linear(c.f);
+    Tensor y = random_uniform(c.grid, -1, 1, 7);
+    Tensor reference = solve_linear(f, y, settings("direct", "", zeros(c.grid), 0));
+    double scale = max_abs(reference);
+    for (const std::string& method : kIterative) {
+      if (method == "petsc-CG" && !c.symmetric) continue;  // CG needs a symmetric operator
+      for (const std::string& pc : kPreconditioners) {
+        INFO(c.name << ", " << method << ", preconditioner '" << pc << "'");
+        SolveTape tape;
+        Tensor x = solve_linear(f, y, settings(method, pc, zeros(c.grid)));
+        CHECK(max_abs(x - reference) <= 1e-7 * scale);
+        CHECK(tape[0].converged.item() == 1);
+        CHECK(tape[0].method == method);
+        CHECK(tape[0].iterations.item() >= 1);
+        // The convergence rule is phijit's: the true residual against rel_tol · ‖y‖.
+        CHECK(std::sqrt(sum(tape[0].residual * tape[0].residual).item()) <=
+              1e-10 * std::sqrt(sum(y * y).item()) * (1 + 1e-9));
+      }
+    }
+    INFO(c.name << ", petsc-direct");
+    Tensor x = solve_linear(f, y, settings("petsc-direct", "", zeros(c.grid)));
+    CHECK(max_abs(x - reference) <= 1e-10 * scale);
+  }
+}
+
+TEST_CASE("petsc: amg needs few iterations on Poisson", "[petsc]") {
+  if (!runtime::petsc_available()) return;
+  Shape g = spatial("x", 96) & spatial("y", 96);
+  auto f = jit_compile_linear(neg_laplace);
+  Tensor y = random_uniform(g, 0, 1, 2);
+  SolveTape tape;
+  solve_linear(f, y, settings("petsc-CG", "", zeros(g), 1e-8));
+  solve_linear(f, y, settings("petsc-CG", "amg", zeros(g), 1e-8));
+  CHECK(tape[0].iterations.item() > 150);
+  CHECK(tape[1].iterations.item() <= 15);
+}
+
+TEST_CASE("petsc: matrices, jit_compile_linear functions and callables", "[petsc]") {
+  if (!runtime::petsc_available()) return;
+  Shape g = spatial("x", 12) & spatial("y", 10);
+  Tensor y = random_uniform(g, -1, 1, 4);
+  auto f = jit_compile_linear(neg_laplace);
+  Tensor reference = solve_linear(f, y, settings("direct", "", zeros(g), 0));
+  Tensor A = matrix_from_function(neg_laplace, zeros(g)).first;
+  for (const std::string& pc : {"", "amg"}) {
+    INFO("preconditioner '" << pc << "'");
+    CHECK(max_abs(solve_linear(A, y, settings("petsc-CG", pc, zeros(g))) - reference) <= 1e-8);
+    CHECK(max_abs(solve_linear(f, y, settings("petsc-CG", pc, zeros(g))) - reference) <= 1e-8);
+    CHECK(max_abs(solve_linear(neg_laplace, y, settings("petsc-CG", pc, zeros(g))) - reference) <= 1e-8);
+    auto capturing = [&y](const Tensor& u) { return neg_laplace(u) + 0.0 * sum(y).item(); };
+    CHECK(max_abs(solve_linear(capturing, y, settings("petsc-CG", pc, zeros(g))) - reference) <= 1e-8);
+  }
+}
+
+TEST_CASE("petsc: batches, x0 and float32", "[petsc]") {
+  if (!runtime::petsc_available()) return;
+  Shape g = spatial("x", 16) & spatial("y", 12);
+  auto f = jit_compile_linear(neg_laplace);
+  Tensor y = random_uniform(batch("b", 3) & g, -1, 1, 9);
+  Tensor reference = solve_linear(f, y, settings("direct", "", zeros(g), 0));
+  SolveTape tape;
+  Tensor x = solve_linear(f, y, settings("petsc-GMRES", "ilu", zeros(g)));
+  CHECK(x.shape().contains("b"));
+  CHECK(max_abs(x - reference) <= 1e-8);
+  CHECK(tape[0].iterations.shape() == batch("b", 3));
+  // Starting at the solution: no iteration is needed.
+  Tensor again = solve_linear(f, y, settings("petsc-CG", "jacobi", reference, 1e-6));
+  CHECK(tape[1].iterations.to_vector() == std::vector<double>{0, 0, 0});
+  CHECK(max_abs(again - reference) <= 1e-12);
+  // float32: PETSc computes in double, the result comes back as float32.
+  Tensor x32 = solve_linear(f, y.astype(DType::f32), settings("petsc-CG", "amg", zeros(g, DType::f32), 1e-5));
+  CHECK(x32.dtype() == DType::f32);
+  CHECK(max_abs(x32.astype(DType::f64) - reference) <= 1e-4 * max_abs(reference));
+}
+
+TEST_CASE("petsc: not converging raises NotConverged with the last estimate, unless suppressed",
+          "[petsc][errors]") {
+  if (!runtime::petsc_available()) return;
+  Shape g = spatial("x", 32) & spatial("y", 32);
+  auto f = jit_compile_linear(neg_laplace);
+  Tensor y = ones(g);
+  Solve s = settings("petsc-CG", "", zeros(g), 1e-12);
+  s.max_iterations = 3;
+  try {
+    solve_linear(f, y, s);
+    FAIL("expected NotConverged");
+  } catch (const NotConverged& e) {
+    CHECK(e.result.iterations.item() == 3);
+    CHECK(e.result.converged.item() == 0);
+    CHECK(e.result.diverged.item() == 0);
+    CHECK(max_abs(e.result.x) > 0);  // three CG steps moved away from x0
+    CHECK_THAT(std::string(e.what()), Contains("petsc-CG"));
+  }
+  s.suppress = {Failure::not_converged};
+  SolveTape tape;
+  Tensor x = solve_linear(f, y, s);
+  CHECK(tape[0].converged.item() == 0);
+  CHECK(max_abs(x) > 0);
+}
+
+TEST_CASE("petsc: gradients flow through a PETSc solve (the adjoint solve too)", "[petsc][gradient]") {
+  if (!runtime::petsc_available()) return;
+  Shape g = spatial("x", 10) & spatial("y", 8);
+  auto f = jit_compile_linear(advection_diffusion);
+  Tensor target = random_uniform(g, -1, 1, 5);
+  auto loss_with = [&](const std::string& method, const std::string& pc) {
+    return [=](const Tensor& y) {
+      Solve s = settings(method, pc, zeros(g));
+      return l2_loss(solve_linear(f, y, s) - target);
+    };
+  };
+  Tensor y = random_uniform(g, -1, 1, 6);
+  Tensor reference = gradient(loss_with("direct", ""), {0})(y)[0];
+  SolveTape tape;
+  Tensor grad = gradient(loss_with("petsc-GMRES", "amg"), {0})(y)[0];
+  CHECK(max_abs(grad - reference) <= 1e-7 * max_abs(reference));
+  REQUIRE(tape.size() == 2);  // the forward solve, then the adjoint solve
+  CHECK(tape[1].method == "petsc-GMRES");
+}
+
+TEST_CASE("petsc: bad combinations are errors that say what to use", "[petsc][errors]") {
+  Shape g = spatial("x", 4);
+  CHECK_THROWS_WITH(
+      solve_linear(neg_laplace, ones(g), settings("CG", "amg", zeros(g))),
+      Contains("the preconditioner 'amg' (algebraic multigrid) runs in PETSc; use method petsc-CG"));
+  CHECK_THROWS_WITH(solve_linear(neg_laplace, ones(g), settings("petsc-direct", "jacobi", zeros(g))),
+                    Contains("petsc-direct factorizes the matrix and takes no preconditioner, got 'jacobi'"));
+  CHECK_THROWS_WITH(solve_linear(neg_laplace, ones(g), settings("petsc-cg", "", zeros(g))),
+                    Contains("unknown method 'petsc-cg'") && Contains("'petsc-CG'"));
+}
