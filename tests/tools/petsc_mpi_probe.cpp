@@ -1,0 +1,84 @@
+// A program run under `mpirun -np N` by tests/tools/petsc_mpi_test.sh: the same program on every
+// process (API §7: everything but the PETSc solve runs replicated). Modes:
+//   petsc_mpi_probe solve N out   — solves 2-D Poisson (petsc-CG + amg and petsc-GMRES + ilu),
+//                                   checks that PETSc runs on N processes, writes this process's
+//                                   whole solution to out.<rank>
+//   petsc_mpi_probe compare a b.. — exit 0 when every file holds a's values to 1e-8 (relative)
+#include <phijit/phijit.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "runtime/petsc_solve.h"
+
+using namespace phijit;
+
+namespace {
+
+Tensor neg_laplace(const Tensor& u) { return -laplace(u, extrapolation::ZERO); }
+
+std::vector<double> read(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<double> v;
+  double d = 0;
+  while (in.read(reinterpret_cast<char*>(&d), sizeof d)) v.push_back(d);
+  return v;
+}
+
+int solve(int processes, const std::string& out) {
+  if (runtime::petsc_processes() != processes) {
+    std::fprintf(stderr, "PETSc runs on %d processes, expected %d\n", runtime::petsc_processes(), processes);
+    return 1;
+  }
+  Shape g = spatial("x", 48) & spatial("y", 40);
+  Tensor y = random_uniform(g, -1, 1, 11);  // the same on every process (a fixed seed)
+  auto f = jit_compile_linear(neg_laplace);
+  std::vector<double> all;
+  for (auto [method, pc] :
+       {std::pair{"petsc-CG", "amg"}, std::pair{"petsc-GMRES", "ilu"}, std::pair{"petsc-direct", ""}}) {
+    SolveTape tape;
+    Tensor x = solve_linear(
+        f, y, Solve{.method = method, .rel_tol = 1e-11, .abs_tol = 0, .x0 = zeros(g), .preconditioner = pc});
+    std::printf("rank %d: %s %s converged in %.0f iterations\n", runtime::petsc_rank(), method, pc,
+                tape[0].iterations.item());
+    std::vector<double> v = x.to_vector();
+    all.insert(all.end(), v.begin(), v.end());
+  }
+  std::ofstream file(out + "." + std::to_string(runtime::petsc_rank()), std::ios::binary);
+  file.write(reinterpret_cast<const char*>(all.data()),
+             static_cast<std::streamsize>(all.size() * sizeof(double)));
+  return file ? 0 : 1;
+}
+
+int compare(int argc, char** argv) {
+  std::vector<double> reference = read(argv[2]);
+  double scale = 0;
+  for (double v : reference) scale = std::max(scale, std::abs(v));
+  if (reference.empty() || scale == 0) return 1;
+  for (int k = 3; k < argc; ++k) {
+    std::vector<double> v = read(argv[k]);
+    if (v.size() != reference.size()) {
+      std::fprintf(stderr, "%s: %zu values, expected %zu\n", argv[k], v.size(), reference.size());
+      return 1;
+    }
+    double worst = 0;
+    for (size_t i = 0; i < v.size(); ++i) worst = std::max(worst, std::abs(v[i] - reference[i]) / scale);
+    std::printf("%s: max relative difference %.2e\n", argv[k], worst);
+    if (!(worst <= 1e-8)) return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (!runtime::petsc_available()) return 77;  // skipped
+  std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "solve" && argc == 4) return solve(std::atoi(argv[2]), argv[3]);
+  if (mode == "compare" && argc >= 4) return compare(argc, argv);
+  std::fprintf(stderr, "usage: petsc_mpi_probe solve N out | compare a b...\n");
+  return 2;
+}
