@@ -103,10 +103,15 @@ class PetscState {
       PetscSystem& s = **it;
       if (s.pattern != A.pattern || s.entry != entry || s.method != method || s.preconditioner != pre)
         continue;
-      if (s.values != A.values) set_matrix(s, A);
+      if (s.values != A.values) {
+        logger().debug("PETSc: new values for a kept solver ({} rows): its preconditioner is set up again",
+                       A.pattern->rows);
+        set_matrix(s, A);
+      }
       systems_.splice(systems_.begin(), systems_, it);  // most recently used first
       return s;
     }
+    logger().debug("PETSc: a new solver for {} rows, {} entries", A.pattern->rows, A.pattern->nnz());
     auto s = std::make_unique<PetscSystem>();
     s->pattern = A.pattern;
     s->entry = entry;
