@@ -279,98 +279,104 @@ bool all_finite(const double* v, int64_t n) {
   return true;
 }
 
-}  // namespace
-
-bool petsc_available() { return true; }
-
-int petsc_processes() {
-  PetscState& s = PetscState::instance();
-  return s.size();
-}
-int petsc_rank() {
-  PetscState& s = PetscState::instance();
-  return s.rank();
-}
-
-KrylovResult solve_with_petsc(const LinearSolveRequest& r, const Buffer& y, Buffer& x, int64_t batch) {
-  if (r.transposed) throw InternalError("solve_with_petsc: the system's own matrix is expected");
-  if (r.preconditioner != nullptr)
-    throw InternalError("solve_with_petsc: PETSc makes its own preconditioner");
-  const PreconditionerKind pre = r.preconditioner_kind;
-  const CsrMatrix& given = *r.matrix;
-  const int64_t n = given.pattern->rows;
-  // PETSc computes in double: a float32 solve goes through f64 copies.
-  CsrMatrix A = given;
-  if (A.values->dtype() != DType::f64) A.values = as_f64(*A.values);
-  std::shared_ptr<Buffer> y64 = y.dtype() == DType::f64 ? nullptr : as_f64(y);
-  std::shared_ptr<Buffer> x64 = x.dtype() == DType::f64 ? nullptr : as_f64(x);
-  const double* yv = y64 ? y64->as<double>() : y.as<double>();
-  double* xv = x64 ? x64->as<double>() : x.as<double>();
-  std::vector<double> start(xv, xv + batch * n);  // the last finite estimate of an entry that fails
-
-  KrylovResult out;
-  out.iterations.assign(static_cast<size_t>(batch), 0);
-  out.function_evaluations.assign(static_cast<size_t>(batch), 0);
+// Every batch entry's KSPSolve from its x0 (x: batch × n, this process's rows written, then
+// gathered); fills the iterations and returns PETSc's reason per entry.
+std::vector<KSPConvergedReason> run_solves(const LinearSolveRequest& r, const CsrMatrix& A, const double* y,
+                                           double* x, int64_t batch, KrylovResult& out) {
+  const int64_t n = A.pattern->rows;
   std::vector<KSPConvergedReason> reasons(static_cast<size_t>(batch), KSP_CONVERGED_ITERATING);
   PetscState& petsc = PetscState::instance();
-  {
-    std::lock_guard lock(petsc.mutex);
-    for (int64_t b = 0; b < batch; ++b) {
-      int64_t entry = r.matrix_of_entry.empty() ? 0 : r.matrix_of_entry[static_cast<size_t>(b)];
-      PetscSystem& s = petsc.system(A, entry, r.method, pre);
-      // The entry's tolerance as PETSc's absolute one (rtol 0), no divergence test of its own:
-      // non-finite values are found below.
-      check(KSPSetTolerances(s.ksp, 0.0, r.tolerance[static_cast<size_t>(b)], PETSC_MAX_REAL,
-                             std::max(r.max_iterations, 0)),
-            "set the tolerances");
-      double* xb = xv + b * n + s.first_row;
-      check(VecPlaceArray(s.rhs, yv + b * n + s.first_row), "place y");
-      check(VecPlaceArray(s.solution, xb), "place x");
-      PetscErrorCode code = KSPSolve(s.ksp, s.rhs, s.solution);
-      VecResetArray(s.rhs);
-      VecResetArray(s.solution);
-      check(code, "solve");
-      PetscInt its = 0;
-      KSPGetIterationNumber(s.ksp, &its);
-      KSPGetConvergedReason(s.ksp, &reasons[static_cast<size_t>(b)]);
-      out.iterations[static_cast<size_t>(b)] = its;
-      out.function_evaluations[static_cast<size_t>(b)] = its + 1;
-      gather_rows(s, xv + b * n, petsc.size());
-    }
-  }
-
-  // The true residual of every entry, on every process (each holds the whole matrix).
-  auto residual = std::make_shared<Buffer>(DType::f64, batch * n, Buffer::Uninitialized{});
-  Buffer xs(DType::f64, batch * n, Buffer::Uninitialized{});
+  std::lock_guard lock(petsc.mutex);
   for (int64_t b = 0; b < batch; ++b) {
-    bool finite = all_finite(xv + b * n, n);
-    if (!finite) std::memcpy(xv + b * n, start.data() + b * n, static_cast<size_t>(n) * sizeof(double));
+    auto i = static_cast<size_t>(b);
+    PetscSystem& s = petsc.system(A, r.matrix_of_entry.empty() ? 0 : r.matrix_of_entry[i], r.method,
+                                  r.preconditioner_kind);
+    // The entry's tolerance as PETSc's absolute one (rtol 0) and no divergence test of PETSc's:
+    // non-finite values are found afterwards.
+    check(KSPSetTolerances(s.ksp, 0.0, r.tolerance[i], PETSC_MAX_REAL, std::max(r.max_iterations, 0)),
+          "set the tolerances");
+    check(VecPlaceArray(s.rhs, y + b * n + s.first_row), "place y");
+    check(VecPlaceArray(s.solution, x + b * n + s.first_row), "place x");
+    PetscErrorCode code = KSPSolve(s.ksp, s.rhs, s.solution);
+    VecResetArray(s.rhs);
+    VecResetArray(s.solution);
+    check(code, "solve");
+    PetscInt iterations = 0;
+    KSPGetIterationNumber(s.ksp, &iterations);
+    KSPGetConvergedReason(s.ksp, &reasons[i]);
+    out.iterations[i] = iterations;
+    out.function_evaluations[i] = iterations + 1;
+    gather_rows(s, x + b * n, petsc.size());
   }
-  std::memcpy(xs.data(), xv, xs.bytes());
+  return reasons;
+}
+
+// The true residual of every entry (every process holds the whole matrix) and the verdicts:
+// converged on phijit's rule; diverged on a breakdown or non-finite values, whose entry goes
+// back to x0 (the last finite estimate PETSc lets us see).
+void judge(const LinearSolveRequest& r, const CsrMatrix& A, const double* y, double* x, const double* x0,
+           int64_t batch, const std::vector<KSPConvergedReason>& reasons, KrylovResult& out) {
+  const int64_t n = A.pattern->rows;
+  for (int64_t b = 0; b < batch; ++b) {
+    if (!all_finite(x + b * n, n))
+      std::memcpy(x + b * n, x0 + b * n, static_cast<size_t>(n) * sizeof(double));
+  }
+  Buffer xs(DType::f64, batch * n, Buffer::Uninitialized{});
+  std::memcpy(xs.data(), x, xs.bytes());
+  auto residual = std::make_shared<Buffer>(DType::f64, batch * n, Buffer::Uninitialized{});
   csr_operator(A, r.matrix_of_entry)->apply(xs, *residual);
   for (int64_t b = 0; b < batch; ++b) {
     auto i = static_cast<size_t>(b);
     double sum = 0;
     for (int64_t k = b * n; k < (b + 1) * n; ++k) {
-      double v = yv[k] - residual->as<double>()[k];
+      double v = y[k] - residual->as<double>()[k];
       residual->as<double>()[k] = v;
       sum += v * v;
     }
     double norm = std::sqrt(sum);
     out.residual_norm.push_back(norm);
-    // Breakdowns and non-finite values diverge; running out of iterations does not.
-    bool broke_down = reasons[i] < 0 && reasons[i] != KSP_DIVERGED_ITS;
+    bool broke_down = reasons[i] < 0 && reasons[i] != KSP_DIVERGED_ITS;  // running out is not diverging
     bool diverged = broke_down || !std::isfinite(norm);
     out.diverged.push_back(diverged);
     out.converged.push_back(!diverged && norm <= r.tolerance[i]);
   }
+  out.residual = residual;
+}
+
+}  // namespace
+
+bool petsc_available() { return true; }
+
+int petsc_processes() { return PetscState::instance().size(); }
+int petsc_rank() { return PetscState::instance().rank(); }
+
+KrylovResult solve_with_petsc(const LinearSolveRequest& r, const Buffer& y, Buffer& x, int64_t batch) {
+  if (r.transposed) throw InternalError("solve_with_petsc: the system's own matrix is expected");
+  if (r.preconditioner != nullptr)
+    throw InternalError("solve_with_petsc: PETSc makes its own preconditioner");
+  // PETSc computes in double: a float32 solve goes through f64 copies (and its matrix's values
+  // are new on every solve, so PETSc sets its preconditioner up each time).
+  CsrMatrix A = *r.matrix;
+  if (A.values->dtype() != DType::f64) A.values = as_f64(*A.values);
+  std::shared_ptr<Buffer> y64 = y.dtype() == DType::f64 ? nullptr : as_f64(y);
+  std::shared_ptr<Buffer> x64 = x.dtype() == DType::f64 ? nullptr : as_f64(x);
+  const double* yv = y64 ? y64->as<double>() : y.as<double>();
+  double* xv = x64 ? x64->as<double>() : x.as<double>();
+  const int64_t count = batch * A.pattern->rows;
+  std::vector<double> x0(xv, xv + count);
+
+  KrylovResult out;
+  out.iterations.assign(static_cast<size_t>(batch), 0);
+  out.function_evaluations.assign(static_cast<size_t>(batch), 0);
+  std::vector<KSPConvergedReason> reasons = run_solves(r, A, yv, xv, batch, out);
+  judge(r, A, yv, xv, x0.data(), batch, reasons, out);
   if (x64) {
-    for (int64_t i = 0; i < x.count(); ++i) x.set_real(i, xv[i]);
+    for (int64_t i = 0; i < count; ++i) x.set_real(i, xv[i]);
+    out.residual = buffer_of(out.residual->as<double>(), count, x.dtype());
   }
-  out.residual = buffer_of(residual->as<double>(), batch * n, x.dtype());
   // PETSc's iterations are not observed one by one: the trajectory is x0 and the result.
   if (r.record_trajectory)
-    out.trajectory = {buffer_of(start.data(), batch * n, x.dtype()), buffer_of(xv, batch * n, x.dtype())};
+    out.trajectory = {buffer_of(x0.data(), count, x.dtype()), buffer_of(xv, count, x.dtype())};
   return out;
 }
 
