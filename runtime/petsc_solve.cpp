@@ -289,6 +289,10 @@ std::vector<KSPConvergedReason> run_solves(const LinearSolveRequest& r, const Cs
   std::lock_guard lock(petsc.mutex);
   for (int64_t b = 0; b < batch; ++b) {
     auto i = static_cast<size_t>(b);
+    if (!std::isfinite(r.tolerance[i])) {  // y holds NaN or inf: nothing to solve
+      reasons[i] = KSP_DIVERGED_NANORINF;
+      continue;
+    }
     PetscSystem& s = petsc.system(A, r.matrix_of_entry.empty() ? 0 : r.matrix_of_entry[i], r.method,
                                   r.preconditioner_kind);
     // The entry's tolerance as PETSc's absolute one (rtol 0) and no divergence test of PETSc's:

@@ -159,6 +159,27 @@ TEST_CASE("petsc: not converging raises NotConverged with the last estimate, unl
   CHECK(max_abs(x) > 0);
 }
 
+TEST_CASE("petsc: non-finite values raise Diverged with the last finite estimate", "[petsc][errors]") {
+  if (!runtime::petsc_available()) return;
+  Shape g = spatial("x", 8) & spatial("y", 8);
+  auto f = jit_compile_linear(neg_laplace);
+  std::vector<double> values(64, 1.0);
+  values[10] = std::nan("");
+  Tensor y = tensor(values, g);
+  Tensor x0 = full(g, 0.5);
+  for (const char* method : {"petsc-CG", "petsc-GMRES", "petsc-direct"}) {
+    INFO(method);
+    try {
+      solve_linear(f, y, settings(method, "", x0));
+      FAIL("expected Diverged");
+    } catch (const Diverged& e) {
+      CHECK(e.result.diverged.item() == 1);
+      CHECK(e.result.converged.item() == 0);
+      CHECK(max_abs(e.result.x - x0) == 0);  // x0: PETSc's iterates were not finite
+    }
+  }
+}
+
 TEST_CASE("petsc: gradients flow through a PETSc solve (the adjoint solve too)", "[petsc][gradient]") {
   if (!runtime::petsc_available()) return;
   Shape g = spatial("x", 10) & spatial("y", 8);
