@@ -105,8 +105,6 @@ struct Job {
   }
 };
 
-}  // namespace
-
 // How long an idle worker watches for the next job before it sleeps. Iterative callers (a
 // Krylov solver's next vector op, a minimizer's next step) post jobs with short serial gaps in
 // between, and waking a sleeping thread costs tens of microseconds each time. A worker spins
@@ -119,6 +117,8 @@ void cpu_relax() {
   __builtin_ia32_pause();
 #endif
 }
+
+}  // namespace
 
 struct ThreadPool::Impl {
   int num_threads = 1;
