@@ -74,21 +74,12 @@ KrylovResult solve_direct_system(const LinearSolveRequest& r, const Buffer& y, B
   if (solver == nullptr) solver = &(r.dense_matrix ? own.emplace(A.values, n) : own.emplace(A));
   std::vector<bool> ok = solver->solve(r.matrix_of_entry, y, x, r.transposed);
   KrylovResult out;
-  auto residual = std::make_shared<Buffer>(x.dtype(), batch * n, Buffer::Uninitialized{});
-  csr_operator(A, r.matrix_of_entry)->apply(x, *residual);
+  true_residual(A, r.matrix_of_entry, y, x, batch, out);
   for (int64_t b = 0; b < batch; ++b) {
-    double s = 0;
-    for (int64_t i = b * n; i < (b + 1) * n; ++i) {
-      double v = y.get_real(i) - residual->get_real(i);
-      residual->set_real(i, v);
-      s += v * v;
-    }
-    out.residual_norm.push_back(std::sqrt(s));
-    bool good = ok[static_cast<size_t>(b)] && std::isfinite(s);
+    bool good = ok[static_cast<size_t>(b)] && std::isfinite(out.residual_norm[static_cast<size_t>(b)]);
     out.converged.push_back(good);
     out.diverged.push_back(!good);
   }
-  out.residual = residual;
   out.iterations.assign(static_cast<size_t>(batch), 0);
   out.function_evaluations.assign(static_cast<size_t>(batch), 1);
   if (r.record_trajectory) out.trajectory = {x0, copy_of(x)};
@@ -133,6 +124,24 @@ std::vector<double> residual_tolerances(const Buffer& y, int64_t batch, double r
     out.push_back(std::max(rel_tol * std::sqrt(s), abs_tol));
   }
   return out;
+}
+
+void true_residual(const CsrMatrix& A, std::span<const int64_t> matrix_of_entry, const Buffer& y,
+                   const Buffer& x, int64_t batch, KrylovResult& out) {
+  const int64_t n = A.pattern->rows;
+  auto residual = std::make_shared<Buffer>(x.dtype(), batch * n, Buffer::Uninitialized{});
+  csr_operator(A, {matrix_of_entry.begin(), matrix_of_entry.end()})->apply(x, *residual);
+  out.residual_norm.clear();
+  for (int64_t b = 0; b < batch; ++b) {
+    double s = 0;
+    for (int64_t i = b * n; i < (b + 1) * n; ++i) {
+      double v = y.get_real(i) - residual->get_real(i);
+      residual->set_real(i, v);
+      s += v * v;
+    }
+    out.residual_norm.push_back(std::sqrt(s));
+  }
+  out.residual = residual;
 }
 
 KrylovResult solve_linear_system(const LinearSolveRequest& r, const Buffer& y, Buffer& x, int64_t batch) {

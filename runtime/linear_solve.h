@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "runtime/krylov.h"
@@ -30,10 +31,15 @@ struct LinearSolveRequest {
   std::vector<int64_t> matrix_of_entry;  // the solve's batch entry b uses matrix entry [b]
   const Preconditioner* preconditioner = nullptr;
   PreconditionerKind preconditioner_kind = PreconditionerKind::none;  // PETSc methods make their own
-  std::vector<double> tolerance;  // per batch entry
+  std::vector<double> tolerance;                                      // per batch entry
   int max_iterations = 1000;
   bool record_trajectory = false;
 };
+
+// y − A x for the `batch` entries (A's matrix entry per batch entry as in LinearSolveRequest),
+// in x's dtype, and its norm per entry: the residual every method is judged by.
+void true_residual(const CsrMatrix& A, std::span<const int64_t> matrix_of_entry, const Buffer& y,
+                   const Buffer& x, int64_t batch, KrylovResult& out);
 
 // Solves A x = y for the `batch` systems: y holds batch × n values, x holds x0 and receives the
 // solution or, for an entry that diverged, its last finite estimate.

@@ -315,36 +315,19 @@ std::vector<KSPConvergedReason> run_solves(const LinearSolveRequest& r, const Cs
   return reasons;
 }
 
-// The true residual of every entry (every process holds the whole matrix) and the verdicts:
-// converged on phijit's rule; diverged on a breakdown or non-finite values, whose entry goes
-// back to x0 (the last finite estimate PETSc lets us see).
-void judge(const LinearSolveRequest& r, const CsrMatrix& A, const double* y, double* x, const double* x0,
-           int64_t batch, const std::vector<KSPConvergedReason>& reasons, KrylovResult& out) {
-  const int64_t n = A.pattern->rows;
-  for (int64_t b = 0; b < batch; ++b) {
-    if (!all_finite(x + b * n, n))
-      std::memcpy(x + b * n, x0 + b * n, static_cast<size_t>(n) * sizeof(double));
-  }
-  Buffer xs(DType::f64, batch * n, Buffer::Uninitialized{});
-  std::memcpy(xs.data(), x, xs.bytes());
-  auto residual = std::make_shared<Buffer>(DType::f64, batch * n, Buffer::Uninitialized{});
-  csr_operator(A, r.matrix_of_entry)->apply(xs, *residual);
+// The verdicts from the true residual (every process holds the whole matrix): converged on
+// phijit's rule; diverged on a breakdown or non-finite values. Running out of iterations is
+// neither.
+void judge(const LinearSolveRequest& r, const Buffer& y, const Buffer& x, int64_t batch,
+           const std::vector<KSPConvergedReason>& reasons, KrylovResult& out) {
+  true_residual(*r.matrix, r.matrix_of_entry, y, x, batch, out);
   for (int64_t b = 0; b < batch; ++b) {
     auto i = static_cast<size_t>(b);
-    double sum = 0;
-    for (int64_t k = b * n; k < (b + 1) * n; ++k) {
-      double v = y[k] - residual->as<double>()[k];
-      residual->as<double>()[k] = v;
-      sum += v * v;
-    }
-    double norm = std::sqrt(sum);
-    out.residual_norm.push_back(norm);
-    bool broke_down = reasons[i] < 0 && reasons[i] != KSP_DIVERGED_ITS;  // running out is not diverging
-    bool diverged = broke_down || !std::isfinite(norm);
+    bool broke_down = reasons[i] < 0 && reasons[i] != KSP_DIVERGED_ITS;
+    bool diverged = broke_down || !std::isfinite(out.residual_norm[i]);
     out.diverged.push_back(diverged);
-    out.converged.push_back(!diverged && norm <= r.tolerance[i]);
+    out.converged.push_back(!diverged && out.residual_norm[i] <= r.tolerance[i]);
   }
-  out.residual = residual;
 }
 
 }  // namespace
@@ -360,24 +343,26 @@ KrylovResult solve_with_petsc(const LinearSolveRequest& r, const Buffer& y, Buff
     throw InternalError("solve_with_petsc: PETSc makes its own preconditioner");
   // PETSc computes in double: a float32 solve goes through f64 copies (and its matrix's values
   // are new on every solve, so PETSc sets its preconditioner up each time).
-  CsrMatrix A = *r.matrix;
-  if (A.values->dtype() != DType::f64) A.values = as_f64(*A.values);
+  const CsrMatrix A = with_values_dtype(*r.matrix, DType::f64);
   std::shared_ptr<Buffer> y64 = y.dtype() == DType::f64 ? nullptr : as_f64(y);
   std::shared_ptr<Buffer> x64 = x.dtype() == DType::f64 ? nullptr : as_f64(x);
   const double* yv = y64 ? y64->as<double>() : y.as<double>();
   double* xv = x64 ? x64->as<double>() : x.as<double>();
-  const int64_t count = batch * A.pattern->rows;
+  const int64_t n = A.pattern->rows, count = batch * n;
   std::vector<double> x0(xv, xv + count);
 
   KrylovResult out;
   out.iterations.assign(static_cast<size_t>(batch), 0);
   out.function_evaluations.assign(static_cast<size_t>(batch), 0);
   std::vector<KSPConvergedReason> reasons = run_solves(r, A, yv, xv, batch, out);
-  judge(r, A, yv, xv, x0.data(), batch, reasons, out);
+  // An entry with non-finite values goes back to x0: the last finite estimate PETSc lets us see.
+  for (int64_t b = 0; b < batch; ++b) {
+    if (!all_finite(xv + b * n, n)) std::copy_n(x0.data() + b * n, n, xv + b * n);
+  }
   if (x64) {
     for (int64_t i = 0; i < count; ++i) x.set_real(i, xv[i]);
-    out.residual = buffer_of(out.residual->as<double>(), count, x.dtype());
   }
+  judge(r, y, x, batch, reasons, out);
   // PETSc's iterations are not observed one by one: the trajectory is x0 and the result.
   if (r.record_trajectory)
     out.trajectory = {buffer_of(x0.data(), count, x.dtype()), buffer_of(xv, count, x.dtype())};
