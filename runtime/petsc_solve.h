@@ -21,6 +21,10 @@ bool petsc_available();
 // entry is a KSPSolve from its x0; converged on the true residual ‖y − A x‖₂ ≤ tolerance.
 KrylovResult solve_with_petsc(const LinearSolveRequest& r, const Buffer& y, Buffer& x, int64_t batch);
 
+// How many matrices (new ones, or new values for a kept solver) this process has handed PETSc:
+// each one costs a preconditioner setup. For tests.
+int64_t petsc_matrices_set();
+
 // The number of processes of PETSc's communicator and this one's rank (1 and 0 without MPI);
 // starts PETSc.
 int petsc_processes();

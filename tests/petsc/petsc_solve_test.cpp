@@ -103,7 +103,7 @@ TEST_CASE("petsc: matrices, jit_compile_linear functions and callables", "[petsc
   auto f = jit_compile_linear(neg_laplace);
   Tensor reference = solve_linear(f, y, settings("direct", "", zeros(g), 0));
   Tensor A = matrix_from_function(neg_laplace, zeros(g)).first;
-  for (const std::string& pc : {"", "amg"}) {
+  for (const char* pc : {"", "amg"}) {
     INFO("preconditioner '" << pc << "'");
     CHECK(max_abs(solve_linear(A, y, settings("petsc-CG", pc, zeros(g))) - reference) <= 1e-8);
     CHECK(max_abs(solve_linear(f, y, settings("petsc-CG", pc, zeros(g))) - reference) <= 1e-8);
@@ -132,6 +132,12 @@ TEST_CASE("petsc: batches, x0 and float32", "[petsc]") {
   Tensor x32 = solve_linear(f, y.astype(DType::f32), settings("petsc-CG", "amg", zeros(g, DType::f32), 1e-5));
   CHECK(x32.dtype() == DType::f32);
   CHECK(max_abs(x32.astype(DType::f64) - reference) <= 1e-4 * max_abs(reference));
+  // Its matrix is converted once: a second solve with it reuses the preconditioner's setup.
+  const int64_t set_before = runtime::petsc_matrices_set();
+  Tensor x32_again =
+      solve_linear(f, 2.0 * y.astype(DType::f32), settings("petsc-CG", "amg", zeros(g, DType::f32), 1e-5));
+  CHECK(runtime::petsc_matrices_set() == set_before);
+  CHECK(max_abs(x32_again.astype(DType::f64) - 2.0 * reference) <= 2e-4 * max_abs(reference));
 }
 
 TEST_CASE("petsc: not converging raises NotConverged with the last estimate, unless suppressed",
