@@ -114,6 +114,8 @@ Tensor transpose(const Tensor& A) {
     const auto& t = dynamic_cast<const runtime::SparseOperand&>(*s.operand->transposed());
     SparseData out{t.csr(), s.batch, s.cols, s.rows};
     out.cache->transpose_of = s.cache;
+    out.cache->original_pattern = s.csr.pattern;
+    out.cache->original_values = s.csr.values;
     return detail::make_sparse(std::move(out));
   }
   std::vector<std::pair<std::string, Shape>> renames;

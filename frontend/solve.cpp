@@ -171,6 +171,16 @@ std::pair<std::shared_ptr<const runtime::DirectSolver>, bool> direct_solver(cons
   return {slot, false};
 }
 
+// The matrix that the solve's matrix is the transpose of, while it is alive (nullopt otherwise).
+std::optional<runtime::CsrMatrix> original_of_transpose(const SparseData* cached) {
+  if (cached == nullptr) return std::nullopt;
+  SolverCache& cache = *cached->cache;
+  std::shared_ptr<const runtime::CsrPattern> pattern = cache.original_pattern.lock();
+  std::shared_ptr<const Buffer> values = cache.original_values.lock();
+  if (!pattern || !values) return std::nullopt;
+  return runtime::CsrMatrix{std::move(pattern), std::move(values), cached->csr.batch};
+}
+
 // For each row in `order`'s layout, the row of the `rows` layout it is (the same dims).
 std::vector<int64_t> row_order(const Shape& rows, const Shape& order) {
   int64_t n = rows.volume();
@@ -477,6 +487,9 @@ Tensor solve_linear_system(LinearSystem& sys, const Tensor& y, const Solve& solv
     request.dense_matrix = !sys.matrix->is_sparse();
     request.matrix_of_entry = l.a_batch;
   }
+  std::optional<runtime::CsrMatrix> original =
+      runtime::is_petsc(l.method) ? original_of_transpose(l.cached) : std::nullopt;
+  if (original) request.transpose_of = &*original;
   std::shared_ptr<const runtime::DirectSolver> direct;
   if (l.method == runtime::SolveMethod::direct) {
     std::tie(direct, request.transposed) = direct_solver(l.cached, *l.csr);

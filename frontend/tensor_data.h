@@ -41,6 +41,10 @@ struct SolverCache {
   // Set by transpose(): the original's factors and preconditioners serve this matrix, applied
   // transposed (an adjoint solve reuses its forward solve's).
   std::weak_ptr<SolverCache> transpose_of;
+  // Also set by transpose(): the original matrix, whose PETSc solver solves transposed with its
+  // preconditioner's setup. Weak: a transpose does not keep its original alive.
+  std::weak_ptr<const runtime::CsrPattern> original_pattern;
+  std::weak_ptr<const Buffer> original_values;
 };
 
 // A sparse matrix: CSR values with named row (primal) and column dims (API §5).

@@ -28,6 +28,9 @@ struct LinearSolveRequest {
   // holds the factors of Aᵀ, the transposed system's (an adjoint solve reusing the forward's).
   const DirectSolver* direct = nullptr;
   bool transposed = false;
+  // PETSc methods: `matrix` is the transpose of this one, whose kept solver solves transposed
+  // (an adjoint solve reusing its forward solve's preconditioner). Null: solve with `matrix`.
+  const CsrMatrix* transpose_of = nullptr;
   std::vector<int64_t> matrix_of_entry;  // the solve's batch entry b uses matrix entry [b]
   const Preconditioner* preconditioner = nullptr;
   PreconditionerKind preconditioner_kind = PreconditionerKind::none;  // PETSc methods make their own

@@ -307,6 +307,23 @@ bool all_finite(const double* v, int64_t n) {
   return true;
 }
 
+// The kept solver that solves with A: for the transpose of a matrix (r.transpose_of), that
+// matrix's solver solving transposed, which reuses its preconditioner's setup, when its
+// preconditioner can be applied transposed (else A's own). BoomerAMG's transposed cycle
+// (hypre_BoomerAMGSolveT) supports Jacobi smoothing only, not the Gauss-Seidel it sets up with.
+std::pair<PetscSystem&, bool> system_for(PetscState& petsc, const LinearSolveRequest& r, const CsrMatrix& A,
+                                         int64_t entry) {
+  if (r.transpose_of != nullptr && r.preconditioner_kind != PreconditionerKind::amg) {
+    PetscSystem& original = petsc.system(*r.transpose_of, entry, r.method, r.preconditioner_kind);
+    PC pc = nullptr;
+    PetscBool can_transpose = PETSC_FALSE;
+    check(KSPGetPC(original.ksp, &pc), "get the preconditioner");
+    check(PCApplyTransposeExists(pc, &can_transpose), "ask whether the preconditioner transposes");
+    if (can_transpose) return {original, true};
+  }
+  return {petsc.system(A, entry, r.method, r.preconditioner_kind), false};
+}
+
 // Every batch entry's KSPSolve from its x0 (x: batch × n, this process's rows written, then
 // gathered); fills the iterations and returns PETSc's reason per entry.
 std::vector<KSPConvergedReason> run_solves(const LinearSolveRequest& r, const CsrMatrix& A, const double* y,
@@ -321,15 +338,16 @@ std::vector<KSPConvergedReason> run_solves(const LinearSolveRequest& r, const Cs
       reasons[i] = KSP_DIVERGED_NANORINF;
       continue;
     }
-    PetscSystem& s = petsc.system(A, r.matrix_of_entry.empty() ? 0 : r.matrix_of_entry[i], r.method,
-                                  r.preconditioner_kind);
+    const int64_t entry = r.matrix_of_entry.empty() ? 0 : r.matrix_of_entry[i];
+    auto [s, transposed] = system_for(petsc, r, A, entry);
     // The entry's tolerance as PETSc's absolute one (rtol 0) and no divergence test of PETSc's:
     // non-finite values are found afterwards.
     check(KSPSetTolerances(s.ksp, 0.0, r.tolerance[i], PETSC_MAX_REAL, std::max(r.max_iterations, 0)),
           "set the tolerances");
     check(VecPlaceArray(s.rhs, y + b * n + s.first_row), "place y");
     check(VecPlaceArray(s.solution, x + b * n + s.first_row), "place x");
-    PetscErrorCode code = KSPSolve(s.ksp, s.rhs, s.solution);
+    PetscErrorCode code =
+        transposed ? KSPSolveTranspose(s.ksp, s.rhs, s.solution) : KSPSolve(s.ksp, s.rhs, s.solution);
     VecResetArray(s.rhs);
     VecResetArray(s.solution);
     check(code, "solve");
