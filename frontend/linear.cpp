@@ -16,6 +16,7 @@
 #include "ir/dump.h"
 #include "passes/linearize.h"
 #include "runtime/log.h"
+#include "runtime/petsc_solve.h"
 #include "runtime/sparse_assembly.h"
 
 namespace phijit::detail {
@@ -23,15 +24,24 @@ namespace phijit::detail {
 // One trace of a linear function: the pattern, and how the values follow the arguments.
 struct LinearCore::Extracted {
   passes::LinearForm form;
-  runtime::Assembly assembly;
+  // The CSR pattern of every row, and of this process's rows (PETSc under MPI), made on first use.
+  runtime::Assembly assembly, own_assembly;
+  std::once_flag assembled, own_assembled;
+  int64_t own_first_row = 0;
   // The coefficients and bias as native code of the arguments (null when f has none: then
   // they are computed once, below).
   std::shared_ptr<const CompiledGraph> values;
   Shape batch, rows, cols;
 
-  std::mutex mutex;  // guards the last result and the value maps
-  std::vector<runtime::BufferPtr> last_args;
-  LinearCore::Affine last;
+  // The last result for the whole matrix and for this process's rows: the same argument
+  // buffers give the same matrix (and the same values buffer, which solvers' caches key on).
+  struct Kept {
+    std::vector<runtime::BufferPtr> args;
+    LinearCore::Affine affine;
+    bool valid = false;
+  };
+  std::mutex mutex;  // guards the kept results and the value maps
+  Kept whole, own;
   // Per term and dtype: the 0/1 matrix from its coefficients to the stored entries (traced values).
   std::map<std::pair<size_t, DType>, std::shared_ptr<const runtime::SparseOperand>> value_maps;
 };
@@ -90,9 +100,22 @@ std::shared_ptr<LinearCore::Extracted> extract(const std::vector<Tensor>& args, 
   e->batch = form.output.shape.batch();
   e->rows = form.output.shape.non_batch();
   e->cols = form.x.shape;
+  if (!form.values.inputs().empty()) e->values = compile_graph(form.values);
+  runtime::logger().debug(
+      "jit_compile_linear: {} → {} matrix, {} terms: trace {:.3f} ms, linearize {:.3f} ms, values compiled "
+      "in "
+      "{:.3f} ms",
+      e->cols.str(), e->rows.str(), form.terms.size(), trace_ms, linearize_ms,
+      runtime::ms_since(t0) - trace_ms - linearize_ms);
+  return e;
+}
 
+// The CSR pattern of rows [range) from the terms' column arrays.
+runtime::Assembly assemble_rows(const LinearCore::Extracted& e, runtime::RowRange range) {
+  auto t0 = std::chrono::steady_clock::now();
+  const passes::LinearForm& form = e.form;
   std::vector<runtime::BufferPtr> cols = runtime::interpret(form.pattern, {});
-  double interpret_ms = runtime::ms_since(t0) - trace_ms - linearize_ms;
+  double interpret_ms = runtime::ms_since(t0);
   std::vector<runtime::AssemblyTerm> terms;
   for (const passes::LinearTerm& t : form.terms) {
     const ir::Graph& pg = form.pattern;
@@ -100,35 +123,54 @@ std::shared_ptr<LinearCore::Extracted> extract(const std::vector<Tensor>& args, 
                      pg.type(pg.outputs()[static_cast<size_t>(t.col)]).shape,
                      form.values.type(form.values.outputs()[static_cast<size_t>(t.coef)]).shape, t.summed});
   }
-  e->assembly = runtime::assemble(e->rows, e->cols.volume(), e->batch, terms);
-  double assemble_ms = runtime::ms_since(t0) - trace_ms - linearize_ms;
-  if (!form.values.inputs().empty()) e->values = compile_graph(form.values);
+  runtime::Assembly a = runtime::assemble(e.rows, e.cols.volume(), e.batch, terms, range);
   runtime::logger().debug(
-      "jit_compile_linear: {} → {} matrix, {} terms, nnz {}: trace {:.3f} ms, linearize {:.3f} ms, column "
-      "arrays {:.3f} ms, CSR assembly {:.3f} ms, values compiled in {:.3f} ms",
-      e->cols.str(), e->rows.str(), terms.size(), e->assembly.pattern->nnz(), trace_ms, linearize_ms,
-      interpret_ms, assemble_ms - interpret_ms,
-      runtime::ms_since(t0) - trace_ms - linearize_ms - assemble_ms);
-  return e;
+      "jit_compile_linear: {} rows of {}, nnz {}: column arrays {:.3f} ms, CSR assembly {:.3f} ms",
+      a.pattern->rows, e.rows.str(), a.pattern->nnz(), interpret_ms, runtime::ms_since(t0) - interpret_ms);
+  return a;
 }
 
-// A and b for the argument values (args after x).
-LinearCore::Affine evaluate(const LinearCore::Extracted& e, std::span<const runtime::BufferPtr> args) {
+const runtime::Assembly& whole_assembly(LinearCore::Extracted& e) {
+  std::call_once(e.assembled, [&] { e.assembly = assemble_rows(e, {}); });
+  return e.assembly;
+}
+
+// This process's block of rows as PETSc splits them.
+const runtime::Assembly& own_assembly(LinearCore::Extracted& e) {
+  std::call_once(e.own_assembled, [&] {
+    auto [first, count] = runtime::petsc_row_block(e.rows.volume());
+    e.own_first_row = first;
+    e.own_assembly = assemble_rows(e, {first, count});
+  });
+  return e.own_assembly;
+}
+
+// A and b for the argument values (args after x): the whole A, or this process's rows of it.
+LinearCore::Affine evaluate(LinearCore::Extracted& e, std::span<const runtime::BufferPtr> args,
+                            bool own_rows) {
   const passes::LinearForm& form = e.form;
   std::vector<runtime::BufferPtr> out =
       e.values ? e.values->run(args) : runtime::interpret(form.values, std::span<const runtime::BufferPtr>());
   std::span<const runtime::BufferPtr> coefs(out.data(), form.terms.size());
   DType dtype = form.output.dtype;
-  SparseData s{runtime::CsrMatrix{e.assembly.pattern, runtime::assemble_values(e.assembly.plan, coefs, dtype),
-                                  e.batch.volume()},
-               e.batch, e.rows, e.cols};
-  Tensor b = form.bias >= 0 ? make_tensor(out[static_cast<size_t>(form.bias)], form.output.shape)
-                            : zeros(form.output.shape, dtype);
-  bool stencil = true;
-  for (size_t t = 0; t < form.terms.size(); ++t) {
-    stencil = stencil && form.terms[t].summed.empty() && coefs[t]->count() == 1;
+  const runtime::Assembly& assembly = own_rows ? own_assembly(e) : whole_assembly(e);
+  runtime::CsrMatrix csr{assembly.pattern, runtime::assemble_values(assembly.plan, coefs, dtype),
+                         e.batch.volume()};
+  LinearCore::Affine m;
+  if (own_rows) {
+    m.own_rows =
+        std::make_shared<const RowBlock>(RowBlock{std::move(csr), e.own_first_row, e.batch, e.rows, e.cols});
+  } else {
+    m.A = make_sparse(SparseData{std::move(csr), e.batch, e.rows, e.cols});
   }
-  return {make_sparse(std::move(s)), b, form.bias < 0, stencil};
+  m.b = form.bias >= 0 ? make_tensor(out[static_cast<size_t>(form.bias)], form.output.shape)
+                       : zeros(form.output.shape, dtype);
+  m.zero_bias = form.bias < 0;
+  m.stencil = true;
+  for (size_t t = 0; t < form.terms.size(); ++t) {
+    m.stencil = m.stencil && form.terms[t].summed.empty() && coefs[t]->count() == 1;
+  }
+  return m;
 }
 
 // The matrix P with P·coefficients = the stored entries' share of term t (one row per entry,
@@ -137,7 +179,7 @@ std::shared_ptr<const runtime::SparseOperand> value_map(LinearCore::Extracted& e
   std::lock_guard lock(e.mutex);
   auto& slot = e.value_maps[{t, dtype}];
   if (slot) return slot;
-  const runtime::ValuePlan& plan = e.assembly.plan;
+  const runtime::ValuePlan& plan = whole_assembly(e).plan;
   Shape own = plan.coef_shapes[t].without(plan.batch.names());
   int64_t base = plan.coef_base[t], n = own.volume(), nnz = plan.src->count();
   std::vector<std::map<int32_t, double>> rows(static_cast<size_t>(nnz));
@@ -173,10 +215,11 @@ std::shared_ptr<const runtime::SparseOperand> value_map(LinearCore::Extracted& e
 // tracer (differentiable with respect to the arguments).
 LinearCore::Affine evaluate_traced(LinearCore::Extracted& e, const std::vector<Tensor>& args) {
   const passes::LinearForm& form = e.form;
-  const runtime::ValuePlan& plan = e.assembly.plan;
+  const runtime::Assembly& assembly = whole_assembly(e);
+  const runtime::ValuePlan& plan = assembly.plan;
   DType dtype = form.output.dtype;
   std::vector<Tensor> out = call_graph(form.values, args);
-  Dim entries{ir::kSparseEntries, e.assembly.pattern->nnz(), DimType::instance, {}};
+  Dim entries{ir::kSparseEntries, assembly.pattern->nnz(), DimType::instance, {}};
   Tensor values = zeros(plan.batch & Shape({entries}), dtype);
   for (size_t t = 0; t < form.terms.size(); ++t) {
     Tensor coef = out[static_cast<size_t>(form.terms[t].coef)].astype(dtype);
@@ -193,7 +236,7 @@ LinearCore::Affine evaluate_traced(LinearCore::Extracted& e, const std::vector<T
       values = values + apply(ir::Op::matmul_sparse, {coef}, ir::attrs::matmul_sparse(P));
     }
   }
-  SparseData s{runtime::CsrMatrix{e.assembly.pattern, nullptr, e.batch.volume()}, e.batch, e.rows, e.cols};
+  SparseData s{runtime::CsrMatrix{assembly.pattern, nullptr, e.batch.volume()}, e.batch, e.rows, e.cols};
   Tensor b = form.bias >= 0 ? out[static_cast<size_t>(form.bias)] : zeros(form.output.shape, dtype);
   return {make_traced_sparse(std::move(s), values), b, form.bias < 0, false};
 }
@@ -201,22 +244,26 @@ LinearCore::Affine evaluate_traced(LinearCore::Extracted& e, const std::vector<T
 }  // namespace
 
 LinearCore::Affine LinearCore::matrix(const std::string& key, const std::vector<Tensor>& args,
-                                      const JitCore::TraceFn& f) {
+                                      const JitCore::TraceFn& f, bool own_rows) {
   std::shared_ptr<Extracted> e = cache_->get_or_make(key, [&](const auto&) { return extract(args, f); });
   std::vector<Tensor> f_args(args.begin() + 1, args.end());
-  if (any_tracer(f_args)) return evaluate_traced(*e, f_args);
+  if (any_tracer(f_args)) {
+    if (own_rows) throw InternalError("jit_compile_linear: a block of rows of a traced matrix");
+    return evaluate_traced(*e, f_args);
+  }
   std::vector<runtime::BufferPtr> arg_buffers;
   for (size_t i = 1; i < args.size(); ++i) arg_buffers.push_back(dense_buffer(args[i]));
   std::lock_guard lock(e->mutex);
-  // The same argument buffers (or none) give the same matrix: reuse it.
-  if (!e->last.A.defined() || e->last_args != arg_buffers) {
+  Extracted::Kept& kept = own_rows ? e->own : e->whole;
+  if (!kept.valid || kept.args != arg_buffers) {
     auto t0 = std::chrono::steady_clock::now();
-    e->last = evaluate(*e, arg_buffers);
+    kept.affine = evaluate(*e, arg_buffers, own_rows);
+    kept.args = std::move(arg_buffers);
+    kept.valid = true;
     runtime::logger().debug("jit_compile_linear: matrix values for the arguments in {:.3f} ms",
                             runtime::ms_since(t0));
-    e->last_args = std::move(arg_buffers);
   }
-  return e->last;
+  return kept.affine;
 }
 
 std::string linear_x_key(const Tensor& x) {

@@ -15,6 +15,9 @@ namespace phijit {
 
 namespace detail {
 
+// This process's block of rows of a linear function's matrix (frontend/tensor_data.h).
+struct RowBlock;
+
 // The non-template core of a linear function: its extracted matrices per key.
 class LinearCore {
  public:
@@ -27,11 +30,16 @@ class LinearCore {
     // Every term has one constant coefficient (a pure stencil such as laplace): applying f
     // itself moves less memory than the CSR matrix does.
     bool stencil = false;
+    // Set instead of A when only this process's rows were asked for.
+    std::shared_ptr<const RowBlock> own_rows;
   };
 
   // A (sparse) and b of f at `args` (x first; only x's non-batch dims and dtype matter).
-  // `key` identifies the trace; on a miss f is traced and linearized.
-  Affine matrix(const std::string& key, const std::vector<Tensor>& args, const JitCore::TraceFn& f);
+  // `key` identifies the trace; on a miss f is traced and linearized. With `own_rows`, only
+  // this process's block of A's rows as PETSc splits them (a PETSc solve under MPI): the whole
+  // matrix is never assembled.
+  Affine matrix(const std::string& key, const std::vector<Tensor>& args, const JitCore::TraceFn& f,
+                bool own_rows = false);
   int trace_count() const;
   void clear_cache();
 
@@ -77,19 +85,27 @@ class LinearFunction {
   int trace_count() const { return core_->trace_count(); }
   void clear_cache() { core_->clear_cache(); }
 
-  // A, b and what kind of matrix it is (solve_linear uses this).
+  // A, b and what kind of matrix it is (solve_linear uses this); with `own_rows`, this
+  // process's rows of A instead of A.
   template <class... Args>
   detail::LinearCore::Affine affine(const Tensor& x, const Args&... args) const {
+    return affine_of_rows(false, x, args...);
+  }
+  template <class... Args>
+  detail::LinearCore::Affine affine_of_rows(bool own_rows, const Tensor& x, const Args&... args) const {
     std::vector<Tensor> tensors{x};
     (detail::collect_tensor(args, tensors), ...);
     std::string key = detail::linear_x_key(x) + ";";
     ((key += detail::key_part(args) + ";"), ...);
-    return core_->matrix(key, tensors, [&](const std::vector<Tensor>& tracers) {
-      [[maybe_unused]] size_t next = 1;  // unused when f has no extra arguments
-      auto call = [&](const auto&... a) { return f_(tracers.at(0), a...); };
-      std::tuple<const Args&...> traced_args{detail::traced_arg(args, tracers, next)...};
-      return std::vector<Tensor>{std::apply(call, traced_args)};
-    });
+    return core_->matrix(
+        key, tensors,
+        [&](const std::vector<Tensor>& tracers) {
+          [[maybe_unused]] size_t next = 1;  // unused when f has no extra arguments
+          auto call = [&](const auto&... a) { return f_(tracers.at(0), a...); };
+          std::tuple<const Args&...> traced_args{detail::traced_arg(args, tracers, next)...};
+          return std::vector<Tensor>{std::apply(call, traced_args)};
+        },
+        own_rows);
   }
 
  private:

@@ -16,6 +16,7 @@
 #include "runtime/linear_solve.h"
 #include "runtime/log.h"
 #include "runtime/odometer.h"
+#include "runtime/petsc_solve.h"
 #include "runtime/sparse_solvers.h"
 
 namespace phijit {
@@ -192,6 +193,10 @@ std::vector<int64_t> row_order(const Shape& rows, const Shape& order) {
 
 }  // namespace
 
+bool extracts_own_rows(const Solve& solve) {
+  return runtime::is_petsc(runtime::parse_solve_method(solve.method)) && runtime::petsc_processes() > 1;
+}
+
 bool is_symmetric(const Tensor& A) {
   const SparseData& s = *A.data().sparse;
   return symmetric(&s, s.csr);
@@ -267,6 +272,7 @@ struct Layout {
   std::optional<runtime::CsrMatrix> csr;  // the matrix in the solve's dtype and y_rows' row order
   std::vector<int64_t> a_batch;           // the matrix entry of each batch entry
   const SparseData* cached = nullptr;     // where symmetry and preconditioners are kept
+  int64_t first_row = -1;                 // csr holds rows [first_row, …) only (PETSc under MPI)
   bool matrix_free = false;
   runtime::SolveMethod method = runtime::SolveMethod::automatic;
 };
@@ -301,12 +307,38 @@ void treat_as_batch(const Shape& dims, Layout& l) {
   l.batch = l.batch & dims;
 }
 
+// The matrix's dims and dtype, and how error messages show it: of the matrix, or of the
+// block of rows this process extracted.
+struct MatrixInfo {
+  MatrixDims dims;
+  DType dtype;
+  std::string shape;
+};
+MatrixInfo matrix_info(const LinearSystem& sys, const Tensor& x0) {
+  if (sys.matrix) return {matrix_dims(*sys.matrix, x0), sys.matrix->dtype(), sys.matrix->shape().str()};
+  const RowBlock& b = *sys.own_rows;
+  return {{b.batch, b.rows, b.cols}, b.csr.values->dtype(), (b.batch & b.rows & dual_of(b.cols)).str()};
+}
+
+// This process's block of rows as the solve's CSR. Rows that would be permuted into x's
+// order take the whole matrix instead (a block holds rows in the matrix's own order).
+bool lay_out_own_rows(LinearSystem& sys, Layout& l) {
+  const RowBlock& b = *sys.own_rows;
+  if (same_dims(b.rows, b.cols) && b.rows.names() != b.cols.names()) return false;
+  l.a_batch = runtime::element_offsets(l.batch, b.batch);
+  l.csr = runtime::with_values_dtype(b.csr, l.dtype);
+  l.first_row = b.first;
+  return true;
+}
+
 Layout lay_out(LinearSystem& sys, const Tensor& y, const Tensor& x0, const Solve& solve) {
   Layout l;
   l.method = runtime::parse_solve_method(solve.method);
+  if (sys.own_rows && !sys.matrix && !runtime::is_petsc(l.method))
+    throw InternalError("solve_linear: a block of rows for a solve that is not PETSc's");
   bool needs_matrix =
       runtime::needs_matrix(l.method, runtime::parse_preconditioner(solve.preconditioner)) || !sys.apply;
-  if (needs_matrix && !sys.matrix && sys.build_matrix) {
+  if (needs_matrix && !sys.matrix && !sys.own_rows && sys.build_matrix) {
     auto [A, b] = sys.build_matrix();
     sys.matrix = A;
     if (sys.offset_unknown && any_nonzero(b)) sys.offset = b;
@@ -319,19 +351,19 @@ Layout lay_out(LinearSystem& sys, const Tensor& y, const Tensor& x0, const Solve
   l.y_rows = y.shape().non_batch();
   l.batch = y.shape().batch() & x0.shape().batch();
   l.dtype = promote(y.dtype(), x0.dtype());
-  if (sys.matrix) {
-    const MatrixDims& md = *(l.matrix = matrix_dims(*sys.matrix, x0));
+  if (sys.matrix || sys.own_rows) {
+    MatrixInfo info = matrix_info(sys, x0);
+    const MatrixDims& md = *(l.matrix = info.dims);
     treat_as_batch(y_dims_besides(y, md.rows), l);
+    check_same_dims(md.cols, l.x_cols,
+                    fmt::format("the matrix {} has columns {} but x0 has", info.shape, md.cols.str()));
     check_same_dims(
-        md.cols, l.x_cols,
-        fmt::format("the matrix {} has columns {} but x0 has", sys.matrix->shape().str(), md.cols.str()));
-    check_same_dims(md.rows, l.y_rows,
-                    fmt::format("the matrix {} has rows {} but y {} has", sys.matrix->shape().str(),
-                                md.rows.str(), y.shape().str()));
+        md.rows, l.y_rows,
+        fmt::format("the matrix {} has rows {} but y {} has", info.shape, md.rows.str(), y.shape().str()));
     l.x_cols = md.cols;
     l.y_rows = md.rows;
     l.batch = l.batch & md.batch;
-    l.dtype = promote(l.dtype, sys.matrix->dtype());
+    l.dtype = promote(l.dtype, info.dtype);
   }
   l.dtype = float_type(l.dtype);
   if (l.matrix_free) {
@@ -353,6 +385,7 @@ Layout lay_out(LinearSystem& sys, const Tensor& y, const Tensor& x0, const Solve
     throw Error(fmt::format("solve_linear needs a square system: x has {} values {} but y has {} values {}",
                             l.x_cols.volume(), l.x_cols.str(), l.y_rows.volume(), l.y_rows.str()));
   }
+  if (!sys.matrix && sys.own_rows && !lay_out_own_rows(sys, l)) sys.matrix = sys.build_matrix().first;
   if (sys.matrix) lay_out_matrix(*sys.matrix, l);
   if (l.method == runtime::SolveMethod::automatic) {
     if (sys.matrix && !sys.matrix->is_sparse()) {
@@ -484,7 +517,8 @@ Tensor solve_linear_system(LinearSystem& sys, const Tensor& y, const Solve& solv
   request.op = op.get();
   if (l.csr) {
     request.matrix = &*l.csr;
-    request.dense_matrix = !sys.matrix->is_sparse();
+    request.dense_matrix = sys.matrix && !sys.matrix->is_sparse();
+    request.first_row = l.first_row;
     request.matrix_of_entry = l.a_batch;
   }
   std::optional<runtime::CsrMatrix> original =

@@ -97,7 +97,14 @@ struct LinearSystem {
   std::function<Tensor(const Tensor&)> apply;
   bool offset_unknown = false;  // apply's f(0) is still to be found (plain callables)
   std::function<std::pair<Tensor, Tensor>()> build_matrix;  // (A, b) for methods that need A
+  // This process's rows of A, set instead of `matrix` for a PETSc solve under MPI (each process
+  // extracts only its block); build_matrix then gives the whole A where it is needed (adjoints).
+  std::shared_ptr<const RowBlock> own_rows;
 };
+
+// Whether solves with these settings extract only this process's rows of a linear function's
+// matrix: a PETSc method on more than one process (asking starts PETSc).
+bool extracts_own_rows(const Solve& solve);
 
 // Solves and finishes (SolveInfo, tapes, exceptions). With `normalize_rhs` each batch entry is
 // solved for y / max|y| and scaled back, so that abs_tol does not swallow a tiny y (adjoints).
@@ -133,14 +140,24 @@ Tensor trace_solve_linear(const std::shared_ptr<TraceState>& trace, const Traced
 // thread or of the tensors (null: the solve runs now).
 std::shared_ptr<TraceState> solve_trace(const std::vector<Tensor>& tensors);
 
-// The system of a jit_compile_linear function at concrete arguments: its matrix and offset,
-// and for stencils f itself as native code (applying it moves less memory than the CSR matrix).
+// The system of a jit_compile_linear function at concrete arguments: its matrix (or this
+// process's rows of it) and offset, and for stencils f itself as native code (applying it moves
+// less memory than the CSR matrix).
 template <class G, class... Args>
-LinearSystem linear_function_system(const LinearFunction<G>& f, const Tensor& x0, const Args&... f_args) {
+LinearSystem linear_function_system(const LinearFunction<G>& f, bool own_rows, const Tensor& x0,
+                                    const Args&... f_args) {
   LinearSystem sys;
   sys.kind = "jit_compile_linear function";
-  LinearCore::Affine m = f.affine(x0, f_args...);
-  sys.matrix = m.A;
+  LinearCore::Affine m = f.affine_of_rows(own_rows, x0, f_args...);
+  if (own_rows) {
+    sys.own_rows = m.own_rows;
+    sys.build_matrix = [f, x0, f_args...] {
+      LinearCore::Affine whole = f.affine(x0, f_args...);
+      return std::pair{whole.A, whole.b};
+    };
+  } else {
+    sys.matrix = m.A;
+  }
   if (!m.zero_bias) sys.offset = m.b;
   if (m.stencil) sys.apply = [f, f_args...](const Tensor& x) { return f.compiled()(x, f_args...); };
   return sys;
@@ -179,9 +196,9 @@ Tensor solve_linear(F&& f, const Tensor& y, const Solve& solve, const Args&... f
       if (detail::any_tracer(std::vector<Tensor>(tensors.begin() + 2, tensors.end()))) {
         op.function = [&](const Tensor& x) { return f.function()(x, f_args...); };
       } else {
-        op.constant = [f, x0 = zeros(x0.shape().non_batch(), x0.dtype()), f_args...] {
-          return detail::linear_function_system(f, x0, f_args...);
-        };
+        op.constant = [f, own_rows = detail::extracts_own_rows(solve),
+                       x0 = zeros(x0.shape().non_batch(), x0.dtype()),
+                       f_args...] { return detail::linear_function_system(f, own_rows, x0, f_args...); };
       }
     } else {
       op.kind = "function";
@@ -196,7 +213,7 @@ Tensor solve_linear(F&& f, const Tensor& y, const Solve& solve, const Args&... f
     sys.matrix = f;
     return detail::solve_linear_system(sys, y, solve);
   } else if constexpr (detail::IsLinearFunction<D>::value) {
-    sys = detail::linear_function_system(f, x0, f_args...);
+    sys = detail::linear_function_system(f, detail::extracts_own_rows(solve), x0, f_args...);
     return detail::solve_linear_system(sys, y, solve);
   } else {
     // Matrix-free application as native code, traced once per key: by f's own cache (a jit

@@ -126,6 +126,10 @@ class SolvePayload final : public ir::LinearSolvePayload {
   // as f), else its transpose; the offset plays no part in the adjoint.
   static LinearSystem transposed(LinearSystem sys) {
     sys.offset.reset();
+    if (!sys.matrix) {  // this process's rows only: the adjoint takes the whole matrix
+      sys.matrix = sys.build_matrix().first;
+      sys.own_rows = nullptr;
+    }
     if (sys.matrix->is_sparse() && is_symmetric(*sys.matrix)) return sys;
     sys.matrix = transpose(*sys.matrix);
     sys.apply = nullptr;
@@ -139,16 +143,27 @@ class SolvePayload final : public ir::LinearSolvePayload {
     sys.offset_unknown = !adjoint_;  // a transposed graph has no offset
     if (op_.matrix) {
       sys.build_matrix = [this, operands] {
-        std::vector<Tensor> args{zeros(op_.matrix->type(op_.matrix->inputs()[0]).shape,
-                                       op_.matrix->type(op_.matrix->inputs()[0]).dtype)};
-        args.insert(args.end(), operands.begin(), operands.end());
-        LinearCore::Affine m = matrices_->matrix("traced", args, [&](const std::vector<Tensor>& tracers) {
-          return call_graph(*op_.matrix, tracers);
-        });
+        LinearCore::Affine m = traced_matrix(operands, false);
         return std::pair{op_.transposed ? transpose(m.A) : m.A, m.b};
       };
+      if (!op_.transposed && extracts_own_rows(settings_)) {
+        LinearCore::Affine m = traced_matrix(operands, true);
+        sys.own_rows = m.own_rows;
+        if (!m.zero_bias) sys.offset = m.b;
+        sys.offset_unknown = false;
+      }
     }
     return sys;
+  }
+
+  // A and b of the matrix graph at the operands (or this process's rows of A).
+  LinearCore::Affine traced_matrix(const std::vector<Tensor>& operands, bool own_rows) const {
+    const ir::ValueType& x = op_.matrix->type(op_.matrix->inputs()[0]);
+    std::vector<Tensor> args{zeros(x.shape, x.dtype)};
+    args.insert(args.end(), operands.begin(), operands.end());
+    return matrices_->matrix(
+        "traced", args, [&](const std::vector<Tensor>& tracers) { return call_graph(*op_.matrix, tracers); },
+        own_rows);
   }
 
   Solve settings_;  // x0 unset: the node's operand (or gradient_solve's own)
@@ -256,10 +271,17 @@ Tensor trace_solve_linear(const std::shared_ptr<TraceState>& trace, const Traced
   ir::ValueType result, rhs;
   std::vector<ir::Value> operands;
   if (op.constant) {
-    Tensor A = *op.constant().matrix;
-    dtype = float_type(promote(dtype, A.dtype()));
-    batch = batch & (A.is_sparse() ? A.data().sparse->batch : A.shape().batch()) &
-            y_dims_besides(y, matrix_rows(A, x0));
+    LinearSystem sys = op.constant();
+    if (sys.matrix) {
+      const Tensor& A = *sys.matrix;
+      dtype = float_type(promote(dtype, A.dtype()));
+      batch = batch & (A.is_sparse() ? A.data().sparse->batch : A.shape().batch()) &
+              y_dims_besides(y, matrix_rows(A, x0));
+    } else {  // this process's rows of a jit_compile_linear function's matrix
+      const RowBlock& block = *sys.own_rows;
+      dtype = float_type(promote(dtype, block.csr.values->dtype()));
+      batch = batch & block.batch & y_dims_besides(y, block.rows);
+    }
     result = {batch & x0.shape().non_batch(), dtype};
     rhs = {batch & y.shape().non_batch(), dtype};
   } else {

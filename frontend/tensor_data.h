@@ -60,6 +60,14 @@ struct SparseData {
   Tensor traced_values;
 };
 
+// This process's rows of a linear function's matrix: under MPI a PETSc solve extracts only
+// the block of rows that PETSc gives this process (API §7).
+struct RowBlock {
+  runtime::CsrMatrix csr;  // rows [first, first + csr.pattern->rows) of the matrix, every column
+  int64_t first = 0;
+  Shape batch, rows, cols;  // the whole matrix's dims, as SparseData's
+};
+
 // A tensor is concrete (it has a buffer, or sparse data) or a tracer (a value of a trace's graph).
 struct TensorData {
   ir::ValueType type;

@@ -32,6 +32,9 @@ struct LinearSolveRequest {
   // (an adjoint solve reusing its forward solve's preconditioner). Null: solve with `matrix`.
   const CsrMatrix* transpose_of = nullptr;
   std::vector<int64_t> matrix_of_entry;  // the solve's batch entry b uses matrix entry [b]
+  // PETSc methods under MPI: `matrix` holds only rows [first_row, first_row + its rows) of the
+  // square system, this process's block as petsc_row_block splits them. -1: every row.
+  int64_t first_row = -1;
   const Preconditioner* preconditioner = nullptr;
   PreconditionerKind preconditioner_kind = PreconditionerKind::none;  // PETSc methods make their own
   std::vector<double> tolerance;                                      // per batch entry

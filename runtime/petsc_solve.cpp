@@ -12,6 +12,8 @@ bool petsc_available() { return false; }
 int petsc_processes() { return 1; }
 int petsc_rank() { return 0; }
 int64_t petsc_matrices_set() { return 0; }
+int64_t petsc_rows_of_last_matrix() { return 0; }
+std::pair<int64_t, int64_t> petsc_row_block(int64_t n) { return {0, n}; }
 
 KrylovResult solve_with_petsc(const LinearSolveRequest& r, const Buffer&, Buffer&, int64_t) {
   throw Error(fmt::format(
@@ -54,7 +56,9 @@ void check(PetscErrorCode code, const char* what) {
 
 // One system matrix in PETSc with its solver. Sequentially the Mat uses the CSR's column indices
 // and values in place (PetscInt is int32 like the CSR's columns); only the row offsets are
-// converted. With several processes each holds its own block of rows, which PETSc copies.
+// converted. With several processes each hands PETSc its own block of rows, which PETSc copies:
+// a row block extracted for this process (LinearSolveRequest::first_row), or its rows of the
+// whole matrix.
 struct PetscSystem {
   std::shared_ptr<const CsrPattern> pattern;
   BufferPtr source;  // the caller's values: the same buffer again means the same matrix
@@ -64,6 +68,7 @@ struct PetscSystem {
   PreconditionerKind preconditioner = PreconditionerKind::none;
   std::vector<PetscInt> row_offsets;  // this process's rows, from 0
   PetscInt first_row = 0, local_rows = 0;
+  bool block = false;  // the pattern holds this process's rows only
   Mat matrix = nullptr;
   KSP ksp = nullptr;
   Vec rhs = nullptr, solution = nullptr;
@@ -98,11 +103,13 @@ class PetscState {
 
   int size() const { return size_; }
   int64_t matrices_set() const { return matrices_set_; }
+  int64_t rows_of_last_matrix() const { return rows_of_last_matrix_; }
   int rank() const { return rank_; }
 
   // The solver of matrix entry `entry` of A with these settings: kept, updated with new values
   // on the same pattern (the KSP stays; its preconditioner is set up again), or made.
-  PetscSystem& system(const CsrMatrix& A, int64_t entry, SolveMethod method, PreconditionerKind pre) {
+  PetscSystem& system(const CsrMatrix& A, int64_t first_row, int64_t entry, SolveMethod method,
+                      PreconditionerKind pre) {
     for (auto it = systems_.begin(); it != systems_.end(); ++it) {
       PetscSystem& s = **it;
       if (s.pattern != A.pattern || s.entry != entry || s.method != method || s.preconditioner != pre)
@@ -121,7 +128,7 @@ class PetscState {
     s->entry = entry;
     s->method = method;
     s->preconditioner = pre;
-    set_rows(*s);
+    set_rows(*s, first_row);
     set_matrix(*s, A);
     make_solver(*s);
     systems_.push_front(std::move(s));
@@ -153,45 +160,61 @@ class PetscState {
     if (s.initialised_here_) PetscFinalize();
   }
 
-  // This process's block of rows, as PETSc splits them (PETSC_DECIDE: near-equal blocks).
-  void set_rows(PetscSystem& s) const {
+  // This process's block of rows: the given block (first_row ≥ 0: the pattern holds only its
+  // rows), or its block of the whole pattern's rows as PETSc splits them.
+  void set_rows(PetscSystem& s, int64_t first_row) const {
     const CsrPattern& p = *s.pattern;
-    if (p.rows > std::numeric_limits<PetscInt>::max() || p.nnz() > std::numeric_limits<PetscInt>::max()) {
+    if (p.cols > std::numeric_limits<PetscInt>::max() || p.nnz() > std::numeric_limits<PetscInt>::max()) {
       throw Error(
           fmt::format("PETSc (32-bit indices) takes at most 2^31-1 rows and entries; the matrix has {} "
                       "rows and {} entries",
-                      p.rows, p.nnz()));
+                      p.cols, p.nnz()));
     }
-    auto n = static_cast<PetscInt>(p.rows);
+    const bool block = first_row >= 0;
+    auto [first, local] = block ? std::pair{first_row, p.rows} : row_block(p.rows);
+    s.first_row = static_cast<PetscInt>(first);
+    s.local_rows = static_cast<PetscInt>(local);
+    s.block = block;
+    const int64_t* rp = p.row_ptr->as<int64_t>();
+    const int64_t from = block ? 0 : first;
+    s.row_offsets.resize(static_cast<size_t>(local) + 1);
+    for (int64_t r = 0; r <= local; ++r)
+      s.row_offsets[static_cast<size_t>(r)] = static_cast<PetscInt>(rp[from + r] - rp[from]);
+  }
+
+ public:
+  // PETSc's split of n rows (PETSC_DECIDE: near-equal blocks in rank order).
+  std::pair<int64_t, int64_t> row_block(int64_t n) const {
+    if (n > std::numeric_limits<PetscInt>::max()) {
+      throw Error(fmt::format("PETSc (32-bit indices) takes at most 2^31-1 rows; the system has {}", n));
+    }
+    auto global = static_cast<PetscInt>(n);
     PetscInt local = PETSC_DECIDE;
-    check(PetscSplitOwnership(PETSC_COMM_WORLD, &local, &n), "split the rows");
+    check(PetscSplitOwnership(PETSC_COMM_WORLD, &local, &global), "split the rows");
     PetscInt first = 0;
     MPI_Exscan(&local, &first, 1, MPIU_INT, MPI_SUM, PETSC_COMM_WORLD);
     if (rank_ == 0) first = 0;
-    s.first_row = first;
-    s.local_rows = local;
-    const int64_t* rp = p.row_ptr->as<int64_t>();
-    s.row_offsets.resize(static_cast<size_t>(local) + 1);
-    for (PetscInt r = 0; r <= local; ++r)
-      s.row_offsets[static_cast<size_t>(r)] = static_cast<PetscInt>(rp[first + r] - rp[first]);
+    return {first, local};
   }
 
+ private:
   // The Mat of entry s.entry of A's values. PETSc computes in double: float32 values are
   // converted once and kept with the system, so that solving again with the same (float32)
   // matrix reuses the preconditioner's setup.
   void set_matrix(PetscSystem& s, const CsrMatrix& A) {
     ++matrices_set_;
+    rows_of_last_matrix_ = A.pattern->rows;
     const CsrPattern& p = *A.pattern;
     BufferPtr f64 = with_values_dtype(A, DType::f64).values;
     auto* cols = const_cast<PetscInt*>(p.col->as<int32_t>());  // NOLINT: PETSc only reads them
     auto* values = const_cast<PetscScalar*>(f64->as<double>()) + s.entry * p.nnz();  // NOLINT
     Mat m = nullptr;
-    auto n = static_cast<PetscInt>(p.rows);
+    auto n = static_cast<PetscInt>(p.cols);
     if (size_ == 1) {
       check(MatCreateSeqAIJWithArrays(PETSC_COMM_SELF, n, n, s.row_offsets.data(), cols, values, &m),
             "wrap the CSR matrix");
     } else {
-      int64_t offset = p.row_ptr->as<int64_t>()[s.first_row];
+      int64_t offset = s.block ? 0 : p.row_ptr->as<int64_t>()[s.first_row];
       check(MatCreateMPIAIJWithArrays(PETSC_COMM_WORLD, s.local_rows, s.local_rows, n, n,
                                       s.row_offsets.data(), cols + offset, values + offset, &m),
             "distribute the CSR matrix");
@@ -269,14 +292,14 @@ class PetscState {
   std::list<std::unique_ptr<PetscSystem> > systems_;
   int size_ = 1, rank_ = 0;
   bool initialised_here_ = false;
-  int64_t matrices_set_ = 0;
+  int64_t matrices_set_ = 0, rows_of_last_matrix_ = 0;
 };
 
-// Every process's block of x gathered into every process's whole x.
-void gather_rows(const PetscSystem& s, double* x, int size) {
+// Every process's block of rows [first, first + local) of x gathered into every process's whole x.
+void gather_rows(int64_t first_row, int64_t local_rows, double* x, int size) {
   if (size == 1) return;
   std::vector<int> counts(static_cast<size_t>(size)), starts(static_cast<size_t>(size));
-  int local = static_cast<int>(s.local_rows), first = static_cast<int>(s.first_row);
+  int local = static_cast<int>(local_rows), first = static_cast<int>(first_row);
   MPI_Allgather(&local, 1, MPI_INT, counts.data(), 1, MPI_INT, PETSC_COMM_WORLD);
   MPI_Allgather(&first, 1, MPI_INT, starts.data(), 1, MPI_INT, PETSC_COMM_WORLD);
   MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x, counts.data(), starts.data(), MPI_DOUBLE,
@@ -314,21 +337,21 @@ bool all_finite(const double* v, int64_t n) {
 std::pair<PetscSystem&, bool> system_for(PetscState& petsc, const LinearSolveRequest& r, const CsrMatrix& A,
                                          int64_t entry) {
   if (r.transpose_of != nullptr && r.preconditioner_kind != PreconditionerKind::amg) {
-    PetscSystem& original = petsc.system(*r.transpose_of, entry, r.method, r.preconditioner_kind);
+    PetscSystem& original = petsc.system(*r.transpose_of, -1, entry, r.method, r.preconditioner_kind);
     PC pc = nullptr;
     PetscBool can_transpose = PETSC_FALSE;
     check(KSPGetPC(original.ksp, &pc), "get the preconditioner");
     check(PCApplyTransposeExists(pc, &can_transpose), "ask whether the preconditioner transposes");
     if (can_transpose) return {original, true};
   }
-  return {petsc.system(A, entry, r.method, r.preconditioner_kind), false};
+  return {petsc.system(A, r.first_row, entry, r.method, r.preconditioner_kind), false};
 }
 
 // Every batch entry's KSPSolve from its x0 (x: batch × n, this process's rows written, then
 // gathered); fills the iterations and returns PETSc's reason per entry.
 std::vector<KSPConvergedReason> run_solves(const LinearSolveRequest& r, const CsrMatrix& A, const double* y,
                                            double* x, int64_t batch, KrylovResult& out) {
-  const int64_t n = A.pattern->rows;
+  const int64_t n = A.pattern->cols;
   std::vector<KSPConvergedReason> reasons(static_cast<size_t>(batch), KSP_CONVERGED_ITERATING);
   PetscState& petsc = PetscState::instance();
   std::lock_guard lock(petsc.mutex);
@@ -356,17 +379,46 @@ std::vector<KSPConvergedReason> run_solves(const LinearSolveRequest& r, const Cs
     KSPGetConvergedReason(s.ksp, &reasons[i]);
     out.iterations[i] = iterations;
     out.function_evaluations[i] = iterations + 1;
-    gather_rows(s, x + b * n, petsc.size());
+    gather_rows(s.first_row, s.local_rows, x + b * n, petsc.size());
   }
   return reasons;
 }
 
-// The verdicts from the true residual (every process holds the whole matrix): converged on
-// phijit's rule; diverged on a breakdown or non-finite values. Running out of iterations is
-// neither.
+// y − A x when A is this process's block of rows: each process computes its rows, every
+// process gathers the whole residual (in x's dtype) and its norm per entry.
+void block_residual(const LinearSolveRequest& r, const Buffer& y, const Buffer& x, int64_t batch,
+                    KrylovResult& out) {
+  const CsrMatrix& A = *r.matrix;
+  const int64_t n = A.pattern->cols, rows = A.pattern->rows;
+  Buffer product(x.dtype(), batch * rows, Buffer::Uninitialized{});
+  csr_operator(A, {r.matrix_of_entry.begin(), r.matrix_of_entry.end()})->apply(x, product);
+  std::vector<double> whole(static_cast<size_t>(batch * n));
+  auto residual = std::make_shared<Buffer>(x.dtype(), batch * n, Buffer::Uninitialized{});
+  out.residual_norm.clear();
+  for (int64_t b = 0; b < batch; ++b) {
+    double* rb = whole.data() + b * n;
+    for (int64_t i = 0; i < rows; ++i)
+      rb[r.first_row + i] = y.get_real(b * n + r.first_row + i) - product.get_real(b * rows + i);
+    gather_rows(r.first_row, rows, rb, petsc_processes());
+    double sum = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      residual->set_real(b * n + i, rb[i]);
+      sum += rb[i] * rb[i];
+    }
+    out.residual_norm.push_back(std::sqrt(sum));
+  }
+  out.residual = residual;
+}
+
+// The verdicts from the true residual: converged on phijit's rule; diverged on a breakdown or
+// non-finite values. Running out of iterations is neither.
 void judge(const LinearSolveRequest& r, const Buffer& y, const Buffer& x, int64_t batch,
            const std::vector<KSPConvergedReason>& reasons, KrylovResult& out) {
-  true_residual(*r.matrix, r.matrix_of_entry, y, x, batch, out);
+  if (r.first_row >= 0) {
+    block_residual(r, y, x, batch, out);
+  } else {
+    true_residual(*r.matrix, r.matrix_of_entry, y, x, batch, out);
+  }
   for (int64_t b = 0; b < batch; ++b) {
     auto i = static_cast<size_t>(b);
     bool broke_down = reasons[i] < 0 && reasons[i] != KSP_DIVERGED_ITS;
@@ -386,6 +438,18 @@ int64_t petsc_matrices_set() {
   return petsc.matrices_set();
 }
 
+std::pair<int64_t, int64_t> petsc_row_block(int64_t n) {
+  PetscState& petsc = PetscState::instance();
+  std::lock_guard lock(petsc.mutex);
+  return petsc.row_block(n);
+}
+
+int64_t petsc_rows_of_last_matrix() {
+  PetscState& petsc = PetscState::instance();
+  std::lock_guard lock(petsc.mutex);
+  return petsc.rows_of_last_matrix();
+}
+
 int petsc_processes() { return PetscState::instance().size(); }
 int petsc_rank() { return PetscState::instance().rank(); }
 
@@ -400,7 +464,7 @@ KrylovResult solve_with_petsc(const LinearSolveRequest& r, const Buffer& y, Buff
   std::shared_ptr<Buffer> x64 = x.dtype() == DType::f64 ? nullptr : as_f64(x);
   const double* yv = y64 ? y64->as<double>() : y.as<double>();
   double* xv = x64 ? x64->as<double>() : x.as<double>();
-  const int64_t n = A.pattern->rows, count = batch * n;
+  const int64_t n = A.pattern->cols, count = batch * n;
   std::vector<double> x0(xv, xv + count);
 
   KrylovResult out;

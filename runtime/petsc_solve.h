@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 
 #include "runtime/linear_solve.h"
 
@@ -24,6 +25,14 @@ KrylovResult solve_with_petsc(const LinearSolveRequest& r, const Buffer& y, Buff
 // How many matrices (new ones, or new values for a kept solver) this process has handed PETSc:
 // each one costs a preconditioner setup. For tests.
 int64_t petsc_matrices_set();
+
+// The rows of the last CSR matrix this process handed PETSc: the whole matrix's, or only its
+// own block's (a jit_compile_linear function's matrix under MPI). For tests.
+int64_t petsc_rows_of_last_matrix();
+
+// This process's block of the rows of an n-row system as PETSc splits them (first, count):
+// near-equal consecutive blocks in rank order. {0, n} without MPI; starts PETSc.
+std::pair<int64_t, int64_t> petsc_row_block(int64_t n);
 
 // The number of processes of PETSc's communicator and this one's rank (1 and 0 without MPI);
 // starts PETSc.

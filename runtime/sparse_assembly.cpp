@@ -142,8 +142,16 @@ void gather_values(const ValuePlan& plan, std::span<const BufferPtr> coefs, Buff
 
 }  // namespace
 
-Assembly assemble(const Shape& rows, int64_t cols, const Shape& batch, std::span<const AssemblyTerm> terms) {
-  int64_t n_rows = rows.volume();
+Assembly assemble(const Shape& rows, int64_t cols, const Shape& batch, std::span<const AssemblyTerm> terms,
+                  RowRange range) {
+  const int64_t all_rows = rows.volume();
+  if (range.count < 0) range = {0, all_rows};
+  if (range.first < 0 || range.first > all_rows || range.count > all_rows - range.first) {
+    throw Error(fmt::format("sparse assembly: rows [{}, {}) of a matrix with {} rows", range.first,
+                            range.first + range.count, all_rows));
+  }
+  // Local row r is row `first` + r of the whole matrix.
+  const int64_t first = range.first, n_rows = range.count;
   Assembly out;
   ValuePlan& plan = out.plan;
   plan.batch = batch;
@@ -168,8 +176,8 @@ Assembly assemble(const Shape& rows, int64_t cols, const Shape& batch, std::span
   for_row_blocks(n_rows, [&](int64_t r0, int64_t r1) {
     std::fill(rp + r0 + 1, rp + r1 + 1, 0);
     for (size_t t = 0; t < terms.size(); ++t) {
-      walks[t].visit(terms[t].col->as<int32_t>(), r0, r1,
-                     [&](int64_t r, int32_t c, int64_t) { rp[r + 1] += c >= 0 ? 1 : 0; });
+      walks[t].visit(terms[t].col->as<int32_t>(), first + r0, first + r1,
+                     [&](int64_t r, int32_t c, int64_t) { rp[r - first + 1] += c >= 0 ? 1 : 0; });
     }
   });
   for (int64_t r = 0; r < n_rows; ++r) rp[r + 1] += rp[r];
@@ -180,9 +188,9 @@ Assembly assemble(const Shape& rows, int64_t cols, const Shape& batch, std::span
   std::vector<size_t> order(terms.size());
   std::vector<int64_t> typical(terms.size(), 0);
   std::iota(order.begin(), order.end(), size_t{0});
-  for (size_t t = 0; t < terms.size() && n_rows > 0; ++t) {
+  for (size_t t = 0; t < terms.size() && all_rows > 0; ++t) {
     bool seen = false;
-    walks[t].visit(terms[t].col->as<int32_t>(), n_rows / 2, n_rows / 2 + 1,
+    walks[t].visit(terms[t].col->as<int32_t>(), all_rows / 2, all_rows / 2 + 1,
                    [&](int64_t r, int32_t c, int64_t) {
                      if (!seen) typical[t] = c - r;
                      seen = true;
@@ -215,12 +223,13 @@ Assembly assemble(const Shape& rows, int64_t cols, const Shape& batch, std::span
     int64_t slot0 = 0;
     for (size_t t : order) {
       int64_t base = plan.coef_base[t], per_row = walks[t].per_row, j = 0;
-      walks[t].visit(terms[t].col->as<int32_t>(), r0, r1, [&](int64_t r, int32_t c, int64_t coef) {
-        auto q = static_cast<size_t>((r - r0) * slots + slot0 + j);
-        rc[q] = c;
-        rs[q] = static_cast<int32_t>(base + coef);
-        j = j + 1 == per_row ? 0 : j + 1;
-      });
+      walks[t].visit(terms[t].col->as<int32_t>(), first + r0, first + r1,
+                     [&](int64_t r, int32_t c, int64_t coef) {
+                       auto q = static_cast<size_t>((r - first - r0) * slots + slot0 + j);
+                       rc[q] = c;
+                       rs[q] = static_cast<int32_t>(base + coef);
+                       j = j + 1 == per_row ? 0 : j + 1;
+                     });
       slot0 += per_row;
     }
     auto& extra = extras[static_cast<size_t>(r0 / kRowsPerBlock)];

@@ -35,9 +35,16 @@ struct Assembly {
   ValuePlan plan;
 };
 
+// A block of consecutive rows [first, first + count); count < 0: every row.
+struct RowRange {
+  int64_t first = 0, count = -1;
+};
+
 // Rows are the elements of `rows` (canonical order), columns the `cols` elements of x; the
-// matrix has one batch of values per element of `batch`.
-Assembly assemble(const Shape& rows, int64_t cols, const Shape& batch, std::span<const AssemblyTerm> terms);
+// matrix has one batch of values per element of `batch`. With a row range, the matrix holds
+// those rows only (numbered from 0, all columns): a process's block under MPI.
+Assembly assemble(const Shape& rows, int64_t cols, const Shape& batch, std::span<const AssemblyTerm> terms,
+                  RowRange range = {});
 
 // The values (batch × nnz, of `dtype`) for coefficient arrays shaped as the plan says.
 BufferPtr assemble_values(const ValuePlan& plan, std::span<const BufferPtr> coefs, DType dtype);

@@ -1,8 +1,11 @@
 // A program run under `mpirun -np N` by tests/tools/petsc_mpi_test.sh: the same program on every
 // process (API §7: everything but the PETSc solve runs replicated). Modes:
-//   petsc_mpi_probe solve N out   — solves 2-D Poisson (petsc-CG + amg and petsc-GMRES + ilu),
-//                                   checks that PETSc runs on N processes, writes this process's
-//                                   whole solution to out.<rank>
+//   petsc_mpi_probe solve N out   — solves 2-D Poisson (petsc-CG + amg, petsc-GMRES + ilu,
+//                                   petsc-direct; eagerly and inside jit_compile) and takes a
+//                                   gradient through a nonsymmetric solve, checks that PETSc runs
+//                                   on N processes and that each extracted only its own rows of the
+//                                   jit_compile_linear matrix, writes this process's results to
+//                                   out.<rank>
 //   petsc_mpi_probe compare a b.. — exit 0 when every file holds a's values to 1e-8 (relative)
 #include <phijit/phijit.h>
 
@@ -19,6 +22,22 @@ using namespace phijit;
 namespace {
 
 Tensor neg_laplace(const Tensor& u) { return -laplace(u, extrapolation::ZERO); }
+
+// −∇²u + 2·∂u/∂x (central differences): nonsymmetric.
+Tensor advection_diffusion(const Tensor& u) {
+  return -laplace(u, extrapolation::ZERO) +
+         2.0 * (shift(u, "x", 1, extrapolation::ZERO) - shift(u, "x", -1, extrapolation::ZERO));
+}
+
+// Each process handed PETSc only its own block of the matrix's rows.
+bool extracted_own_rows(const char* what, int64_t n) {
+  int64_t rows = runtime::petsc_rows_of_last_matrix(), own = runtime::petsc_row_block(n).second;
+  if (rows == own && (runtime::petsc_processes() == 1 || rows < n)) return true;
+  std::fprintf(stderr, "rank %d: %s handed PETSc %lld rows, expected its own %lld of %lld\n",
+               runtime::petsc_rank(), what, static_cast<long long>(rows), static_cast<long long>(own),
+               static_cast<long long>(n));
+  return false;
+}
 
 std::vector<double> read(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -44,9 +63,24 @@ int solve(int processes, const std::string& out) {
         f, y, Solve{.method = method, .rel_tol = 1e-11, .abs_tol = 0, .x0 = zeros(g), .preconditioner = pc});
     std::printf("rank %d: %s %s converged in %.0f iterations\n", runtime::petsc_rank(), method, pc,
                 tape[0].iterations.item());
+    if (!extracted_own_rows(method, g.volume())) return 1;
     std::vector<double> v = x.to_vector();
     all.insert(all.end(), v.begin(), v.end());
   }
+  // Inside jit_compile (a solve node whose matrix is extracted when the program runs).
+  Solve cg{.method = "petsc-CG", .rel_tol = 1e-11, .abs_tol = 0, .x0 = zeros(g), .preconditioner = "jacobi"};
+  auto step = jit_compile([&](const Tensor& u) { return solve_linear(f, u, cg); });
+  std::vector<double> stepped = step(y).to_vector();
+  if (!extracted_own_rows("jit_compile", g.volume())) return 1;
+  all.insert(all.end(), stepped.begin(), stepped.end());
+  // A gradient through a nonsymmetric solve: the adjoint solves with the transpose.
+  auto h = jit_compile_linear(advection_diffusion);
+  Tensor target = random_uniform(g, -1, 1, 12);
+  Solve gmres{
+      .method = "petsc-GMRES", .rel_tol = 1e-11, .abs_tol = 0, .x0 = zeros(g), .preconditioner = "ilu"};
+  auto loss = [&](const Tensor& rhs) { return l2_loss(solve_linear(h, rhs, gmres) - target); };
+  std::vector<double> grad = gradient(loss, {0})(y)[0].to_vector();
+  all.insert(all.end(), grad.begin(), grad.end());
   std::ofstream file(out + "." + std::to_string(runtime::petsc_rank()), std::ios::binary);
   file.write(reinterpret_cast<const char*>(all.data()),
              static_cast<std::streamsize>(all.size() * sizeof(double)));
