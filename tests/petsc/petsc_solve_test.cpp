@@ -7,6 +7,8 @@
 #include <phijit/phijit.h>
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -38,6 +40,45 @@ const std::vector<std::string> kIterative = {"petsc-CG", "petsc-GMRES", "petsc-b
 const std::vector<std::string> kPreconditioners = {"", "jacobi", "ilu", "amg"};
 
 }  // namespace
+
+// Whether this process has mapped a library whose file name contains `name`.
+bool library_loaded(const std::string& name) {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    if (line.find(name) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// CTest runs every test case in its own process; the two below are first in this file so that
+// running the binary alone also meets them before any other PETSc solve.
+TEST_CASE("petsc: PETSc and MPI are loaded by the first PETSc solve, not before", "[petsc]") {
+  if (!runtime::petsc_available()) return;
+  if (library_loaded("libphijit_petsc")) return;  // an earlier test case of this process solved in PETSc
+  Shape g = spatial("x", 8);
+  Tensor y = ones(g);
+  solve_linear(neg_laplace, y, settings("CG", "", zeros(g)));
+  CHECK_FALSE(library_loaded("libpetsc"));
+  CHECK_FALSE(library_loaded("libmpi"));
+  solve_linear(neg_laplace, y, settings("petsc-CG", "", zeros(g)));
+  CHECK(library_loaded("libphijit_petsc"));
+  CHECK(library_loaded("libpetsc"));
+  CHECK(library_loaded("libmpi"));
+}
+
+TEST_CASE("petsc: a missing PETSc module is an Error naming where it was looked for", "[petsc][errors]") {
+  if (!runtime::petsc_available() || library_loaded("libphijit_petsc")) return;
+  ::setenv("PHIJIT_PETSC_MODULE", "/nonexistent/libphijit_petsc.so", 1);
+  Shape g = spatial("x", 8);
+  CHECK_THROWS_WITH(solve_linear(neg_laplace, ones(g), settings("petsc-CG", "", zeros(g))),
+                    Contains("could not be loaded from") && Contains("/nonexistent/libphijit_petsc.so") &&
+                        Contains("PHIJIT_PETSC_MODULE"));
+  ::unsetenv("PHIJIT_PETSC_MODULE");
+  // The next solve loads it from where the build put it.
+  CHECK(max_abs(solve_linear(neg_laplace, ones(g), settings("petsc-CG", "", zeros(g), 1e-12)) -
+                solve_linear(neg_laplace, ones(g), settings("direct", "", zeros(g), 0))) <= 1e-9);
+}
 
 TEST_CASE("petsc: without PETSc the methods say how to enable them", "[petsc][errors]") {
   if (runtime::petsc_available()) return;
