@@ -198,9 +198,9 @@ TEST_CASE("petsc: gradients flow through a PETSc solve (the adjoint solve too)",
     };
   };
   Tensor y = random_uniform(g, -1, 1, 6);
-  Tensor reference = gradient(loss_with("direct", ""), {0})(y)[0];
+  Tensor reference = gradient(loss_with("direct", ""), {0}, false)(y)[0];
   SolveTape tape;
-  Tensor grad = gradient(loss_with("petsc-GMRES", "amg"), {0})(y)[0];
+  Tensor grad = gradient(loss_with("petsc-GMRES", "amg"), {0}, false)(y)[0];
   CHECK(max_abs(grad - reference) <= 1e-7 * max_abs(reference));
   REQUIRE(tape.size() == 2);  // the forward solve, then the adjoint solve
   CHECK(tape[1].method == "petsc-GMRES");
