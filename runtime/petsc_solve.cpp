@@ -26,6 +26,7 @@ KrylovResult solve_with_petsc(const LinearSolveRequest& r, const Buffer&, Buffer
 
 #include <petscksp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -33,6 +34,7 @@ KrylovResult solve_with_petsc(const LinearSolveRequest& r, const Buffer&, Buffer
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -42,6 +44,8 @@ KrylovResult solve_with_petsc(const LinearSolveRequest& r, const Buffer&, Buffer
 namespace phijit::runtime {
 
 namespace {
+
+class IterateRecorder;
 
 // A PETSc call's error code as an Error with PETSc's message and what phijit was doing.
 void check(PetscErrorCode code, const char* what) {
@@ -67,6 +71,10 @@ struct PetscSystem {
   Mat matrix = nullptr;
   KSP ksp = nullptr;
   Vec rhs = nullptr, solution = nullptr;
+  // The iterates of the running KSPSolve go to `recorder` when set (a trajectory is recorded);
+  // its monitor is installed on the first such solve (IterateRecorder::Watch).
+  IterateRecorder* recorder = nullptr;
+  bool monitored = false;
 
   PetscSystem() = default;
   PetscSystem(const PetscSystem&) = delete;
@@ -307,10 +315,111 @@ bool all_finite(const double* v, int64_t n) {
   return true;
 }
 
+// x after every iteration of each batch entry's KSPSolve, for SolveInfo::trajectory: a KSP
+// monitor asks KSPBuildSolution for x (GMRES forms it only when asked) and gathers every
+// process's rows, so that every process holds the whole vector.
+class IterateRecorder {
+ public:
+  // While alive, the iterations of s's KSPSolve are recorded as batch entry `entry`'s (nothing
+  // with a null recorder). The monitor is installed on a system's first recorded solve and stays
+  // (PETSc cannot remove one monitor alone, and removing all would drop PETSC_OPTIONS' own): a
+  // solve that records nothing costs it one call per iteration that returns at once.
+  class Watch {
+   public:
+    Watch(IterateRecorder* recorder, PetscSystem& s, int64_t entry) : s_(s) {
+      if (recorder == nullptr) return;
+      if (!s.monitored) {
+        check(KSPMonitorSet(s.ksp, &IterateRecorder::on_iteration, &s, nullptr), "watch the iterations");
+        s.monitored = true;
+      }
+      recorder->entry_ = entry;
+      s.recorder = recorder;
+    }
+    ~Watch() { s_.recorder = nullptr; }
+    Watch(const Watch&) = delete;
+    Watch& operator=(const Watch&) = delete;
+
+   private:
+    PetscSystem& s_;
+  };
+
+  // x0: batch × n values.
+  IterateRecorder(const double* x0, int64_t batch, int64_t n, int processes)
+      : n_(n), processes_(processes), iterates_(static_cast<size_t>(batch)) {
+    for (int64_t b = 0; b < batch; ++b)
+      iterates_[static_cast<size_t>(b)].emplace_back(x0 + b * n, x0 + (b + 1) * n);
+  }
+
+  // Entry b's iterates end with its result x (so an entry PETSc left with non-finite values ends
+  // with the x0 it returns): `iterations` + 1 of them.
+  void finish(int64_t b, const double* x, int64_t iterations) {
+    std::vector<std::vector<double> >& list = iterates_[static_cast<size_t>(b)];
+    set(list, iterations, std::vector<double>(x, x + n_));
+  }
+
+  // As the Krylov solvers give it: x0, then one buffer (batch × n) per iteration, in which an
+  // entry that finished earlier holds its result.
+  std::vector<BufferPtr> trajectory(DType dtype) const {
+    size_t steps = 0;
+    for (const auto& list : iterates_) steps = std::max(steps, list.size());
+    const auto batch = static_cast<int64_t>(iterates_.size());
+    std::vector<BufferPtr> out;
+    std::vector<double> step(static_cast<size_t>(batch * n_));
+    for (size_t k = 0; k < steps; ++k) {
+      for (int64_t b = 0; b < batch; ++b) {
+        const auto& list = iterates_[static_cast<size_t>(b)];
+        const std::vector<double>& x = list[std::min(k, list.size() - 1)];
+        std::copy(x.begin(), x.end(), step.begin() + b * n_);
+      }
+      out.push_back(buffer_of(step.data(), batch * n_, dtype));
+    }
+    return out;
+  }
+
+ private:
+  // Iteration 0 is x0, known already; a GMRES restart reports its iteration again (the same x).
+  static PetscErrorCode on_iteration(KSP ksp, PetscInt iteration, PetscReal, void* system) {
+    auto* s = static_cast<PetscSystem*>(system);
+    if (s->recorder == nullptr || iteration == 0) return 0;
+    try {
+      s->recorder->record(ksp, *s, iteration);
+    } catch (...) {  // nothing may unwind through PETSc's C frames
+      return PETSC_ERR_LIB;
+    }
+    return 0;
+  }
+
+  void record(KSP ksp, const PetscSystem& s, PetscInt iteration) {
+    Vec current = nullptr;
+    check(KSPBuildSolution(ksp, nullptr, &current), "form the current x");
+    const PetscScalar* own = nullptr;
+    check(VecGetArrayRead(current, &own), "read the current x");
+    std::vector<double> x(static_cast<size_t>(n_));
+    std::copy_n(own, s.local_rows, x.begin() + s.first_row);
+    VecRestoreArrayRead(current, &own);
+    gather_rows(s, x.data(), processes_);
+    set(iterates_[static_cast<size_t>(entry_)], iteration, std::move(x));
+  }
+
+  // list[k] = x, any iterations missing before k (none are expected) holding the last known x.
+  static void set(std::vector<std::vector<double> >& list, int64_t k, std::vector<double> x) {
+    std::vector<double> last = list.back();
+    list.resize(static_cast<size_t>(k) + 1, last);
+    list[static_cast<size_t>(k)] = std::move(x);
+  }
+
+  int64_t n_;
+  int processes_;
+  int64_t entry_ = 0;
+  std::vector<std::vector<std::vector<double> > > iterates_;  // per entry, per iteration: n values
+};
+
 // Every batch entry's KSPSolve from its x0 (x: batch × n, this process's rows written, then
-// gathered); fills the iterations and returns PETSc's reason per entry.
+// gathered); fills the iterations and returns PETSc's reason per entry. With a recorder, x after
+// every iteration goes to it.
 std::vector<KSPConvergedReason> run_solves(const LinearSolveRequest& r, const CsrMatrix& A, const double* y,
-                                           double* x, int64_t batch, KrylovResult& out) {
+                                           double* x, int64_t batch, IterateRecorder* recorder,
+                                           KrylovResult& out) {
   const int64_t n = A.pattern->rows;
   std::vector<KSPConvergedReason> reasons(static_cast<size_t>(batch), KSP_CONVERGED_ITERATING);
   PetscState& petsc = PetscState::instance();
@@ -329,6 +438,7 @@ std::vector<KSPConvergedReason> run_solves(const LinearSolveRequest& r, const Cs
           "set the tolerances");
     check(VecPlaceArray(s.rhs, y + b * n + s.first_row), "place y");
     check(VecPlaceArray(s.solution, x + b * n + s.first_row), "place x");
+    IterateRecorder::Watch watch(recorder, s, b);
     PetscErrorCode code = KSPSolve(s.ksp, s.rhs, s.solution);
     VecResetArray(s.rhs);
     VecResetArray(s.solution);
@@ -388,7 +498,10 @@ KrylovResult solve_with_petsc(const LinearSolveRequest& r, const Buffer& y, Buff
   KrylovResult out;
   out.iterations.assign(static_cast<size_t>(batch), 0);
   out.function_evaluations.assign(static_cast<size_t>(batch), 0);
-  std::vector<KSPConvergedReason> reasons = run_solves(r, A, yv, xv, batch, out);
+  std::optional<IterateRecorder> recorder;
+  if (r.record_trajectory) recorder.emplace(x0.data(), batch, n, petsc_processes());
+  IterateRecorder* record = recorder ? &*recorder : nullptr;
+  std::vector<KSPConvergedReason> reasons = run_solves(r, A, yv, xv, batch, record, out);
   // An entry with non-finite values goes back to x0: the last finite estimate PETSc lets us see.
   for (int64_t b = 0; b < batch; ++b) {
     if (!all_finite(xv + b * n, n)) std::copy_n(x0.data() + b * n, n, xv + b * n);
@@ -397,9 +510,11 @@ KrylovResult solve_with_petsc(const LinearSolveRequest& r, const Buffer& y, Buff
     for (int64_t i = 0; i < count; ++i) x.set_real(i, xv[i]);
   }
   judge(r, y, x, batch, reasons, out);
-  // PETSc's iterations are not observed one by one: the trajectory is x0 and the result.
-  if (r.record_trajectory)
-    out.trajectory = {buffer_of(x0.data(), count, x.dtype()), buffer_of(xv, count, x.dtype())};
+  if (recorder) {
+    for (int64_t b = 0; b < batch; ++b)
+      recorder->finish(b, xv + b * n, out.iterations[static_cast<size_t>(b)]);
+    out.trajectory = recorder->trajectory(x.dtype());
+  }
   return out;
 }
 

@@ -5,7 +5,7 @@
 //
 // Under `mpirun -np N` every process holds the whole matrix and vectors (the rest of the program
 // runs replicated); each hands PETSc only its own block of rows, PETSc solves in parallel, and
-// every process receives the whole solution.
+// every process receives the whole solution (and the whole trajectory).
 #pragma once
 
 #include <cstdint>
@@ -18,7 +18,9 @@ namespace phijit::runtime {
 bool petsc_available();
 
 // The PETSc methods of solve_linear_system (r.method one of them, r.matrix set): each batch
-// entry is a KSPSolve from its x0; converged on the true residual ‖y − A x‖₂ ≤ tolerance.
+// entry is a KSPSolve from its x0; converged on the true residual ‖y − A x‖₂ ≤ tolerance. With
+// r.record_trajectory, x after every iteration (read by a KSP monitor) makes the trajectory,
+// laid out as solve_krylov's.
 KrylovResult solve_with_petsc(const LinearSolveRequest& r, const Buffer& y, Buffer& x, int64_t batch);
 
 // How many matrices (new ones, or new values for a kept solver) this process has handed PETSc:

@@ -7,6 +7,8 @@
 #include <phijit/phijit.h>
 
 #include <catch2/catch.hpp>
+#include <cmath>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -24,6 +26,7 @@ Tensor advection_diffusion(const Tensor& u) {
 }
 
 double max_abs(const Tensor& t) { return max(abs(t), t.shape()).item(); }  // over batch dims too
+double norm(const Tensor& t) { return std::sqrt(sum(t * t).item()); }
 
 Solve settings(const std::string& method, const std::string& pc, const Tensor& x0, double rel_tol = 1e-10) {
   return Solve{.method = method,
@@ -204,6 +207,104 @@ TEST_CASE("petsc: gradients flow through a PETSc solve (the adjoint solve too)",
   CHECK(max_abs(grad - reference) <= 1e-7 * max_abs(reference));
   REQUIRE(tape.size() == 2);  // the forward solve, then the adjoint solve
   CHECK(tape[1].method == "petsc-GMRES");
+}
+
+TEST_CASE("petsc: a trajectory holds x after every iteration, as phijit's own CG's does", "[petsc][tape]") {
+  if (!runtime::petsc_available()) return;
+  Shape g = spatial("x", 12) & spatial("y", 10);
+  auto f = jit_compile_linear(neg_laplace);
+  Tensor y = random_uniform(g, -1, 1, 21);
+  Tensor x0 = random_uniform(g, -1, 1, 22);
+  for (const auto& op :
+       {std::function<Tensor(const Tensor&, const Solve&)>(
+            [&](const Tensor&rhs, const Solve&s) { return solve_linear(f, rhs, s); }),
+        std::function<Tensor(const Tensor&, const Solve&)>([](const Tensor&rhs, const Solve&s) {
+          return solve_linear(neg_laplace, rhs, s);  // a callable
+        })}) {
+    SolveTape tape(true);
+    op(y, settings("CG", "", x0));
+    Tensor x = op(y, settings("petsc-CG", "", x0));
+    REQUIRE(tape.size() == 2);
+    REQUIRE(tape[0].trajectory);
+    REQUIRE(tape[1].trajectory);
+    const Tensor &own = *tape[0].trajectory, &petsc = *tape[1].trajectory;
+    const int64_t k = petsc.shape().size("trajectory");
+    INFO(tape[1].message);
+    CHECK(k == static_cast<int64_t>(tape[1].iterations.item()) + 1);
+    CHECK(petsc.shape() == (batch("trajectory", k) & g));
+    CHECK(max_abs(petsc.slice("trajectory", 0) - x0) == 0);
+    CHECK(max_abs(petsc.slice("trajectory", k - 1) - x) == 0);
+    // The same algorithm from the same x0: the same iterates but for rounding, which grows with
+    // the iterations.
+    REQUIRE(k > 10);
+    for (int64_t i = 1; i <= 10; ++i) {
+      INFO("iteration " << i);
+      Tensor expected = own.slice("trajectory", i);
+      CHECK(max_abs(petsc.slice("trajectory", i) - expected) <= 1e-8 * max_abs(expected));
+    }
+  }
+}
+
+TEST_CASE("petsc: a batch's trajectory holds an entry that finished early at its result", "[petsc][tape]") {
+  if (!runtime::petsc_available()) return;
+  Shape g = spatial("x", 10) & spatial("y", 8);
+  auto f = jit_compile_linear(neg_laplace);
+  Tensor y = random_uniform(g, -1, 1, 23);
+  Tensor solution = solve_linear(f, y, settings("direct", "", zeros(g), 0));
+  // Entry 1 starts near the solution: it needs fewer iterations than entry 0, which starts at 0.
+  Tensor x0 = stack({zeros(g), solution + 1e-5 * random_uniform(g, -1, 1, 29)}, batch("b", 2));
+  SolveTape tape(true);
+  Tensor x = solve_linear(f, y, settings("petsc-CG", "", x0));
+  REQUIRE(tape[0].trajectory);
+  const Tensor& t = *tape[0].trajectory;
+  std::vector<double> iterations = tape[0].iterations.to_vector();
+  REQUIRE(iterations.size() == 2);
+  REQUIRE(iterations[1] >= 1);
+  REQUIRE(iterations[1] < iterations[0]);
+  const int64_t k = t.shape().size("trajectory");
+  CHECK(k == static_cast<int64_t>(iterations[0]) + 1);
+  CHECK(max_abs(t.slice("trajectory", 0) - x0) == 0);
+  CHECK(max_abs(t.slice("trajectory", k - 1) - x) == 0);
+  for (auto i = static_cast<int64_t>(iterations[1]); i < k; ++i) {
+    INFO("step " << i);
+    CHECK(max_abs(t.slice("trajectory", i).slice("b", 1) - x.slice("b", 1)) == 0);
+  }
+  // Each entry's steps are those of its solve alone.
+  for (int64_t b = 0; b < 2; ++b) {
+    INFO("entry " << b);
+    SolveTape alone(true);
+    solve_linear(f, y, settings("petsc-CG", "", x0.slice("b", b)));
+    REQUIRE(alone[0].trajectory);
+    const int64_t steps = static_cast<int64_t>(iterations[static_cast<size_t>(b)]) + 1;
+    CHECK(max_abs(*alone[0].trajectory - t.slice("b", b).slice("trajectory", 0, steps)) == 0);
+  }
+}
+
+TEST_CASE("petsc: a GMRES + jacobi trajectory ends at x, its residual falling", "[petsc][tape]") {
+  if (!runtime::petsc_available()) return;
+  Shape g = spatial("x", 24) & spatial("y", 16);
+  auto f = jit_compile_linear(advection_diffusion);
+  Tensor y = random_uniform(g, -1, 1, 24);
+  SolveTape tape(true);
+  Tensor x = solve_linear(f, y, settings("petsc-GMRES", "jacobi", zeros(g)));
+  REQUIRE(tape[0].trajectory);
+  const Tensor& t = *tape[0].trajectory;
+  const int64_t k = t.shape().size("trajectory");
+  INFO(tape[0].message);
+  CHECK(k == static_cast<int64_t>(tape[0].iterations.item()) + 1);
+  CHECK(k > 31);  // past GMRES's restart (30 in PETSc)
+  CHECK(max_abs(t.slice("trajectory", k - 1) - x) == 0);
+  // With the preconditioner on the right GMRES minimizes ‖y − A x‖ over a growing space (and
+  // restarts from the x it reached): the true residual never rises.
+  std::vector<double> residuals;
+  for (int64_t i = 0; i < k; ++i)
+    residuals.push_back(norm(y - advection_diffusion(t.slice("trajectory", i))));
+  for (size_t i = 1; i < residuals.size(); ++i) {
+    INFO("iteration " << i);
+    CHECK(residuals[i] <= residuals[i - 1] * (1 + 1e-9));
+    if (i >= 5) CHECK(residuals[i] < 0.99 * residuals[i - 5]);  // and it falls as it goes
+  }
+  CHECK(residuals.back() <= 1e-10 * norm(y) * (1 + 1e-9));
 }
 
 TEST_CASE("petsc: bad combinations are errors that say what to use", "[petsc][errors]") {
