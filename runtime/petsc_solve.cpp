@@ -30,11 +30,13 @@ KrylovResult solve_with_petsc(const LinearSolveRequest& r, const Buffer&, Buffer
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <limits>
 #include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -135,6 +137,36 @@ class PetscState {
     systems_.push_front(std::move(s));
     while (systems_.size() > kKeptSystems) systems_.pop_back();
     return *systems_.front();
+  }
+
+  // This process's block of n rows as PETSc splits them (PETSC_DECIDE: near-equal blocks): its
+  // first row and count.
+  std::pair<PetscInt, PetscInt> row_block(int64_t n) const {
+    if (n > std::numeric_limits<PetscInt>::max())
+      throw Error(fmt::format("PETSc (32-bit indices) takes at most 2^31-1 rows; the system has {}", n));
+    auto rows = static_cast<PetscInt>(n);
+    PetscInt local = PETSC_DECIDE, first = 0;
+    check(PetscSplitOwnership(PETSC_COMM_WORLD, &local, &rows), "split the rows");
+    MPI_Exscan(&local, &first, 1, MPIU_INT, MPI_SUM, PETSC_COMM_WORLD);
+    return {rank_ == 0 ? 0 : first, local};
+  }
+
+  // A solver for one solve of a matrix-free operator: a shell Mat whose product is `multiply`
+  // with `context`, over n rows split as row_block says. Not kept: without a preconditioner
+  // there is no setup to reuse.
+  std::unique_ptr<PetscSystem> shell_system(int64_t n, SolveMethod method, void* context,
+                                            PetscErrorCode (*multiply)(Mat, Vec, Vec)) const {
+    auto s = std::make_unique<PetscSystem>();
+    s->method = method;
+    std::tie(s->first_row, s->local_rows) = row_block(n);
+    auto rows = static_cast<PetscInt>(n);
+    check(MatCreateShell(PETSC_COMM_WORLD, s->local_rows, s->local_rows, rows, rows, context, &s->matrix),
+          "make a shell matrix");
+    check(MatShellSetOperation(s->matrix, MATOP_MULT,
+                               reinterpret_cast<void (*)(void)>(multiply)),  // NOLINT: PETSc's signature
+          "set the shell's product");
+    make_solver(*s);
+    return s;
   }
 
  private:
@@ -414,6 +446,97 @@ class IterateRecorder {
   std::vector<std::vector<std::vector<double> > > iterates_;  // per entry, per iteration: n values
 };
 
+// Set on a thread while it applies a matrix-free operator inside a PETSc solve: a PETSc solve in
+// that operator would wait for the lock its caller holds.
+thread_local bool applying_shell_operator = false;
+
+// A matrix-free operator (a plain callable) as a PETSc shell matrix: MatMult applies the runtime
+// operator to one batch entry's vector, the other entries zero (the operator takes the whole
+// batch). Under MPI each process is given its own rows of x: it gathers the whole x, applies the
+// operator (replicated, like everything but the solve) and keeps its own rows of A x.
+class ShellOperator {
+ public:
+  ShellOperator(const LinearOperator& op, int64_t batch, DType dtype)
+      : op_(op),
+        n_(op.rows()),
+        in_(dtype, batch * op.rows()),
+        out_(dtype, batch * op.rows(), Buffer::Uninitialized{}),
+        whole_(static_cast<size_t>(op.rows())) {}
+
+  // This process's rows (of the shell's row split) and every process's, for the gather.
+  void distribute(PetscInt first_row, PetscInt local_rows, int processes) {
+    first_ = first_row;
+    local_ = local_rows;
+    processes_ = processes;
+    if (processes == 1) return;
+    counts_.resize(static_cast<size_t>(processes));
+    starts_.resize(static_cast<size_t>(processes));
+    int local = static_cast<int>(local_rows), first = static_cast<int>(first_row);
+    MPI_Allgather(&local, 1, MPI_INT, counts_.data(), 1, MPI_INT, PETSC_COMM_WORLD);
+    MPI_Allgather(&first, 1, MPI_INT, starts_.data(), 1, MPI_INT, PETSC_COMM_WORLD);
+  }
+
+  // The batch entry the next products are of; counts its applications from 0.
+  void set_entry(int64_t entry) {
+    for (int64_t i = entry_ * n_; i < (entry_ + 1) * n_; ++i) in_.set_real(i, 0);
+    entry_ = entry;
+    applications_ = 0;
+  }
+  int64_t applications() const { return applications_; }
+
+  // What the operator threw inside MatMult, where PETSc saw only an error code.
+  void rethrow_failure() {
+    if (failure_ == nullptr) return;
+    std::exception_ptr failure = std::exchange(failure_, nullptr);
+    std::rethrow_exception(failure);
+  }
+
+  static PetscErrorCode multiply(Mat A, Vec x, Vec y) {
+    ShellOperator* self = nullptr;
+    if (PetscErrorCode code = MatShellGetContext(A, &self); code != 0) return code;
+    const PetscScalar* in = nullptr;
+    PetscScalar* out = nullptr;
+    if (PetscErrorCode code = VecGetArrayRead(x, &in); code != 0) return code;
+    if (PetscErrorCode code = VecGetArray(y, &out); code != 0) return code;
+    PetscErrorCode code = 0;
+    try {
+      self->apply(in, out);
+    } catch (...) {  // nothing may unwind through PETSc's C frames
+      self->failure_ = std::current_exception();
+      code = PETSC_ERR_LIB;
+    }
+    VecRestoreArray(y, &out);
+    VecRestoreArrayRead(x, &in);
+    return code;
+  }
+
+ private:
+  void apply(const double* own_x, double* own_y) {
+    std::copy_n(own_x, local_, whole_.begin() + first_);
+    if (processes_ > 1) {
+      MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, whole_.data(), counts_.data(), starts_.data(),
+                     MPI_DOUBLE, PETSC_COMM_WORLD);
+    }
+    for (int64_t i = 0; i < n_; ++i) in_.set_real(entry_ * n_ + i, whole_[static_cast<size_t>(i)]);
+    applying_shell_operator = true;
+    struct Reset {
+      ~Reset() { applying_shell_operator = false; }
+    } reset;
+    op_.apply(in_, out_);
+    for (PetscInt i = 0; i < local_; ++i) own_y[i] = out_.get_real(entry_ * n_ + first_ + i);
+    ++applications_;
+  }
+
+  const LinearOperator& op_;
+  int64_t n_, entry_ = 0, applications_ = 0;
+  Buffer in_, out_;            // batch × n in the operator's dtype
+  std::vector<double> whole_;  // the whole x of the entry
+  PetscInt first_ = 0, local_ = 0;
+  int processes_ = 1;
+  std::vector<int> counts_, starts_;
+  std::exception_ptr failure_;
+};
+
 // Every batch entry's KSPSolve from its x0 (x: batch × n, this process's rows written, then
 // gathered); fills the iterations and returns PETSc's reason per entry. With a recorder, x after
 // every iteration goes to it.
@@ -453,12 +576,59 @@ std::vector<KSPConvergedReason> run_solves(const LinearSolveRequest& r, const Cs
   return reasons;
 }
 
-// The verdicts from the true residual (every process holds the whole matrix): converged on
-// phijit's rule; diverged on a breakdown or non-finite values. Running out of iterations is
-// neither.
+// run_solves for a matrix-free operator (r.op, no matrix; `dtype` the operator's): one shell
+// matrix for the batch, each entry's KSPSolve applying the operator to that entry. The operator
+// applications are counted as they happen.
+std::vector<KSPConvergedReason> run_shell_solves(const LinearSolveRequest& r, DType dtype, const double* y,
+                                                 double* x, int64_t batch, IterateRecorder* recorder,
+                                                 KrylovResult& out) {
+  const int64_t n = r.op->rows();
+  std::vector<KSPConvergedReason> reasons(static_cast<size_t>(batch), KSP_CONVERGED_ITERATING);
+  PetscState& petsc = PetscState::instance();
+  std::lock_guard lock(petsc.mutex);
+  ShellOperator shell(*r.op, batch, dtype);
+  std::unique_ptr<PetscSystem> s = petsc.shell_system(n, r.method, &shell, &ShellOperator::multiply);
+  shell.distribute(s->first_row, s->local_rows, petsc.size());
+  for (int64_t b = 0; b < batch; ++b) {
+    auto i = static_cast<size_t>(b);
+    if (!std::isfinite(r.tolerance[i])) {  // y holds NaN or inf: nothing to solve
+      reasons[i] = KSP_DIVERGED_NANORINF;
+      continue;
+    }
+    shell.set_entry(b);
+    check(KSPSetTolerances(s->ksp, 0.0, r.tolerance[i], PETSC_MAX_REAL, std::max(r.max_iterations, 0)),
+          "set the tolerances");
+    check(VecPlaceArray(s->rhs, y + b * n + s->first_row), "place y");
+    check(VecPlaceArray(s->solution, x + b * n + s->first_row), "place x");
+    PetscErrorCode code = 0;
+    {
+      IterateRecorder::Watch watch(recorder, *s, b);
+      code = KSPSolve(s->ksp, s->rhs, s->solution);
+    }
+    VecResetArray(s->rhs);
+    VecResetArray(s->solution);
+    shell.rethrow_failure();  // the operator's own error, rather than PETSc's code for it
+    check(code, "solve");
+    PetscInt iterations = 0;
+    KSPGetIterationNumber(s->ksp, &iterations);
+    KSPGetConvergedReason(s->ksp, &reasons[i]);
+    out.iterations[i] = iterations;
+    out.function_evaluations[i] = shell.applications();
+    gather_rows(*s, x + b * n, petsc.size());
+  }
+  return reasons;
+}
+
+// The verdicts from the true residual (every process holds the whole matrix, or operator):
+// converged on phijit's rule; diverged on a breakdown or non-finite values. Running out of
+// iterations is neither.
 void judge(const LinearSolveRequest& r, const Buffer& y, const Buffer& x, int64_t batch,
            const std::vector<KSPConvergedReason>& reasons, KrylovResult& out) {
-  true_residual(*r.matrix, r.matrix_of_entry, y, x, batch, out);
+  if (r.matrix != nullptr) {
+    true_residual(*r.matrix, r.matrix_of_entry, y, x, batch, out);
+  } else {
+    true_residual(*r.op, y, x, batch, out);
+  }
   for (int64_t b = 0; b < batch; ++b) {
     auto i = static_cast<size_t>(b);
     bool broke_down = reasons[i] < 0 && reasons[i] != KSP_DIVERGED_ITS;
@@ -485,14 +655,18 @@ KrylovResult solve_with_petsc(const LinearSolveRequest& r, const Buffer& y, Buff
   if (r.transposed) throw InternalError("solve_with_petsc: the system's own matrix is expected");
   if (r.preconditioner != nullptr)
     throw InternalError("solve_with_petsc: PETSc makes its own preconditioner");
+  if (applying_shell_operator) {
+    throw Error(
+        "solve_linear: a PETSc solve inside the function of a matrix-free PETSc solve is not supported "
+        "(PETSc runs one solve at a time); use one of phijit's own methods for one of the two");
+  }
   // PETSc computes in double: a float32 solve's vectors go through f64 copies (its matrix is
   // converted once per system, in PetscState).
-  const CsrMatrix& A = *r.matrix;
   std::shared_ptr<Buffer> y64 = y.dtype() == DType::f64 ? nullptr : as_f64(y);
   std::shared_ptr<Buffer> x64 = x.dtype() == DType::f64 ? nullptr : as_f64(x);
   const double* yv = y64 ? y64->as<double>() : y.as<double>();
   double* xv = x64 ? x64->as<double>() : x.as<double>();
-  const int64_t n = A.pattern->rows, count = batch * n;
+  const int64_t n = r.matrix != nullptr ? r.matrix->pattern->rows : r.op->rows(), count = batch * n;
   std::vector<double> x0(xv, xv + count);
 
   KrylovResult out;
@@ -501,7 +675,9 @@ KrylovResult solve_with_petsc(const LinearSolveRequest& r, const Buffer& y, Buff
   std::optional<IterateRecorder> recorder;
   if (r.record_trajectory) recorder.emplace(x0.data(), batch, n, petsc_processes());
   IterateRecorder* record = recorder ? &*recorder : nullptr;
-  std::vector<KSPConvergedReason> reasons = run_solves(r, A, yv, xv, batch, record, out);
+  std::vector<KSPConvergedReason> reasons = r.matrix != nullptr
+                                                ? run_solves(r, *r.matrix, yv, xv, batch, record, out)
+                                                : run_shell_solves(r, x.dtype(), yv, xv, batch, record, out);
   // An entry with non-finite values goes back to x0: the last finite estimate PETSc lets us see.
   for (int64_t b = 0; b < batch; ++b) {
     if (!all_finite(xv + b * n, n)) std::copy_n(x0.data() + b * n, n, xv + b * n);

@@ -1,8 +1,9 @@
 // A program run under `mpirun -np N` by tests/tools/petsc_mpi_test.sh: the same program on every
 // process (API §7: everything but the PETSc solve runs replicated). Modes:
-//   petsc_mpi_probe solve N out   — solves 2-D Poisson (petsc-CG + amg and petsc-GMRES + ilu),
+//   petsc_mpi_probe solve N out   — solves 2-D Poisson (petsc-CG + amg, petsc-GMRES + ilu,
+//                                   petsc-direct, and matrix-free petsc-CG with a trajectory),
 //                                   checks that PETSc runs on N processes, writes this process's
-//                                   whole solution to out.<rank>
+//                                   whole solutions (and first iterates) to out.<rank>
 //   petsc_mpi_probe compare a b.. — exit 0 when every file holds a's values to 1e-8 (relative)
 #include <phijit/phijit.h>
 
@@ -28,6 +29,23 @@ std::vector<double> read(const std::string& path) {
   return v;
 }
 
+// A callable solved matrix-free (a PETSc shell matrix: each process gathers x, applies f to the
+// whole grid and keeps its rows): the solution, then the first iterates of its trajectory, which
+// every process must hold whole.
+std::vector<double> solve_matrix_free(const Tensor& y, const Tensor& x0) {
+  SolveTape tape(true);
+  Tensor x =
+      solve_linear(neg_laplace, y, Solve{.method = "petsc-CG", .rel_tol = 1e-11, .abs_tol = 0, .x0 = x0});
+  std::printf("rank %d: matrix-free petsc-CG converged in %.0f iterations\n", runtime::petsc_rank(),
+              tape[0].iterations.item());
+  std::vector<double> values = x.to_vector();
+  for (int64_t i = 0; i <= 5; ++i) {
+    std::vector<double> step = tape[0].trajectory.value().slice("trajectory", i).to_vector();
+    values.insert(values.end(), step.begin(), step.end());
+  }
+  return values;
+}
+
 int solve(int processes, const std::string& out) {
   if (runtime::petsc_processes() != processes) {
     std::fprintf(stderr, "PETSc runs on %d processes, expected %d\n", runtime::petsc_processes(), processes);
@@ -47,6 +65,8 @@ int solve(int processes, const std::string& out) {
     std::vector<double> v = x.to_vector();
     all.insert(all.end(), v.begin(), v.end());
   }
+  std::vector<double> v = solve_matrix_free(y, random_uniform(g, -1, 1, 12));
+  all.insert(all.end(), v.begin(), v.end());
   std::ofstream file(out + "." + std::to_string(runtime::petsc_rank()), std::ios::binary);
   file.write(reinterpret_cast<const char*>(all.data()),
              static_cast<std::streamsize>(all.size() * sizeof(double)));
