@@ -391,8 +391,7 @@ TEST_CASE("petsc: matrix-free batches, float32, failures and a callable's errors
       Contains("a PETSc solve inside the function of a matrix-free PETSc solve is not supported"));
 }
 
-TEST_CASE("petsc: gradients through a matrix-free PETSc solve solve with f's transpose",
-          "[petsc][gradient]") {
+TEST_CASE("petsc: the adjoint of a matrix-free PETSc solve applies the transpose of f", "[petsc][gradient]") {
   if (!runtime::petsc_available()) return;
   Shape g = spatial("x", 10) & spatial("y", 8);
   Tensor target = random_uniform(g, -1, 1, 27);
