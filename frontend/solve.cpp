@@ -213,6 +213,12 @@ Shape y_dims_besides(const Tensor& y, const Shape& rows) {
 }
 Shape matrix_rows(const Tensor& A, const Tensor& x0) { return matrix_dims(A, x0).rows; }
 
+bool needs_matrix(std::string_view kind, const Solve& solve) {
+  runtime::SolveMethod method = runtime::parse_solve_method(solve.method);
+  return runtime::needs_matrix(method, runtime::parse_preconditioner(solve.preconditioner)) ||
+         (runtime::is_petsc(method) && kind != "function");
+}
+
 const Tensor& require_x0(const Solve& solve, std::string_view what) {
   if (!solve.x0 || !solve.x0->defined()) {
     throw Error(
@@ -336,15 +342,16 @@ Layout lay_out(LinearSystem& sys, const Tensor& y, const Tensor& x0, const Solve
   l.method = runtime::parse_solve_method(solve.method);
   if (sys.own_rows && !sys.matrix && !runtime::is_petsc(l.method))
     throw InternalError("solve_linear: a block of rows for a solve that is not PETSc's");
-  bool needs_matrix =
-      runtime::needs_matrix(l.method, runtime::parse_preconditioner(solve.preconditioner)) || !sys.apply;
-  if (needs_matrix && !sys.matrix && !sys.own_rows && sys.build_matrix) {
+  bool matrix_needed = needs_matrix(sys.kind, solve) || !sys.apply;
+  if (matrix_needed && !sys.matrix && !sys.own_rows && sys.build_matrix) {
     auto [A, b] = sys.build_matrix();
     sys.matrix = A;
     if (sys.offset_unknown && any_nonzero(b)) sys.offset = b;
     sys.offset_unknown = false;
   }
-  l.matrix_free = sys.apply && l.method != runtime::SolveMethod::direct && !runtime::is_petsc(l.method);
+  // PETSc applies f itself only where it takes no matrix (a plain callable's Krylov solve).
+  l.matrix_free = sys.apply && l.method != runtime::SolveMethod::direct &&
+                  (!runtime::is_petsc(l.method) || !matrix_needed);
 
   // The vector spaces: x's non-batch dims in the matrix's column order, y's in its row order.
   l.x_cols = x0.shape().non_batch();

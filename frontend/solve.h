@@ -110,6 +110,10 @@ bool extracts_own_rows(const Solve& solve);
 // solved for y / max|y| and scaled back, so that abs_tol does not swallow a tiny y (adjoints).
 Tensor solve_linear_system(LinearSystem& system, const Tensor& y, const Solve& solve,
                            bool normalize_rhs = false);
+// Whether solving a system of `kind` (LinearSystem::kind) with these settings takes its matrix:
+// direct solves and preconditioners do, and PETSc does for every operator but a plain callable,
+// which it applies matrix-free through a shell matrix (API §7: a callable is matrix-free).
+bool needs_matrix(std::string_view kind, const Solve& solve);
 // Solve::x0, or an Error saying that `what` (solve_linear, minimize, ...) needs one.
 const Tensor& require_x0(const Solve& solve, std::string_view what = "solve_linear");
 // An Error naming the field for settings no solve can run with: max_iterations < 0, negative or

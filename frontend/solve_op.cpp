@@ -15,7 +15,6 @@
 #include "passes/autodiff.h"
 #include "passes/rebuild.h"
 #include "runtime/layout.h"
-#include "runtime/solve_method.h"
 
 namespace phijit::detail {
 
@@ -175,11 +174,6 @@ class SolvePayload final : public ir::LinearSolvePayload {
   mutable std::shared_ptr<const SolvePayload> adjoint_payload_;
 };
 
-bool needs_matrix(const Solve& s) {
-  return runtime::needs_matrix(runtime::parse_solve_method(s.method),
-                               runtime::parse_preconditioner(s.preconditioner));
-}
-
 // Adds the values of the enclosing trace that `t` reads to `operands`, once each.
 void add_captures(const Trace& t, std::vector<ir::Value>& operands) {
   for (ir::Value c : t.captured) {
@@ -264,7 +258,8 @@ Tensor trace_solve_linear(const std::shared_ptr<TraceState>& trace, const Traced
   if (solve.gradient_solve && solve.gradient_solve->x0 && is_tracer(*solve.gradient_solve->x0)) {
     throw Error("solve_linear: gradient_solve->x0 must be a concrete tensor, not one computed in the trace");
   }
-  bool matrix_needed = needs_matrix(solve) || needs_matrix(adjoint_settings);  // also checks the names
+  // Also checks the names.
+  bool matrix_needed = needs_matrix(op.kind, solve) || needs_matrix(op.kind, adjoint_settings);
   DType dtype = float_type(promote(y.dtype(), x0.dtype()));
   Shape batch = y.shape().batch() & x0.shape().batch();
   SolvePayload::Operator payload_op{op.kind, op.constant, nullptr, nullptr, false};

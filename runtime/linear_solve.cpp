@@ -107,7 +107,8 @@ bool is_petsc(SolveMethod method) {
 }
 
 bool needs_matrix(SolveMethod method, PreconditionerKind preconditioner) {
-  return method == SolveMethod::direct || is_petsc(method) || preconditioner != PreconditionerKind::none;
+  return method == SolveMethod::direct || method == SolveMethod::petsc_direct ||
+         preconditioner != PreconditionerKind::none;
 }
 PreconditionerKind parse_preconditioner(std::string_view name) {
   return parse("preconditioner", name, kPreconditioners);
@@ -128,9 +129,14 @@ std::vector<double> residual_tolerances(const Buffer& y, int64_t batch, double r
 
 void true_residual(const CsrMatrix& A, std::span<const int64_t> matrix_of_entry, const Buffer& y,
                    const Buffer& x, int64_t batch, KrylovResult& out) {
-  const int64_t n = A.pattern->rows;
+  true_residual(*csr_operator(A, {matrix_of_entry.begin(), matrix_of_entry.end()}), y, x, batch, out);
+}
+
+void true_residual(const LinearOperator& A, const Buffer& y, const Buffer& x, int64_t batch,
+                   KrylovResult& out) {
+  const int64_t n = A.rows();
   auto residual = std::make_shared<Buffer>(x.dtype(), batch * n, Buffer::Uninitialized{});
-  csr_operator(A, {matrix_of_entry.begin(), matrix_of_entry.end()})->apply(x, *residual);
+  A.apply(x, *residual);
   out.residual_norm.clear();
   for (int64_t b = 0; b < batch; ++b) {
     double s = 0;
@@ -161,7 +167,8 @@ KrylovResult solve_linear_system(const LinearSolveRequest& r, const Buffer& y, B
     case SolveMethod::petsc_gmres:
     case SolveMethod::petsc_bicgstab:
     case SolveMethod::petsc_direct:
-      if (r.matrix == nullptr) throw InternalError("solve_linear_system: a PETSc solve needs the matrix");
+      if (r.matrix == nullptr && r.op == nullptr)
+        throw InternalError("solve_linear_system: a PETSc solve needs the matrix or the operator");
       return solve_with_petsc(r, y, x, batch);
     case SolveMethod::automatic: break;
   }

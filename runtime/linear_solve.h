@@ -21,6 +21,7 @@ std::vector<double> residual_tolerances(const Buffer& y, int64_t batch, double r
 struct LinearSolveRequest {
   SolveMethod method = SolveMethod::cg;  // resolved: never automatic
   // Krylov methods apply `op`; direct factorizes `matrix` (dense: every entry stored row-major).
+  // PETSc takes `matrix`, or without one applies `op` (a plain callable, matrix-free).
   const LinearOperator* op = nullptr;
   const CsrMatrix* matrix = nullptr;
   bool dense_matrix = false;
@@ -46,6 +47,9 @@ struct LinearSolveRequest {
 // in x's dtype, and its norm per entry: the residual every method is judged by.
 void true_residual(const CsrMatrix& A, std::span<const int64_t> matrix_of_entry, const Buffer& y,
                    const Buffer& x, int64_t batch, KrylovResult& out);
+// The same with A applied as an operator (a matrix-free solve has no matrix).
+void true_residual(const LinearOperator& A, const Buffer& y, const Buffer& x, int64_t batch,
+                   KrylovResult& out);
 
 // Solves A x = y for the `batch` systems: y holds batch × n values, x holds x0 and receives the
 // solution or, for an entry that diverged, its last finite estimate.

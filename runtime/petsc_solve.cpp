@@ -28,12 +28,15 @@ KrylovResult solve_with_petsc(const LinearSolveRequest& r, const Buffer&, Buffer
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -171,6 +174,20 @@ class PetscState {
     e.check(api.gather(first, count, x, e.text));
   }
 
+  // A solver for one solve of a matrix-free operator (no preconditioner): a shell matrix over n
+  // rows whose product calls apply(context, x_own, y_own). Not kept: there is no setup to reuse.
+  std::unique_ptr<PetscSystem> shell_system(int64_t n, SolveMethod method,
+                                            int (*apply)(void*, const double*, double*), void* context) {
+    auto s = std::make_unique<PetscSystem>();
+    s->api = &api;
+    s->method = method;
+    std::tie(s->first_row, s->local_rows) = row_block(n);
+    PhijitPetscOperator op{n, s->first_row, s->local_rows, nullptr, nullptr, nullptr, apply, context};
+    ModuleError e;
+    e.check(api.make_system(&op, module_method(method), phijit_petsc_none, &s->handle, e.text));
+    return s;
+  }
+
   // The solver of matrix entry `entry` of A with these settings: kept, updated with new values
   // on the same pattern (the KSP stays; its preconditioner is set up again), or made. A holds
   // rows [first_row, …) of the system (first_row ≥ 0), or every row (-1), of which this
@@ -287,14 +304,164 @@ std::pair<PetscSystem&, bool> system_for(PetscState& petsc, const LinearSolveReq
   return {petsc.system(A, r.first_row, entry, r.method, r.preconditioner_kind), false};
 }
 
+// x after every iteration of each batch entry's solve, for SolveInfo::trajectory: the module's
+// KSP monitor hands over this process's rows of x, which every process gathers, so that every
+// process holds the whole trajectory.
+class IterateRecorder {
+ public:
+  // The solve of batch entry `entry` on rows [first, first + local): on_iteration's context.
+  struct Watch {
+    IterateRecorder* recorder;
+    const PetscState* petsc;
+    int64_t entry, first, local;
+    std::exception_ptr failure;  // what recording threw, where PETSc saw an error code
+  };
+
+  // x0: batch × n values.
+  IterateRecorder(const double* x0, int64_t batch, int64_t n) : n_(n), iterates_(static_cast<size_t>(batch)) {
+    for (int64_t b = 0; b < batch; ++b)
+      iterates_[static_cast<size_t>(b)].emplace_back(x0 + b * n, x0 + (b + 1) * n);
+  }
+
+  // Iteration 0 is x0, known already; a GMRES restart reports its iteration again (the same x).
+  static int on_iteration(void* context, int64_t iteration, const double* x_own) {
+    auto* w = static_cast<Watch*>(context);
+    if (iteration == 0) return 0;
+    try {
+      std::vector<double> x(static_cast<size_t>(w->recorder->n_));
+      std::copy_n(x_own, w->local, x.begin() + w->first);
+      w->petsc->gather(w->first, w->local, x.data());
+      set(w->recorder->iterates_[static_cast<size_t>(w->entry)], iteration, std::move(x));
+      return 0;
+    } catch (...) {  // nothing may unwind through PETSc's C frames
+      w->failure = std::current_exception();
+      return 1;
+    }
+  }
+
+  // Entry b's iterates end with its result x (so an entry PETSc left with non-finite values ends
+  // with the x0 it returns): `iterations` + 1 of them.
+  void finish(int64_t b, const double* x, int64_t iterations) {
+    set(iterates_[static_cast<size_t>(b)], iterations, std::vector<double>(x, x + n_));
+  }
+
+  // As the Krylov solvers give it: x0, then one buffer (batch × n) per iteration, in which an
+  // entry that finished earlier holds its result.
+  std::vector<BufferPtr> trajectory(DType dtype) const {
+    size_t steps = 0;
+    for (const auto& list : iterates_) steps = std::max(steps, list.size());
+    const auto batch = static_cast<int64_t>(iterates_.size());
+    std::vector<BufferPtr> out;
+    std::vector<double> step(static_cast<size_t>(batch * n_));
+    for (size_t k = 0; k < steps; ++k) {
+      for (int64_t b = 0; b < batch; ++b) {
+        const auto& list = iterates_[static_cast<size_t>(b)];
+        const std::vector<double>& x = list[std::min(k, list.size() - 1)];
+        std::copy(x.begin(), x.end(), step.begin() + b * n_);
+      }
+      out.push_back(buffer_of(step.data(), batch * n_, dtype));
+    }
+    return out;
+  }
+
+ private:
+  // list[k] = x, any iterations missing before k (none are expected) holding the last known x.
+  static void set(std::vector<std::vector<double> >& list, int64_t k, std::vector<double> x) {
+    std::vector<double> last = list.back();
+    list.resize(static_cast<size_t>(k) + 1, last);
+    list[static_cast<size_t>(k)] = std::move(x);
+  }
+
+  int64_t n_;
+  std::vector<std::vector<std::vector<double> > > iterates_;  // per entry, per iteration: n values
+};
+
+// Set on a thread while it applies a matrix-free operator inside a PETSc solve: a PETSc solve in
+// that operator would wait for the lock its caller holds.
+thread_local bool applying_shell_operator = false;
+
+// A matrix-free operator (a plain callable) as a PETSc shell matrix's product: it applies the
+// runtime operator to one batch entry's vector, the other entries zero (the operator takes the
+// whole batch). Under MPI each process is given its own rows of x: it gathers the whole x,
+// applies the operator (replicated, like everything but the solve) and keeps its own rows.
+class ShellOperator {
+ public:
+  ShellOperator(const LinearOperator& op, int64_t batch, DType dtype, const PetscState& petsc)
+      : op_(op),
+        petsc_(petsc),
+        n_(op.rows()),
+        in_(dtype, batch * op.rows()),
+        out_(dtype, batch * op.rows(), Buffer::Uninitialized{}),
+        whole_(static_cast<size_t>(op.rows())) {}
+
+  void set_rows(int64_t first, int64_t local) {
+    first_ = first;
+    local_ = local;
+  }
+  // The batch entry the next products are of; counts its applications from 0.
+  void set_entry(int64_t entry) {
+    for (int64_t i = entry_ * n_; i < (entry_ + 1) * n_; ++i) in_.set_real(i, 0);
+    entry_ = entry;
+    applications_ = 0;
+  }
+  int64_t applications() const { return applications_; }
+
+  // What the operator threw inside the product, where PETSc saw only an error code.
+  void rethrow_failure() {
+    if (failure_ != nullptr) std::rethrow_exception(std::exchange(failure_, nullptr));
+  }
+
+  // The module's product callback.
+  static int apply(void* context, const double* x_own, double* y_own) {
+    auto* self = static_cast<ShellOperator*>(context);
+    try {
+      self->multiply(x_own, y_own);
+      return 0;
+    } catch (...) {  // nothing may unwind through PETSc's C frames
+      self->failure_ = std::current_exception();
+      return 1;
+    }
+  }
+
+ private:
+  void multiply(const double* x_own, double* y_own) {
+    std::copy_n(x_own, local_, whole_.begin() + first_);
+    petsc_.gather(first_, local_, whole_.data());
+    for (int64_t i = 0; i < n_; ++i) in_.set_real(entry_ * n_ + i, whole_[static_cast<size_t>(i)]);
+    applying_shell_operator = true;
+    struct Reset {
+      ~Reset() { applying_shell_operator = false; }
+    } reset;
+    op_.apply(in_, out_);
+    for (int64_t i = 0; i < local_; ++i) y_own[i] = out_.get_real(entry_ * n_ + first_ + i);
+    ++applications_;
+  }
+
+  const LinearOperator& op_;
+  const PetscState& petsc_;
+  int64_t n_, entry_ = 0, applications_ = 0, first_ = 0, local_ = 0;
+  Buffer in_, out_;            // batch × n in the operator's dtype
+  std::vector<double> whole_;  // the whole x of the entry
+  std::exception_ptr failure_;
+};
+
 // Every batch entry's solve from its x0 (x: batch × n, this process's rows written, then
-// gathered); fills the iterations and returns whether each entry broke down.
-std::vector<bool> run_solves(const LinearSolveRequest& r, const CsrMatrix& A, const double* y, double* x,
-                             int64_t batch, KrylovResult& out) {
-  const int64_t n = A.pattern->cols;
+// gathered): with the matrix's kept solver, or through a shell matrix applying r.op when there
+// is no matrix (`dtype`: the operator's). Fills the iterations (the operator's applications for
+// a shell) and returns whether each entry broke down; with a recorder, x after every iteration
+// goes to it.
+std::vector<bool> run_solves(const LinearSolveRequest& r, DType dtype, const double* y, double* x, int64_t n,
+                             int64_t batch, IterateRecorder* recorder, KrylovResult& out) {
   std::vector<bool> broke_down(static_cast<size_t>(batch), false);
   PetscState& petsc = PetscState::instance();
   std::lock_guard lock(petsc.mutex);
+  std::optional<ShellOperator> shell;
+  std::unique_ptr<PetscSystem> shell_system;
+  if (r.matrix == nullptr) {
+    shell.emplace(*r.op, batch, dtype, petsc);
+    shell_system = petsc.shell_system(n, r.method, &ShellOperator::apply, &*shell);
+    shell->set_rows(shell_system->first_row, shell_system->local_rows);
+  }
   for (int64_t b = 0; b < batch; ++b) {
     auto i = static_cast<size_t>(b);
     if (!std::isfinite(r.tolerance[i])) {  // y holds NaN or inf: nothing to solve
@@ -302,19 +469,25 @@ std::vector<bool> run_solves(const LinearSolveRequest& r, const CsrMatrix& A, co
       continue;
     }
     const int64_t entry = r.matrix_of_entry.empty() ? 0 : r.matrix_of_entry[i];
-    auto [s, transposed] = system_for(petsc, r, A, entry);
+    auto [s, transposed] =
+        shell ? std::pair<PetscSystem&, bool>{*shell_system, false} : system_for(petsc, r, *r.matrix, entry);
+    if (shell) shell->set_entry(b);
+    IterateRecorder::Watch watch{recorder, &petsc, b, s.first_row, s.local_rows, nullptr};
     PhijitPetscSolve solve{transposed ? 1 : 0,
                            r.tolerance[i],
                            std::max(r.max_iterations, 0),
                            y + b * n + s.first_row,
                            x + b * n + s.first_row,
-                           nullptr,
-                           nullptr};
+                           recorder != nullptr ? &IterateRecorder::on_iteration : nullptr,
+                           &watch};
     PhijitPetscOutcome outcome{};
     ModuleError e;
-    e.check(petsc.api.solve(s.handle, &solve, &outcome, e.text));
+    int code = petsc.api.solve(s.handle, &solve, &outcome, e.text);
+    if (shell) shell->rethrow_failure();  // the operator's own error, rather than PETSc's code for it
+    if (watch.failure != nullptr) std::rethrow_exception(watch.failure);
+    e.check(code);
     out.iterations[i] = outcome.iterations;
-    out.function_evaluations[i] = outcome.iterations + 1;
+    out.function_evaluations[i] = shell ? shell->applications() : outcome.iterations + 1;
     broke_down[i] = outcome.broke_down != 0;
     petsc.gather(s.first_row, s.local_rows, x + b * n);
   }
@@ -353,7 +526,9 @@ void block_residual(const LinearSolveRequest& r, const Buffer& y, const Buffer& 
 // non-finite values. Running out of iterations is neither.
 void judge(const LinearSolveRequest& r, const Buffer& y, const Buffer& x, int64_t batch,
            const std::vector<bool>& broke_down, KrylovResult& out) {
-  if (r.first_row >= 0) {
+  if (r.matrix == nullptr) {
+    true_residual(*r.op, y, x, batch, out);
+  } else if (r.first_row >= 0) {
     block_residual(r, y, x, batch, out);
   } else {
     true_residual(*r.matrix, r.matrix_of_entry, y, x, batch, out);
@@ -395,20 +570,28 @@ KrylovResult solve_with_petsc(const LinearSolveRequest& r, const Buffer& y, Buff
   if (r.transposed) throw InternalError("solve_with_petsc: the system's own matrix is expected");
   if (r.preconditioner != nullptr)
     throw InternalError("solve_with_petsc: PETSc makes its own preconditioner");
+  if (applying_shell_operator) {
+    throw Error(
+        "solve_linear: a PETSc solve inside the function of a matrix-free PETSc solve is not supported "
+        "(PETSc runs one solve at a time); use one of phijit's own methods for one of the two");
+  }
   // PETSc computes in double: a float32 solve's vectors go through f64 copies (its matrix is
   // converted once per system, in PetscState).
-  const CsrMatrix& A = *r.matrix;
   std::shared_ptr<Buffer> y64 = y.dtype() == DType::f64 ? nullptr : as_f64(y);
   std::shared_ptr<Buffer> x64 = x.dtype() == DType::f64 ? nullptr : as_f64(x);
   const double* yv = y64 ? y64->as<double>() : y.as<double>();
   double* xv = x64 ? x64->as<double>() : x.as<double>();
-  const int64_t n = A.pattern->cols, count = batch * n;
+  // The system's n (a matrix may hold this process's rows only).
+  const int64_t n = r.matrix != nullptr ? r.matrix->pattern->cols : r.op->rows(), count = batch * n;
   std::vector<double> x0(xv, xv + count);
 
   KrylovResult out;
   out.iterations.assign(static_cast<size_t>(batch), 0);
   out.function_evaluations.assign(static_cast<size_t>(batch), 0);
-  std::vector<bool> broke_down = run_solves(r, A, yv, xv, batch, out);
+  std::optional<IterateRecorder> recorder;
+  if (r.record_trajectory) recorder.emplace(x0.data(), batch, n);
+  std::vector<bool> broke_down =
+      run_solves(r, x.dtype(), yv, xv, n, batch, recorder ? &*recorder : nullptr, out);
   // An entry with non-finite values goes back to x0: the last finite estimate PETSc lets us see.
   for (int64_t b = 0; b < batch; ++b) {
     if (!all_finite(xv + b * n, n)) std::copy_n(x0.data() + b * n, n, xv + b * n);
@@ -417,9 +600,11 @@ KrylovResult solve_with_petsc(const LinearSolveRequest& r, const Buffer& y, Buff
     for (int64_t i = 0; i < count; ++i) x.set_real(i, xv[i]);
   }
   judge(r, y, x, batch, broke_down, out);
-  // PETSc's iterations are not observed one by one: the trajectory is x0 and the result.
-  if (r.record_trajectory)
-    out.trajectory = {buffer_of(x0.data(), count, x.dtype()), buffer_of(xv, count, x.dtype())};
+  if (recorder) {
+    for (int64_t b = 0; b < batch; ++b)
+      recorder->finish(b, xv + b * n, out.iterations[static_cast<size_t>(b)]);
+    out.trajectory = recorder->trajectory(x.dtype());
+  }
   return out;
 }
 

@@ -22,8 +22,9 @@ enum class SolveMethod : uint8_t {
 enum class PreconditionerKind : uint8_t { none, jacobi, ilu, amg /* PETSc methods only */ };
 
 bool is_petsc(SolveMethod method);
-// Whether the method needs the system's matrix (a function's is extracted): direct solves, any
-// preconditioner, and PETSc, which takes the operator as a matrix.
+// Whether the method needs the system's matrix (a function's is extracted): direct solves and
+// any preconditioner. PETSc's Krylov methods without a preconditioner can apply an operator
+// (a shell matrix), though the frontend hands PETSc the matrix of every system that has one.
 bool needs_matrix(SolveMethod method, PreconditionerKind preconditioner);
 
 // From "auto", "CG", "CG-adaptive", "biCG-stab", "GMRES", "direct", "petsc-CG", "petsc-GMRES",

@@ -60,8 +60,14 @@ struct System {
   Mat matrix = nullptr;
   KSP ksp = nullptr;
   Vec rhs = nullptr, solution = nullptr;
+  // The running solve's iterations go to `watched` when it has on_iteration. The monitor is
+  // installed on the first such solve and stays: PETSc removes monitors only all at once, which
+  // would drop those of PETSC_OPTIONS (-ksp_monitor) too.
+  const PhijitPetscSolve* watched = nullptr;
+  Vec work = nullptr;  // where KSPBuildSolution may form x
 
   ~System() {
+    VecDestroy(&work);
     VecDestroy(&rhs);
     VecDestroy(&solution);
     KSPDestroy(&ksp);
@@ -192,21 +198,19 @@ void make_solver(System& s) {
   check(MatCreateVecs(s.matrix, &s.solution, &s.rhs), "make vectors");
 }
 
-// Reports the current solution after every iteration (KSPBuildSolution: GMRES forms it from
-// its basis only when asked).
-struct Monitor {
-  const PhijitPetscSolve* solve;
-  Vec work;
-};
-PetscErrorCode report_iteration(KSP ksp, PetscInt, PetscReal, void* context) {
+// Reports the current solution after every iteration of a watched solve (KSPBuildSolution:
+// GMRES forms it from its basis only when asked).
+PetscErrorCode report_iteration(KSP ksp, PetscInt iteration, PetscReal, void* context) {
   PetscFunctionBeginUser;
-  auto* m = static_cast<Monitor*>(context);
+  auto* s = static_cast<System*>(context);
+  if (s->watched == nullptr) PetscFunctionReturn(0);
   Vec x = nullptr;
-  PetscCall(KSPBuildSolution(ksp, m->work, &x));
+  PetscCall(KSPBuildSolution(ksp, s->work, &x));
   const PetscScalar* xv = nullptr;
   PetscCall(VecGetArrayRead(x, &xv));
-  m->solve->on_iteration(m->solve->context, xv);
+  int failed = s->watched->on_iteration(s->watched->context, iteration, xv);
   PetscCall(VecRestoreArrayRead(x, &xv));
+  PetscCheck(failed == 0, PETSC_COMM_SELF, PETSC_ERR_LIB, "phijit failed to record an iteration");
   PetscFunctionReturn(0);
 }
 
@@ -216,21 +220,18 @@ void solve(System& s, const PhijitPetscSolve& r, PhijitPetscOutcome& out) {
   check(
       KSPSetTolerances(s.ksp, 0.0, r.tolerance, PETSC_MAX_REAL, r.max_iterations > 0 ? r.max_iterations : 0),
       "set the tolerances");
-  Monitor monitor{&r, nullptr};
-  if (r.on_iteration != nullptr) {
-    check(VecDuplicate(s.solution, &monitor.work), "make a work vector");
-    check(KSPMonitorSet(s.ksp, report_iteration, &monitor, nullptr), "watch the iterations");
+  if (r.on_iteration != nullptr && s.work == nullptr) {
+    check(VecDuplicate(s.solution, &s.work), "make a work vector");
+    check(KSPMonitorSet(s.ksp, report_iteration, &s, nullptr), "watch the iterations");
   }
+  s.watched = r.on_iteration != nullptr ? &r : nullptr;
   check(VecPlaceArray(s.rhs, r.y_own), "place y");
   check(VecPlaceArray(s.solution, r.x_own), "place x");
   PetscErrorCode code =
       r.transposed != 0 ? KSPSolveTranspose(s.ksp, s.rhs, s.solution) : KSPSolve(s.ksp, s.rhs, s.solution);
   VecResetArray(s.rhs);
   VecResetArray(s.solution);
-  if (r.on_iteration != nullptr) {
-    KSPMonitorCancel(s.ksp);
-    VecDestroy(&monitor.work);
-  }
+  s.watched = nullptr;
   check(code, "solve");
   PetscInt iterations = 0;
   KSPConvergedReason reason = KSP_CONVERGED_ITERATING;

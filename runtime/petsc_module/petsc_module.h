@@ -31,14 +31,15 @@ struct PhijitPetscOperator {
 };
 
 // One solve from x's current values: this process's rows of y and x. With on_iteration, it is
-// called with this process's rows of the current solution after every iteration.
+// called (collectively) with this process's rows of the current solution after every iteration
+// (iteration 0: x0; a GMRES restart reports its iteration again); non-zero: failed.
 struct PhijitPetscSolve {
   int transposed;  // solve Aᵀ x = y with A's solver
   double tolerance;
   int max_iterations;
   const double* y_own;
   double* x_own;
-  void (*on_iteration)(void* context, const double* x_own);
+  int (*on_iteration)(void* context, int64_t iteration, const double* x_own);
   void* context;
 };
 

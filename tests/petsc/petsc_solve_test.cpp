@@ -7,8 +7,10 @@
 #include <phijit/phijit.h>
 
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -25,7 +27,16 @@ Tensor advection_diffusion(const Tensor& u) {
          2.0 * (shift(u, "x", 1, extrapolation::ZERO) - shift(u, "x", -1, extrapolation::ZERO));
 }
 
+// −∇²u and the advection-diffusion operator written so that they cannot be extracted into a
+// matrix: maximum(u, u) − u is 0, but matrix_from_function rejects a maximum of values that
+// depend on x (NotLinearError). A solve with them has applied them.
+Tensor neg_laplace_unextractable(const Tensor& u) { return neg_laplace(u) + (maximum(u, u) - u); }
+Tensor advection_diffusion_unextractable(const Tensor& u) {
+  return advection_diffusion(u) + (maximum(u, u) - u);
+}
+
 double max_abs(const Tensor& t) { return max(abs(t), t.shape()).item(); }  // over batch dims too
+double norm(const Tensor& t) { return std::sqrt(sum(t * t).item()); }
 
 Solve settings(const std::string& method, const std::string& pc, const Tensor& x0, double rel_tol = 1e-10) {
   return Solve{.method = method,
@@ -148,9 +159,12 @@ TEST_CASE("petsc: matrices, jit_compile_linear functions and callables", "[petsc
     INFO("preconditioner '" << pc << "'");
     CHECK(max_abs(solve_linear(A, y, settings("petsc-CG", pc, zeros(g))) - reference) <= 1e-8);
     CHECK(max_abs(solve_linear(f, y, settings("petsc-CG", pc, zeros(g))) - reference) <= 1e-8);
+    // A callable's matrix is extracted for amg (PETSc is handed it), not without a preconditioner.
+    const int64_t matrices_before = runtime::petsc_matrices_set();
     CHECK(max_abs(solve_linear(neg_laplace, y, settings("petsc-CG", pc, zeros(g))) - reference) <= 1e-8);
     auto capturing = [&y](const Tensor& u) { return neg_laplace(u) + 0.0 * sum(y).item(); };
     CHECK(max_abs(solve_linear(capturing, y, settings("petsc-CG", pc, zeros(g))) - reference) <= 1e-8);
+    CHECK(runtime::petsc_matrices_set() - matrices_before == (std::string(pc).empty() ? 0 : 2));
   }
 }
 
@@ -239,12 +253,12 @@ TEST_CASE("petsc: gradients flow through a PETSc solve (the adjoint solve too)",
     };
   };
   Tensor y = random_uniform(g, -1, 1, 6);
-  Tensor reference = gradient(loss_with("direct", ""), {0})(y)[0];
+  Tensor reference = gradient(loss_with("direct", ""), {0}, false)(y)[0];
   for (const char* pc : {"amg", "ilu", "jacobi", ""}) {
     INFO("preconditioner '" << pc << "'");
     SolveTape tape;
     const int64_t set_before = runtime::petsc_matrices_set();
-    Tensor grad = gradient(loss_with("petsc-GMRES", pc), {0})(y)[0];
+    Tensor grad = gradient(loss_with("petsc-GMRES", pc), {0}, false)(y)[0];
     CHECK(max_abs(grad - reference) <= 1e-7 * max_abs(reference));
     REQUIRE(tape.size() == 2);  // the forward solve, then the adjoint solve
     CHECK(tape[1].method == "petsc-GMRES");
@@ -255,9 +269,204 @@ TEST_CASE("petsc: gradients flow through a PETSc solve (the adjoint solve too)",
   }
   // petsc-direct: the adjoint solves with the forward's LU factors.
   const int64_t set_before = runtime::petsc_matrices_set();
-  Tensor grad = gradient(loss_with("petsc-direct", ""), {0})(y)[0];
+  Tensor grad = gradient(loss_with("petsc-direct", ""), {0}, false)(y)[0];
   CHECK(max_abs(grad - reference) <= 1e-9 * max_abs(reference));
   CHECK(runtime::petsc_matrices_set() - set_before == 1);
+}
+
+TEST_CASE("petsc: a trajectory holds x after every iteration, as phijit's own CG's does", "[petsc][tape]") {
+  if (!runtime::petsc_available()) return;
+  Shape g = spatial("x", 12) & spatial("y", 10);
+  auto f = jit_compile_linear(neg_laplace);
+  Tensor y = random_uniform(g, -1, 1, 21);
+  Tensor x0 = random_uniform(g, -1, 1, 22);
+  // The jit_compile_linear function goes to PETSc as its matrix, the callable matrix-free.
+  using SolveWith = std::function<Tensor(const Tensor&, const Solve&)>;
+  const SolveWith function = [&](const Tensor& rhs, const Solve& s) { return solve_linear(f, rhs, s); };
+  const SolveWith callable = [](const Tensor& rhs, const Solve& s) {
+    return solve_linear(neg_laplace, rhs, s);
+  };
+  for (const SolveWith& solve_with : {function, callable}) {
+    SolveTape tape(true);
+    solve_with(y, settings("CG", "", x0));
+    Tensor x = solve_with(y, settings("petsc-CG", "", x0));
+    REQUIRE(tape.size() == 2);
+    REQUIRE(tape[0].trajectory);
+    REQUIRE(tape[1].trajectory);
+    const Tensor &own = *tape[0].trajectory, &petsc = *tape[1].trajectory;
+    const int64_t k = petsc.shape().size("trajectory");
+    INFO(tape[1].message);
+    CHECK(k == static_cast<int64_t>(tape[1].iterations.item()) + 1);
+    CHECK(petsc.shape() == (batch("trajectory", k) & g));
+    CHECK(max_abs(petsc.slice("trajectory", 0) - x0) == 0);
+    CHECK(max_abs(petsc.slice("trajectory", k - 1) - x) == 0);
+    // The same algorithm from the same x0: the same iterates but for rounding, which grows with
+    // the iterations.
+    REQUIRE(k > 10);
+    for (int64_t i = 1; i <= 10; ++i) {
+      INFO("iteration " << i);
+      Tensor expected = own.slice("trajectory", i);
+      CHECK(max_abs(petsc.slice("trajectory", i) - expected) <= 1e-8 * max_abs(expected));
+    }
+  }
+}
+
+TEST_CASE("petsc: a batch's trajectory holds an entry that finished early at its result", "[petsc][tape]") {
+  if (!runtime::petsc_available()) return;
+  Shape g = spatial("x", 10) & spatial("y", 8);
+  auto f = jit_compile_linear(neg_laplace);
+  Tensor y = random_uniform(g, -1, 1, 23);
+  Tensor solution = solve_linear(f, y, settings("direct", "", zeros(g), 0));
+  // Entry 1 starts near the solution: it needs fewer iterations than entry 0, which starts at 0.
+  Tensor x0 = stack({zeros(g), solution + 1e-5 * random_uniform(g, -1, 1, 29)}, batch("b", 2));
+  SolveTape tape(true);
+  Tensor x = solve_linear(f, y, settings("petsc-CG", "", x0));
+  REQUIRE(tape[0].trajectory);
+  const Tensor& t = *tape[0].trajectory;
+  std::vector<double> iterations = tape[0].iterations.to_vector();
+  REQUIRE(iterations.size() == 2);
+  REQUIRE(iterations[1] >= 1);
+  REQUIRE(iterations[1] < iterations[0]);
+  const int64_t k = t.shape().size("trajectory");
+  CHECK(k == static_cast<int64_t>(iterations[0]) + 1);
+  CHECK(max_abs(t.slice("trajectory", 0) - x0) == 0);
+  CHECK(max_abs(t.slice("trajectory", k - 1) - x) == 0);
+  for (auto i = static_cast<int64_t>(iterations[1]); i < k; ++i) {
+    INFO("step " << i);
+    CHECK(max_abs(t.slice("trajectory", i).slice("b", 1) - x.slice("b", 1)) == 0);
+  }
+  // Each entry's steps are those of its solve alone.
+  for (int64_t b = 0; b < 2; ++b) {
+    INFO("entry " << b);
+    SolveTape alone(true);
+    solve_linear(f, y, settings("petsc-CG", "", x0.slice("b", b)));
+    REQUIRE(alone[0].trajectory);
+    const int64_t steps = static_cast<int64_t>(iterations[static_cast<size_t>(b)]) + 1;
+    CHECK(max_abs(*alone[0].trajectory - t.slice("b", b).slice("trajectory", 0, steps)) == 0);
+  }
+}
+
+TEST_CASE("petsc: a GMRES + jacobi trajectory ends at x, its residual falling", "[petsc][tape]") {
+  if (!runtime::petsc_available()) return;
+  Shape g = spatial("x", 24) & spatial("y", 16);
+  auto f = jit_compile_linear(advection_diffusion);
+  Tensor y = random_uniform(g, -1, 1, 24);
+  SolveTape tape(true);
+  Tensor x = solve_linear(f, y, settings("petsc-GMRES", "jacobi", zeros(g)));
+  REQUIRE(tape[0].trajectory);
+  const Tensor& t = *tape[0].trajectory;
+  const int64_t k = t.shape().size("trajectory");
+  INFO(tape[0].message);
+  CHECK(k == static_cast<int64_t>(tape[0].iterations.item()) + 1);
+  CHECK(k > 31);  // past GMRES's restart (30 in PETSc)
+  CHECK(max_abs(t.slice("trajectory", k - 1) - x) == 0);
+  // With the preconditioner on the right GMRES minimizes ‖y − A x‖ over a growing space (and
+  // restarts from the x it reached): the true residual never rises.
+  std::vector<double> residuals;
+  for (int64_t i = 0; i < k; ++i)
+    residuals.push_back(norm(y - advection_diffusion(t.slice("trajectory", i))));
+  for (size_t i = 1; i < residuals.size(); ++i) {
+    INFO("iteration " << i);
+    CHECK(residuals[i] <= residuals[i - 1] * (1 + 1e-9));
+    if (i >= 5) CHECK(residuals[i] < 0.99 * residuals[i - 5]);  // and it falls as it goes
+  }
+  CHECK(residuals.back() <= 1e-10 * norm(y) * (1 + 1e-9));
+}
+
+TEST_CASE("petsc: a callable runs matrix-free through a shell matrix without a preconditioner", "[petsc]") {
+  if (!runtime::petsc_available()) return;
+  Shape g = spatial("x", 16) & spatial("y", 12);
+  Tensor y = random_uniform(g, -1, 1, 25);
+  struct Case {
+    const char* method;
+    Tensor (*f)(const Tensor&);
+    Tensor (*same_f)(const Tensor&);  // the same operator, extractable: for the reference
+  };
+  for (const Case& c : {Case{"petsc-CG", neg_laplace_unextractable, neg_laplace},
+                        Case{"petsc-GMRES", advection_diffusion_unextractable, advection_diffusion},
+                        Case{"petsc-biCG-stab", advection_diffusion_unextractable, advection_diffusion}}) {
+    INFO(c.method);
+    Tensor reference = solve_linear(jit_compile_linear(c.same_f), y, settings("direct", "", zeros(g), 0));
+    const int64_t matrices_before = runtime::petsc_matrices_set();
+    SolveTape tape;
+    Tensor x = solve_linear(c.f, y, settings(c.method, "", zeros(g)));
+    CHECK(max_abs(x - reference) <= 1e-8 * max_abs(reference));
+    CHECK(tape[0].converged.item() == 1);
+    CHECK(runtime::petsc_matrices_set() == matrices_before);  // PETSc was handed no matrix
+    // The true residual of the verdict is f's (no matrix to compute it with).
+    CHECK(max_abs(tape[0].residual - (y - c.same_f(x))) <= 1e-12 * max_abs(y));
+    CHECK(norm(tape[0].residual) <= 1e-10 * norm(y) * (1 + 1e-9));
+    // CG applies f once for the initial residual and once per iteration.
+    if (std::string(c.method) == "petsc-CG")
+      CHECK(tape[0].function_evaluations.item() == tape[0].iterations.item() + 1);
+    CHECK(tape[0].function_evaluations.item() > tape[0].iterations.item());
+  }
+  // Methods that need the matrix extract it: this callable has none to extract.
+  CHECK_THROWS_AS(solve_linear(neg_laplace_unextractable, y, settings("petsc-CG", "amg", zeros(g))),
+                  NotLinearError);
+  CHECK_THROWS_AS(solve_linear(neg_laplace_unextractable, y, settings("petsc-direct", "", zeros(g))),
+                  NotLinearError);
+}
+
+TEST_CASE("petsc: matrix-free batches, float32, failures and a callable's errors", "[petsc]") {
+  if (!runtime::petsc_available()) return;
+  Shape g = spatial("x", 12) & spatial("y", 10);
+  Tensor y = random_uniform(batch("b", 3) & g, -1, 1, 26);
+  auto f = jit_compile_linear(neg_laplace);
+  Tensor reference = solve_linear(f, y, settings("direct", "", zeros(g), 0));
+  SolveTape tape;
+  Tensor x = solve_linear(neg_laplace_unextractable, y, settings("petsc-CG", "", zeros(g)));
+  CHECK(max_abs(x - reference) <= 1e-8 * max_abs(reference));
+  CHECK(tape[0].iterations.shape() == batch("b", 3));
+  CHECK(tape[0].converged.to_vector() == std::vector<double>{1, 1, 1});
+  // A batch entry of the operator itself: f scales each entry by its own factor.
+  Tensor k = tensor({1, 2, 4}, batch("b", 3));
+  auto scaled = [&k](const Tensor& u) { return k * neg_laplace_unextractable(u); };
+  Tensor xk = solve_linear(scaled, y, settings("petsc-GMRES", "", zeros(g)));
+  CHECK(max_abs(xk - reference / k) <= 1e-8 * max_abs(reference));
+  // float32: PETSc computes in double, f in float32.
+  Tensor x32 = solve_linear(neg_laplace_unextractable, y.astype(DType::f32),
+                            settings("petsc-CG", "", zeros(g, DType::f32), 1e-5));
+  CHECK(x32.dtype() == DType::f32);
+  CHECK(max_abs(x32.astype(DType::f64) - reference) <= 1e-4 * max_abs(reference));
+  // Running out of iterations: NotConverged with the last estimate.
+  Solve few = settings("petsc-CG", "", zeros(g));
+  few.max_iterations = 2;
+  CHECK_THROWS_AS(solve_linear(neg_laplace_unextractable, y, few), NotConverged);
+  // f's own error comes through PETSc unchanged.
+  auto wrong_dims = [](const Tensor& u) { return u + zeros(spatial("x", 5)); };
+  CHECK_THROWS_AS(solve_linear(wrong_dims, y, settings("petsc-CG", "", zeros(g))), ShapeError);
+  // A PETSc solve inside f would wait for the PETSc solve that applies f: an Error instead.
+  auto nested = [g](const Tensor& u) {
+    return neg_laplace(u) + 1e-3 * solve_linear(neg_laplace, u, settings("petsc-CG", "", zeros(g)));
+  };
+  CHECK_THROWS_WITH(
+      solve_linear(nested, y.slice("b", 0), settings("petsc-CG", "", zeros(g))),
+      Contains("a PETSc solve inside the function of a matrix-free PETSc solve is not supported"));
+}
+
+TEST_CASE("petsc: the adjoint of a matrix-free PETSc solve applies the transpose of f", "[petsc][gradient]") {
+  if (!runtime::petsc_available()) return;
+  Shape g = spatial("x", 10) & spatial("y", 8);
+  Tensor target = random_uniform(g, -1, 1, 27);
+  // advection_diffusion is not symmetric: an adjoint solved with f instead of fᵀ is wrong.
+  auto loss_with = [&](const std::string& method) {
+    return [=](const Tensor& y) {
+      return l2_loss(solve_linear(advection_diffusion, y, settings(method, "", zeros(g))) - target);
+    };
+  };
+  Tensor y = random_uniform(g, -1, 1, 28);
+  // ∇_y ½‖A⁻¹y − target‖² = A⁻ᵀ (A⁻¹y − target), solved directly with the transposed matrix.
+  Tensor A = matrix_from_function(advection_diffusion, zeros(g)).first;
+  Tensor x = solve_linear(A, y, settings("direct", "", zeros(g), 0));
+  Tensor reference = solve_linear(transpose(A), x - target, settings("direct", "", zeros(g), 0));
+  const int64_t matrices_before = runtime::petsc_matrices_set();
+  SolveTape tape;
+  Tensor grad = gradient(loss_with("petsc-GMRES"), {0}, false)(y)[0];
+  CHECK(max_abs(grad - reference) <= 1e-7 * max_abs(reference));
+  REQUIRE(tape.size() == 2);  // the forward solve, then the adjoint solve
+  CHECK(tape[1].method == "petsc-GMRES");
+  CHECK(runtime::petsc_matrices_set() == matrices_before);  // both applied f (or fᵀ), no matrix
 }
 
 TEST_CASE("petsc: bad combinations are errors that say what to use", "[petsc][errors]") {

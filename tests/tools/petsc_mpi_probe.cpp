@@ -1,11 +1,11 @@
 // A program run under `mpirun -np N` by tests/tools/petsc_mpi_test.sh: the same program on every
 // process (API §7: everything but the PETSc solve runs replicated). Modes:
 //   petsc_mpi_probe solve N out   — solves 2-D Poisson (petsc-CG + amg, petsc-GMRES + ilu,
-//                                   petsc-direct; eagerly and inside jit_compile) and takes a
-//                                   gradient through a nonsymmetric solve, checks that PETSc runs
-//                                   on N processes and that each extracted only its own rows of the
-//                                   jit_compile_linear matrix, writes this process's results to
-//                                   out.<rank>
+//                                   petsc-direct; eagerly and inside jit_compile; matrix-free
+//                                   petsc-CG with a trajectory) and takes a gradient through a
+//                                   nonsymmetric solve, checks that PETSc runs on N processes and
+//                                   that each extracted only its own rows of the jit_compile_linear
+//                                   matrix, writes this process's results to out.<rank>
 //   petsc_mpi_probe compare a b.. — exit 0 when every file holds a's values to 1e-8 (relative)
 #include <phijit/phijit.h>
 
@@ -47,6 +47,23 @@ std::vector<double> read(const std::string& path) {
   return v;
 }
 
+// A callable solved matrix-free (a PETSc shell matrix: each process gathers x, applies f to the
+// whole grid and keeps its rows): the solution, then the first iterates of its trajectory, which
+// every process must hold whole.
+std::vector<double> solve_matrix_free(const Tensor& y, const Tensor& x0) {
+  SolveTape tape(true);
+  Tensor x =
+      solve_linear(neg_laplace, y, Solve{.method = "petsc-CG", .rel_tol = 1e-11, .abs_tol = 0, .x0 = x0});
+  std::printf("rank %d: matrix-free petsc-CG converged in %.0f iterations\n", runtime::petsc_rank(),
+              tape[0].iterations.item());
+  std::vector<double> values = x.to_vector();
+  for (int64_t i = 0; i <= 5; ++i) {
+    std::vector<double> step = tape[0].trajectory.value().slice("trajectory", i).to_vector();
+    values.insert(values.end(), step.begin(), step.end());
+  }
+  return values;
+}
+
 int solve(int processes, const std::string& out) {
   if (runtime::petsc_processes() != processes) {
     std::fprintf(stderr, "PETSc runs on %d processes, expected %d\n", runtime::petsc_processes(), processes);
@@ -79,8 +96,10 @@ int solve(int processes, const std::string& out) {
   Solve gmres{
       .method = "petsc-GMRES", .rel_tol = 1e-11, .abs_tol = 0, .x0 = zeros(g), .preconditioner = "ilu"};
   auto loss = [&](const Tensor& rhs) { return l2_loss(solve_linear(h, rhs, gmres) - target); };
-  std::vector<double> grad = gradient(loss, {0})(y)[0].to_vector();
+  std::vector<double> grad = gradient(loss, {0}, false)(y)[0].to_vector();
   all.insert(all.end(), grad.begin(), grad.end());
+  std::vector<double> v = solve_matrix_free(y, random_uniform(g, -1, 1, 12));
+  all.insert(all.end(), v.begin(), v.end());
   std::ofstream file(out + "." + std::to_string(runtime::petsc_rank()), std::ios::binary);
   file.write(reinterpret_cast<const char*>(all.data()),
              static_cast<std::streamsize>(all.size() * sizeof(double)));
