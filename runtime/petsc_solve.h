@@ -2,12 +2,15 @@
 // and petsc-direct with the preconditioners jacobi, ilu and amg, on a CSR matrix — or, for the
 // Krylov methods without a preconditioner, on a matrix-free operator that PETSc applies through
 // a shell matrix. Built with PHIJIT_WITH_PETSC; without it the entry throws an Error saying how
-// to enable it. PETSc (and MPI, when PETSc starts it) is initialised on the first solve and
-// finalised at exit.
+// to enable it. PETSc and MPI are linked only into the module libphijit_petsc.so
+// (runtime/petsc_module), which is loaded, and PETSc (and MPI, when PETSc starts it) initialised,
+// on the first PETSc solve, and finalised at exit.
 //
-// Under `mpirun -np N` every process holds the whole matrix (or operator) and vectors (the rest
-// of the program runs replicated); each hands PETSc only its own block of rows, PETSc solves in
-// parallel, and every process receives the whole solution (and the whole trajectory).
+// Under `mpirun -np N` every process holds the vectors and the operator (the rest of the program
+// runs replicated) and the whole matrix, or only its own block of rows (LinearSolveRequest::
+// first_row: a jit_compile_linear function's matrix extracted per process); each hands PETSc its
+// own block of rows, PETSc solves in parallel, and every process receives the whole solution
+// (and the whole trajectory).
 #pragma once
 
 #include <cstdint>
