@@ -227,6 +227,13 @@ Tensor solve_linear(F&& f, const Tensor& y, const Solve& solve, const Args&... f
     sys.kind = "function";
     sys.offset_unknown = true;
     sys.build_matrix = [&] { return matrix_from_function(f, x0, f_args...); };
+    if (detail::extracts_own_rows(solve) && detail::needs_matrix(sys.kind, solve)) {
+      // Under MPI a PETSc solve that needs the matrix extracts this process's rows only.
+      detail::LinearCore::Affine m = LinearFunction<D>(f).affine_of_rows(true, x0, f_args...);
+      sys.own_rows = m.own_rows;
+      if (!m.zero_bias) sys.offset = m.b;
+      sys.offset_unknown = false;
+    }
     if constexpr (detail::IsJitFunction<D>::value) {
       sys.apply = [&](const Tensor& x) { return f(x, f_args...); };
     } else if constexpr (std::is_empty_v<D> && std::is_copy_constructible_v<D>) {

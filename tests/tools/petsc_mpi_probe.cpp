@@ -84,6 +84,13 @@ int solve(int processes, const std::string& out) {
     std::vector<double> v = x.to_vector();
     all.insert(all.end(), v.begin(), v.end());
   }
+  // A plain callable with a preconditioner: its matrix is extracted, this process's rows only.
+  Tensor from_callable = solve_linear(
+      neg_laplace, y,
+      Solve{.method = "petsc-CG", .rel_tol = 1e-11, .abs_tol = 0, .x0 = zeros(g), .preconditioner = "amg"});
+  if (!extracted_own_rows("a callable", g.volume())) return 1;
+  std::vector<double> callable = from_callable.to_vector();
+  all.insert(all.end(), callable.begin(), callable.end());
   // Inside jit_compile (a solve node whose matrix is extracted when the program runs).
   Solve cg{.method = "petsc-CG", .rel_tol = 1e-11, .abs_tol = 0, .x0 = zeros(g), .preconditioner = "jacobi"};
   auto step = jit_compile([&](const Tensor& u) { return solve_linear(f, u, cg); });
