@@ -279,6 +279,7 @@ struct Layout {
   std::vector<int64_t> a_batch;           // the matrix entry of each batch entry
   const SparseData* cached = nullptr;     // where symmetry and preconditioners are kept
   int64_t first_row = -1;                 // csr holds rows [first_row, …) only (PETSc under MPI)
+  bool csr_transposed = false;            // the system is csr's transpose (a block's adjoint)
   bool matrix_free = false;
   runtime::SolveMethod method = runtime::SolveMethod::automatic;
 };
@@ -323,6 +324,8 @@ struct MatrixInfo {
 MatrixInfo matrix_info(const LinearSystem& sys, const Tensor& x0) {
   if (sys.matrix) return {matrix_dims(*sys.matrix, x0), sys.matrix->dtype(), sys.matrix->shape().str()};
   const RowBlock& b = *sys.own_rows;
+  if (sys.own_rows_transposed)
+    return {{b.batch, b.cols, b.rows}, b.csr.values->dtype(), (b.batch & b.cols & dual_of(b.rows)).str()};
   return {{b.batch, b.rows, b.cols}, b.csr.values->dtype(), (b.batch & b.rows & dual_of(b.cols)).str()};
 }
 
@@ -334,6 +337,7 @@ bool lay_out_own_rows(LinearSystem& sys, Layout& l) {
   l.a_batch = runtime::element_offsets(l.batch, b.batch);
   l.csr = runtime::with_values_dtype(b.csr, l.dtype);
   l.first_row = b.first;
+  l.csr_transposed = sys.own_rows_transposed;
   return true;
 }
 
@@ -526,6 +530,7 @@ Tensor solve_linear_system(LinearSystem& sys, const Tensor& y, const Solve& solv
     request.matrix = &*l.csr;
     request.dense_matrix = sys.matrix && !sys.matrix->is_sparse();
     request.first_row = l.first_row;
+    request.matrix_transposed = l.csr_transposed;
     request.matrix_of_entry = l.a_batch;
   }
   std::optional<runtime::CsrMatrix> original =

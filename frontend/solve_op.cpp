@@ -125,9 +125,9 @@ class SolvePayload final : public ir::LinearSolvePayload {
   // as f), else its transpose; the offset plays no part in the adjoint.
   static LinearSystem transposed(LinearSystem sys) {
     sys.offset.reset();
-    if (!sys.matrix) {  // this process's rows only: the adjoint takes the whole matrix
-      sys.matrix = sys.build_matrix().first;
-      sys.own_rows = nullptr;
+    if (!sys.matrix) {  // this process's rows of A: PETSc solves with them transposed
+      sys.own_rows_transposed = true;
+      return sys;
     }
     if (sys.matrix->is_sparse() && is_symmetric(*sys.matrix)) return sys;
     sys.matrix = transpose(*sys.matrix);
@@ -145,10 +145,11 @@ class SolvePayload final : public ir::LinearSolvePayload {
         LinearCore::Affine m = traced_matrix(operands, false);
         return std::pair{op_.transposed ? transpose(m.A) : m.A, m.b};
       };
-      if (!op_.transposed && extracts_own_rows(settings_)) {
+      if (extracts_own_rows(settings_)) {  // this process's rows of A (of Aᵀ's A for an adjoint)
         LinearCore::Affine m = traced_matrix(operands, true);
         sys.own_rows = m.own_rows;
-        if (!m.zero_bias) sys.offset = m.b;
+        sys.own_rows_transposed = op_.transposed;
+        if (!m.zero_bias && !adjoint_) sys.offset = m.b;
         sys.offset_unknown = false;
       }
     }

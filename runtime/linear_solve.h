@@ -36,6 +36,9 @@ struct LinearSolveRequest {
   // PETSc methods under MPI: `matrix` holds only rows [first_row, first_row + its rows) of the
   // square system, this process's block as petsc_row_block splits them. -1: every row.
   int64_t first_row = -1;
+  // PETSc methods: the system is the transpose of `matrix` (of the matrix whose rows it holds),
+  // solved with PETSc's transposed solve.
+  bool matrix_transposed = false;
   const Preconditioner* preconditioner = nullptr;
   PreconditionerKind preconditioner_kind = PreconditionerKind::none;  // PETSc methods make their own
   std::vector<double> tolerance;                                      // per batch entry

@@ -102,6 +102,8 @@ struct PetscSystem {
   bool block = false;  // the pattern holds this process's rows only
   SolveMethod method = SolveMethod::petsc_cg;
   PreconditionerKind preconditioner = PreconditionerKind::none;
+  // A solver for Aᵀ that PETSc transposed, made when A's cannot solve transposed (amg).
+  std::unique_ptr<PetscSystem> transposed;
 
   PetscSystem() = default;
   PetscSystem(const PetscSystem&) = delete;
@@ -204,6 +206,7 @@ class PetscState {
         PhijitPetscOperator op = rows_of(s, A);
         ModuleError e;
         e.check(api.set_values(s.handle, &op, e.text));
+        s.transposed.reset();
       }
       systems_.splice(systems_.begin(), systems_, it);  // most recently used first
       return s;
@@ -289,19 +292,38 @@ bool all_finite(const double* v, int64_t n) {
   return true;
 }
 
-// The kept solver that solves with A: for the transpose of a matrix (r.transpose_of), that
-// matrix's solver solving transposed, which reuses its preconditioner's setup, when its
-// preconditioner can be applied transposed (else A's own).
+// Whether s's solver can solve transposed (its preconditioner can be applied transposed).
+bool solves_transposed(const PetscState& petsc, const PetscSystem& s) {
+  int yes = 0;
+  ModuleError e;
+  e.check(petsc.api.solves_transposed(s.handle, &yes, e.text));
+  return yes != 0;
+}
+
+// The kept solver that solves the system, and whether it solves transposed. For the transpose
+// of a matrix (r.transpose_of), that matrix's solver solving transposed, which reuses its
+// preconditioner's setup, when it can (else the transpose's own). For this process's rows of
+// a matrix whose transpose is the system (r.matrix_transposed), their solver solving
+// transposed, or else a solver for the transpose that PETSc makes (the whole transpose exists
+// nowhere else).
 std::pair<PetscSystem&, bool> system_for(PetscState& petsc, const LinearSolveRequest& r, const CsrMatrix& A,
                                          int64_t entry) {
   if (r.transpose_of != nullptr) {
     PetscSystem& original = petsc.system(*r.transpose_of, -1, entry, r.method, r.preconditioner_kind);
-    int transposes = 0;
-    ModuleError e;
-    e.check(petsc.api.solves_transposed(original.handle, &transposes, e.text));
-    if (transposes != 0) return {original, true};
+    if (solves_transposed(petsc, original)) return {original, true};
   }
-  return {petsc.system(A, r.first_row, entry, r.method, r.preconditioner_kind), false};
+  PetscSystem& s = petsc.system(A, r.first_row, entry, r.method, r.preconditioner_kind);
+  if (!r.matrix_transposed || solves_transposed(petsc, s)) return {s, r.matrix_transposed};
+  if (!s.transposed) {
+    auto t = std::make_unique<PetscSystem>();
+    t->api = &petsc.api;
+    t->first_row = s.first_row;
+    t->local_rows = s.local_rows;
+    ModuleError e;
+    e.check(petsc.api.make_transposed_system(s.handle, &t->handle, e.text));
+    s.transposed = std::move(t);
+  }
+  return {*s.transposed, false};
 }
 
 // x after every iteration of each batch entry's solve, for SolveInfo::trajectory: the module's
@@ -500,17 +522,21 @@ void block_residual(const LinearSolveRequest& r, const Buffer& y, const Buffer& 
                     KrylovResult& out) {
   const CsrMatrix& A = *r.matrix;
   const int64_t n = A.pattern->cols, rows = A.pattern->rows;
-  Buffer product(x.dtype(), batch * rows, Buffer::Uninitialized{});
-  csr_operator(A, {r.matrix_of_entry.begin(), r.matrix_of_entry.end()})->apply(x, product);
-  std::vector<double> whole(static_cast<size_t>(batch * n));
+  std::vector<double> whole(static_cast<size_t>(n)), x_own(static_cast<size_t>(rows)), product(x_own.size());
   auto residual = std::make_shared<Buffer>(x.dtype(), batch * n, Buffer::Uninitialized{});
   PetscState& petsc = PetscState::instance();
   std::lock_guard lock(petsc.mutex);
   out.residual_norm.clear();
   for (int64_t b = 0; b < batch; ++b) {
-    double* rb = whole.data() + b * n;
+    // A x (or Aᵀ x) by PETSc, from this process's rows of x.
+    const int64_t entry = r.matrix_of_entry.empty() ? 0 : r.matrix_of_entry[static_cast<size_t>(b)];
+    PetscSystem& s = petsc.system(A, r.first_row, entry, r.method, r.preconditioner_kind);
+    for (int64_t i = 0; i < rows; ++i) x_own[static_cast<size_t>(i)] = x.get_real(b * n + r.first_row + i);
+    ModuleError e;
+    e.check(petsc.api.multiply(s.handle, r.matrix_transposed ? 1 : 0, x_own.data(), product.data(), e.text));
+    double* rb = whole.data();
     for (int64_t i = 0; i < rows; ++i)
-      rb[r.first_row + i] = y.get_real(b * n + r.first_row + i) - product.get_real(b * rows + i);
+      rb[r.first_row + i] = y.get_real(b * n + r.first_row + i) - product[static_cast<size_t>(i)];
     petsc.gather(r.first_row, rows, rb);
     double sum = 0;
     for (int64_t i = 0; i < n; ++i) {

@@ -335,6 +335,37 @@ int solve_entry(void* system, const PhijitPetscSolve* r, PhijitPetscOutcome* out
   return guarded(error, [&] { solve(*static_cast<System*>(system), *r, *out); });
 }
 
+int multiply(void* system, int transposed, const double* x_own, double* y_own, char* error) {
+  return guarded(error, [&] {
+    auto& s = *static_cast<System*>(system);
+    check(VecPlaceArray(s.solution, x_own), "place x");
+    check(VecPlaceArray(s.rhs, y_own), "place y");
+    PetscErrorCode code = transposed != 0 ? MatMultTranspose(s.matrix, s.solution, s.rhs)
+                                          : MatMult(s.matrix, s.solution, s.rhs);
+    VecResetArray(s.rhs);
+    VecResetArray(s.solution);
+    check(code, "multiply");
+  });
+}
+
+int make_transposed_system(void* system, void** transposed, char* error) {
+  const auto& s = *static_cast<System*>(system);
+  auto* t = new System();
+  t->method = s.method;
+  t->preconditioner = s.preconditioner;
+  t->op = s.op;
+  int code = guarded(error, [&] {
+    check(MatTranspose(s.matrix, MAT_INITIAL_MATRIX, &t->matrix), "transpose the matrix");
+    make_solver(*t);
+  });
+  if (code != 0) {
+    delete t;
+    t = nullptr;
+  }
+  *transposed = t;
+  return code;
+}
+
 void free_system(void* system) { delete static_cast<System*>(system); }
 
 const PhijitPetscApi kApi{PHIJIT_PETSC_API_VERSION,
@@ -348,6 +379,8 @@ const PhijitPetscApi kApi{PHIJIT_PETSC_API_VERSION,
                           set_values,
                           solves_transposed,
                           solve_entry,
+                          multiply,
+                          make_transposed_system,
                           free_system};
 
 }  // namespace

@@ -10,7 +10,7 @@
 
 extern "C" {
 
-#define PHIJIT_PETSC_API_VERSION 1
+#define PHIJIT_PETSC_API_VERSION 2
 #define PHIJIT_PETSC_ERROR_SIZE 1024  // the size of every `error` buffer
 
 enum PhijitPetscMethod { phijit_petsc_cg, phijit_petsc_gmres, phijit_petsc_bicgstab, phijit_petsc_direct };
@@ -69,6 +69,11 @@ struct PhijitPetscApi {
   // Whether the system's preconditioner can be applied transposed.
   int (*solves_transposed)(void* system, int* yes, char* error);
   int (*solve)(void* system, const PhijitPetscSolve* solve, PhijitPetscOutcome* outcome, char* error);
+  // This process's rows of A x (or Aᵀ x) from its rows of x, collectively.
+  int (*multiply)(void* system, int transposed, const double* x_own, double* y_own, char* error);
+  // A solver for Aᵀ, transposed by PETSc (where the system's preconditioner cannot be applied
+  // transposed), with the same method and preconditioner; it reads nothing of phijit's.
+  int (*make_transposed_system)(void* system, void** transposed, char* error);
   void (*free_system)(void* system);
 };
 
