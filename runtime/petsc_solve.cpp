@@ -43,7 +43,7 @@ KrylovResult solve_with_petsc(const LinearSolveRequest& r, const Buffer&, Buffer
 
 #include "runtime/log.h"
 #include "runtime/petsc_module/petsc_module.h"
-#include "runtime/sparse_solvers.h"
+#include "runtime/sparse.h"
 
 namespace phijit::runtime {
 
