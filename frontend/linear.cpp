@@ -253,6 +253,9 @@ LinearCore::Affine LinearCore::matrix(const std::string& key, const std::vector<
   }
   std::vector<runtime::BufferPtr> arg_buffers;
   for (size_t i = 1; i < args.size(); ++i) arg_buffers.push_back(dense_buffer(args[i]));
+  // The row split comes from PETSc, under PETSc's lock: not while holding e->mutex, which a
+  // callable applied inside a PETSc solve may want.
+  if (own_rows) own_assembly(*e);
   std::lock_guard lock(e->mutex);
   Extracted::Kept& kept = own_rows ? e->own : e->whole;
   if (!kept.valid || kept.args != arg_buffers) {
