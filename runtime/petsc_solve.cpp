@@ -57,15 +57,28 @@ struct ModuleError {
   }
 };
 
+// Where an installation relocated from its configured prefix keeps the module: lib/phijit/ next
+// to a shared libphijit, or under ../lib of the program that links a static one.
+std::string relocated_module_path() {
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&petsc_available), &info) == 0 || info.dli_fname == nullptr) return {};
+  std::string self = info.dli_fname;
+  std::string dir = self.substr(0, self.rfind('/') + 1);
+  bool shared = self.find("libphijit") != std::string::npos;
+  return dir + (shared ? "phijit/libphijit_petsc.so" : "../lib/phijit/libphijit_petsc.so");
+}
+
 // libphijit_petsc.so, the only part that links PETSc and MPI (runtime/petsc_module): loaded on
-// the first PETSc solve from PHIJIT_PETSC_MODULE, else from where this build put it, else from
-// where installation put it. RTLD_GLOBAL: Open MPI's own plugins look up its symbols.
+// the first PETSc solve from PHIJIT_PETSC_MODULE, else from where this build put it, where
+// installation put it, or where a relocated installation keeps it. RTLD_GLOBAL: Open MPI's own
+// plugins look up its symbols.
 const PhijitPetscApi& load_module() {
   std::vector<std::string> candidates;
   if (const char* env = std::getenv("PHIJIT_PETSC_MODULE"); env != nullptr && *env != '\0') {
     candidates = {env};
   } else {
     candidates = {PHIJIT_PETSC_MODULE_BUILD_PATH, PHIJIT_PETSC_MODULE_INSTALL_PATH};
+    if (std::string relocated = relocated_module_path(); !relocated.empty()) candidates.push_back(relocated);
   }
   std::string failures;
   for (const std::string& path : candidates) {
