@@ -100,7 +100,8 @@ struct LinearSystem {
   // This process's rows of A, set instead of `matrix` for a PETSc solve under MPI (each process
   // extracts only its block); build_matrix then gives the whole A where it is needed (adjoints).
   std::shared_ptr<const RowBlock> own_rows;
-  // The system is Aᵀ of own_rows' A (an adjoint): PETSc solves it transposed with A's rows.
+  // The system is Aᵀ of own_rows' A (an adjoint): PETSc solves it transposed with A's rows
+  // (build_matrix gives the whole Aᵀ).
   bool own_rows_transposed = false;
 };
 

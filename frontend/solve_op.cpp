@@ -127,6 +127,10 @@ class SolvePayload final : public ir::LinearSolvePayload {
     sys.offset.reset();
     if (!sys.matrix) {  // this process's rows of A: PETSc solves with them transposed
       sys.own_rows_transposed = true;
+      sys.build_matrix = [build = sys.build_matrix] {  // where the whole Aᵀ is needed after all
+        auto [A, b] = build();
+        return std::pair{transpose(A), b};
+      };
       return sys;
     }
     if (sys.matrix->is_sparse() && is_symmetric(*sys.matrix)) return sys;
