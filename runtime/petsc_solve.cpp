@@ -110,7 +110,8 @@ struct PetscSystem {
   void* handle = nullptr;
   std::shared_ptr<const CsrPattern> pattern;
   BufferPtr source;  // the caller's values: the same buffer again means the same matrix
-  BufferPtr values;  // the values PETSc reads, f64 (source itself, or its f64 copy)
+  BufferPtr values;  // the values PETSc reads, f64: source itself, or an f64 copy of entry's
+  const double* entry_values = nullptr;  // where entry's values start in `values`
   int64_t entry = 0, first_row = 0, local_rows = 0;
   bool block = false;  // the pattern holds this process's rows only
   SolveMethod method = SolveMethod::petsc_cg;
@@ -265,14 +266,23 @@ class PetscState {
     ++matrices_set_;
     rows_of_last_matrix_ = A.pattern->rows;
     s.source = A.values;
-    s.values = with_values_dtype(A, DType::f64).values;
+    const int64_t nnz = A.pattern->nnz();
+    if (A.values->dtype() == DType::f64) {
+      s.values = A.values;
+      s.entry_values = A.values->as<double>() + s.entry * nnz;
+    } else {  // only this entry's values, converted
+      auto f64 = std::make_shared<Buffer>(DType::f64, nnz, Buffer::Uninitialized{});
+      for (int64_t k = 0; k < nnz; ++k) f64->as<double>()[k] = A.values->get_real(s.entry * nnz + k);
+      s.entry_values = f64->as<double>();
+      s.values = std::move(f64);
+    }
     const CsrPattern& p = *A.pattern;
     return PhijitPetscOperator{p.cols,
                                s.first_row,
                                s.local_rows,
                                p.row_ptr->as<int64_t>() + (s.block ? 0 : s.first_row),
                                p.col->as<int32_t>(),
-                               s.values->as<double>() + s.entry * p.nnz(),
+                               s.entry_values,
                                nullptr,
                                nullptr};
   }
@@ -402,9 +412,12 @@ class IterateRecorder {
  private:
   // list[k] = x, any iterations missing before k (none are expected) holding the last known x.
   static void set(std::vector<std::vector<double> >& list, int64_t k, std::vector<double> x) {
-    std::vector<double> last = list.back();
-    list.resize(static_cast<size_t>(k) + 1, last);
-    list[static_cast<size_t>(k)] = std::move(x);
+    auto at = static_cast<size_t>(k);
+    if (at >= list.size()) {
+      std::vector<double> last = list.back();  // not a reference into the vector being resized
+      list.resize(at + 1, last);
+    }
+    list[at] = std::move(x);
   }
 
   int64_t n_;
